@@ -1,0 +1,3 @@
+from spatialvlm_cli.cli.app import main
+
+main()
