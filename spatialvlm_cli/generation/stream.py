@@ -1,0 +1,150 @@
+"""Streaming generation: `generate()` in a worker thread, text pieces handed to a callback as they are produced.
+
+Unlike SpatialLM's `inference.py` there is no streamer timeout (CPU runs are slow, a 20 s timeout drops output):
+the worker always ends the stream, and an exception in the worker is re-raised in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from spatialvlm_cli.generation.settings import GenerationSettings
+
+log = logging.getLogger(__name__)
+
+# `wall_3=Wall(...)` -> the part after `=`: repeats are judged on content, not on the running id.
+_ENTITY_ID = re.compile(r"^\s*[a-z_]+_\d+\s*=")
+
+
+def line_content(line: str) -> str:
+    """An entity line without its `label_N=` prefix and surrounding white space."""
+    return _ENTITY_ID.sub("", line).strip()
+
+
+class RepeatGuard:
+    """Stopping criterion for the endless-repeat failure: one entity line generated over and over.
+
+    Tracks, for every sequence in the batch, the completed lines decoded so far. A sequence is done when one
+    line content has appeared `max_repeats` times. Also honours an external stop request (Ctrl-C).
+    """
+
+    def __init__(self, tokenizer: Any, prompt_length: int, max_repeats: int) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+        self.max_repeats = max_repeats
+        self.stop_requested = threading.Event()
+        self.repeated_line: str | None = None
+        self._seen: list[int] = []
+        self._partial: list[str] = []
+        self._counts: list[Counter[str]] = []
+
+    def __call__(self, input_ids: Any, scores: Any = None, **kwargs: Any) -> Any:
+        import torch
+
+        batch = input_ids.shape[0]
+        if not self._counts:
+            self._seen = [self.prompt_length] * batch
+            self._partial = [""] * batch
+            self._counts = [Counter() for _ in range(batch)]
+        done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+        for row in range(batch):
+            new_ids = input_ids[row, self._seen[row] :].tolist()
+            self._seen[row] = input_ids.shape[1]
+            text = self._partial[row] + self.tokenizer.decode(new_ids, skip_special_tokens=True)
+            *complete, self._partial[row] = text.split("\n")
+            for line in complete:
+                content = line_content(line)
+                if not content:
+                    continue
+                self._counts[row][content] += 1
+                if self._counts[row][content] >= self.max_repeats:
+                    self.repeated_line = line.strip()
+                    done[row] = True
+        if self.stop_requested.is_set():
+            done[:] = True
+        return done
+
+
+@dataclass
+class GenerationResult:
+    """text: the decoded new tokens (special tokens skipped); num_new_tokens per the first sequence."""
+
+    text: str
+    num_new_tokens: int
+    stopped_by_repeat: bool
+    repeated_line: str | None
+
+
+def stream_generate(
+    model: Any,
+    tokenizer: Any,
+    inputs: dict[str, Any],
+    settings: GenerationSettings,
+    on_text: Callable[[str], None] | None = None,
+) -> GenerationResult:
+    """Run `model.generate(**inputs)` for one sequence and stream its text to `on_text` piece by piece.
+
+    inputs: the processor's output (input_ids (1, L), attention_mask (1, L), model-specific extras).
+    Beam search cannot stream in transformers: with num_beams > 1 the whole text is handed over at the end.
+    """
+    import torch
+    from transformers import StoppingCriteriaList, TextIteratorStreamer, set_seed
+
+    if settings.seed is not None:
+        set_seed(settings.seed)
+    prompt_length = inputs["input_ids"].shape[1]
+    guard = RepeatGuard(tokenizer, prompt_length, settings.max_line_repeats)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    kwargs = {
+        **inputs,
+        **settings.generate_kwargs(),
+        "pad_token_id": pad_id,
+        "stopping_criteria": StoppingCriteriaList([guard]),
+    }
+    streamer = None
+    if settings.num_beams == 1 and on_text is not None:
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs["streamer"] = streamer
+
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            with torch.inference_mode():
+                outcome["sequences"] = model.generate(**kwargs)
+        except BaseException as error:  # re-raised in the caller's thread below
+            outcome["error"] = error
+            if streamer is not None:
+                streamer.end()
+
+    worker = threading.Thread(target=work, name="spatialvlm-generate", daemon=True)
+    worker.start()
+    try:
+        if streamer is not None:
+            for piece in streamer:
+                on_text(piece)
+        worker.join()
+    except KeyboardInterrupt:
+        guard.stop_requested.set()
+        worker.join()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    new_ids = outcome["sequences"][0, prompt_length:]
+    text = tokenizer.decode(new_ids, skip_special_tokens=True)
+    if streamer is None and on_text is not None:
+        on_text(text)
+    if guard.repeated_line is not None:
+        log.warning("stopped generation: the line %r kept repeating", guard.repeated_line)
+    return GenerationResult(
+        text=text,
+        num_new_tokens=int(new_ids.numel()),
+        stopped_by_repeat=guard.repeated_line is not None,
+        repeated_line=guard.repeated_line,
+    )
