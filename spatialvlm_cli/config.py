@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import click
+import typer
 import yaml
-from click.core import ParameterSource
 
 from spatialvlm_cli.errors import ConfigError
 
@@ -40,10 +39,10 @@ def load_yaml_config(path: Path) -> dict[str, Any]:
     return {normalise_key(str(key)): value for key, value in data.items()}
 
 
-def merge_config(ctx: click.Context, config_path: Path | None) -> dict[str, Any]:
+def merge_config(ctx: typer.Context, config_path: Path | None) -> dict[str, Any]:
     """Return the command's parameter values with the YAML file filling every flag not given on the command line.
 
-    Values from YAML go through the same click type conversion as command-line values.
+    Values from YAML go through the same type conversion as command-line values.
     """
     values = dict(ctx.params)
     if config_path is None:
@@ -58,11 +57,11 @@ def merge_config(ctx: click.Context, config_path: Path | None) -> dict[str, Any]
         if name is None or name == "config":
             valid = ", ".join(sorted(n for n in params if n != "config"))
             raise ConfigError(f"config '{config_path}': unknown key '{key}' (valid: {valid})")
-        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name == "COMMANDLINE":
             continue
-        param = params[name]
         try:
-            values[name] = param.type_cast_value(ctx, raw)
-        except click.BadParameter as error:
+            values[name] = params[name].process_value(ctx, raw)
+        except typer.BadParameter as error:
             raise ConfigError(f"config '{config_path}': bad value for '{key}': {error.message}") from None
     return values

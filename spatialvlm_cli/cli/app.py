@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -15,16 +14,16 @@ from spatialvlm_cli.errors import SpatialVLMError
 class SpatialVLMGroup(TyperGroup):
     """Turns a `SpatialVLMError` raised anywhere below a command into one line on stderr and exit code 1."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except SpatialVLMError as error:
             if os.environ.get("SPATIALVLM_DEBUG") == "1":
                 raise
-            click.echo(f"error: {error} (set SPATIALVLM_DEBUG=1 for a traceback)", err=True)
+            typer.echo(f"error: {error} (set SPATIALVLM_DEBUG=1 for a traceback)", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
+            typer.echo("error: interrupted", err=True)
             ctx.exit(130)
 
 
@@ -36,6 +35,26 @@ app = typer.Typer(
     add_completion=False,
     help="Inference and evaluation of point-cloud and panorama VLMs with swappable positional encodings.",
 )
+
+
+@app.callback()
+def root() -> None:
+    """spatialvlm: point-cloud and panorama VLM inference and evaluation with swappable positional encodings.
+
+    Run `spatialvlm COMMAND --help` for a command's flags and examples.
+    """
+    _setup_logging()
+
+
+def _setup_logging() -> None:
+    """Warnings and progress go to stderr through rich; results go to stdout."""
+    import logging
+
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler], force=True)
 
 
 def _register_commands() -> None:

@@ -1,0 +1,45 @@
+"""Option spellings shared by several commands. The design card's spellings come first; kebab-case aliases follow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML file of flag: value pairs; flags given on the command line win."),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Checkpoint directory, hub id or preset name (e.g. tiny-qwen)."),
+]
+VlmPeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--VLM_PE",
+        "--vlm-pe",
+        help="Positional encoding: None (stock 1-D RoPE), 3D_RoPE, MixedRoPE3D, 3D_Sinusoidal; "
+        "images: PanoRoPE_1D (InternVL3.5, Gemma3), PanoRoPE (Qwen-VL). Default: the checkpoint's.",
+    ),
+]
+MergeRuleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--PCD_PE_Merge_Rule",
+        "--pcd-pe-merge-rule",
+        help="How 3-D positions share the head dimension: 3D_only or 3D_with_1D. Default: the checkpoint's.",
+    ),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")]
+DtypeOpt = Annotated[
+    str, typer.Option("--dtype", help="auto (bfloat16 on CUDA, float32 elsewhere) | float32 | bfloat16 | float16.")
+]
+
+
+def parse_vlm_pe(value: str | None) -> str | None:
+    """The CLI string 'None' (any case) means stock 1-D RoPE, i.e. Python None."""
+    if value is None or value.strip().lower() == "none":
+        return None
+    return value.strip()
