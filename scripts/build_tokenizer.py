@@ -63,7 +63,8 @@ def layout_text(rng: random.Random) -> str:
     num_walls = rng.randint(3, 10)
     lines += [f"wall_{i}=Wall({_bins(rng, 8)})" for i in range(num_walls)]
     for label, cls in (("door", "Door"), ("window", "Window")):
-        lines += [f"{label}_{i}={cls}(wall_{rng.randrange(num_walls)},{_bins(rng, 5)})" for i in range(rng.randint(0, 5))]
+        count = rng.randint(0, 5)
+        lines += [f"{label}_{i}={cls}(wall_{rng.randrange(num_walls)},{_bins(rng, 5)})" for i in range(count)]
     lines += [f"bbox_{i}=Bbox({rng.choice(CATEGORIES)},{_bins(rng, 7)})" for i in range(rng.randint(0, 25))]
     return "\n".join(lines)
 
