@@ -125,7 +125,6 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from spatialvlm_cli.io import check_writable_dir, read_point_cloud
-    from spatialvlm_cli.model import DEFAULT_MODEL, load_spatiallm
     from spatialvlm_cli.pipeline import (
         SceneSettings,
         infer_scene,
@@ -150,6 +149,8 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings) -> None:
     check_writable_dir(plan[0][1].parent)
     # One scene: read it before loading the model, so a bad file fails in a second, not after a model load.
     first_cloud = read_point_cloud(plan[0][0]) if len(plan) == 1 else None
+
+    from spatialvlm_cli.model import DEFAULT_MODEL, load_spatiallm
 
     spec = values["model"] or DEFAULT_MODEL
     vlm_pe = parse_vlm_pe(values["vlm_pe"])
