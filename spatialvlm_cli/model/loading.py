@@ -1,0 +1,248 @@
+"""Load a SpatialLM-style model from a checkpoint directory, a preset (random weights) or the Hugging Face hub.
+
+`load_spatiallm(spec)` resolves `spec` in this order: an existing directory (a checkpoint), a `.yaml` file (a
+preset), a preset name shipped in `assets/presets/`, then an `owner/name` hub id. The positional encoding of a
+checkpoint can be swapped at load time (`vlm_pe`, `merge_rule`, `pe_options`); learned PE parameters the
+checkpoint lacks are then freshly initialised, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from spatialvlm_cli.errors import ConfigError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "manycore-research/SpatialLM1.1-Qwen-0.5B"
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+MODEL_TYPES = ("spatiallm_qwen", "spatiallm_llama")
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class _Keep:
+    """Sentinel default: keep the checkpoint's value (distinct from None, which means stock 1-D RoPE)."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for `generate`, with what is needed to feed it.
+
+    model: SpatialLM{Qwen,Llama}ForCausalLM in eval mode on its device (encoder float32).
+    processor: `SpatialLMProcessor` (point clouds -> input_ids, attention_mask, point_clouds).
+    num_bins: input grid cells per 32 m axis (grid size 32 / num_bins metres).
+    source: 'local', 'preset' or 'hub'. random_weights: True for presets (their output is meaningless).
+    """
+
+    model: Any
+    tokenizer: Any
+    processor: Any
+    num_bins: int
+    source: str
+    spec: str
+    random_weights: bool = False
+
+
+def resolve_device(device: str = "auto") -> Any:
+    """'auto' -> cuda if available, else mps, else cpu; other names are checked for availability."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ConfigError(f"--device must be auto, cpu, cuda[:N] or mps, got '{device}'") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but CUDA is not available")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--device mps was asked for but MPS is not available")
+    return resolved
+
+
+def resolve_dtype(dtype: str, device: Any) -> Any:
+    """'auto' -> bfloat16 on CUDA, float32 on CPU/MPS (bf16 matmuls are slow on CPUs without native support)."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise ConfigError(f"--dtype must be auto, float32, bfloat16 or float16, got '{dtype}'")
+    return getattr(torch, DTYPES[dtype])
+
+
+def list_presets() -> list[str]:
+    """Names of the presets shipped with the package (random-weight models for tests and benchmarks)."""
+    folder = files("spatialvlm_cli").joinpath("assets/presets")
+    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+def _alternatives() -> str:
+    return f"pass a local checkpoint directory or a preset name ({', '.join(list_presets())})"
+
+
+def check_checkpoint_dir(path: Path) -> None:
+    """Raise ModelLoadError naming the first file a checkpoint directory lacks (config, weights, tokenizer)."""
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"checkpoint '{path}' has no config.json")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise ModelLoadError(f"checkpoint '{path}' has no weights (model.safetensors or pytorch_model.bin)")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelLoadError(f"checkpoint '{path}' has no tokenizer.json")
+
+
+def load_spatiallm(
+    spec: str,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    vlm_pe: str | None = KEEP,
+    merge_rule: str | None = KEEP,
+    pe_options: dict[str, Any] | None = None,
+    attn_implementation: str | None = None,
+) -> LoadedModel:
+    """Load a model, its tokenizer and processor.
+
+    spec: checkpoint directory | preset YAML path | preset name (see `list_presets`) | hub id.
+    device: auto | cpu | cuda[:N] | mps. dtype: auto | float32 | bfloat16 | float16 (decoder and projector; the
+    encoder stays float32). vlm_pe / merge_rule: KEEP (the checkpoint's), None / 'None' (stock 1-D RoPE) or a
+    variant name. pe_options: PE options merged over the checkpoint's (over none when the variant changes).
+    attn_implementation: sdpa | eager | None (transformers' default).
+    Raises ModelLoadError (one line) when nothing can be loaded, ConfigError for bad options."""
+    from spatialvlm_cli.model.presets import build_preset, read_preset
+
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    overrides = {"vlm_pe": vlm_pe, "merge_rule": merge_rule, "pe_options": pe_options}
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        check_checkpoint_dir(path)
+        return _load_pretrained(str(path), spec, "local", torch_device, torch_dtype, overrides, attn_implementation)
+    if spec.endswith((".yaml", ".yml")) or spec in list_presets():
+        preset = read_preset(spec)
+        return build_preset(preset, spec, torch_device, torch_dtype, overrides, attn_implementation)
+    if path.exists() or not _HUB_ID.match(spec):
+        raise ModelLoadError(f"'{spec}' is not a checkpoint directory, preset or hub id; {_alternatives()}")
+    return _load_pretrained(spec, spec, "hub", torch_device, torch_dtype, overrides, attn_implementation)
+
+
+def apply_pe_overrides(config: Any, vlm_pe: Any, merge_rule: Any, pe_options: dict[str, Any] | None) -> bool:
+    """Set the PE fields of a model config in place; returns True when the PE differs from the stored one."""
+    before = (config.vlm_pe, config.pcd_pe_merge_rule, dict(config.pe or {}))
+    if vlm_pe is not KEEP:
+        vlm_pe = None if vlm_pe is None or str(vlm_pe).strip().lower() == "none" else str(vlm_pe)
+        if vlm_pe != config.vlm_pe:
+            config.pe = {}  # options belong to a variant: a new variant starts from its defaults
+        config.vlm_pe = vlm_pe
+    if merge_rule is not KEEP:
+        config.pcd_pe_merge_rule = None if merge_rule is None or str(merge_rule).lower() == "none" else merge_rule
+    if pe_options:
+        config.pe = {**(config.pe or {}), **pe_options}
+    return (config.vlm_pe, config.pcd_pe_merge_rule, dict(config.pe or {})) != before
+
+
+def _hub_error(spec: str, error: Exception) -> ModelLoadError:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        reason = "HF_HUB_OFFLINE is set"
+    return ModelLoadError(f"cannot load '{spec}' from the Hugging Face hub ({reason[:160]}); {_alternatives()}")
+
+
+def _load_pretrained(
+    location: str,
+    spec: str,
+    source: str,
+    device: Any,
+    dtype: Any,
+    overrides: dict[str, Any],
+    attn_implementation: str | None,
+) -> LoadedModel:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from spatialvlm_cli.model.processing import SpatialLMProcessor
+
+    try:
+        config = AutoConfig.from_pretrained(location)
+    except (OSError, ValueError) as error:
+        if source == "hub":
+            raise _hub_error(spec, error) from error
+        raise ModelLoadError(f"checkpoint '{spec}' has an unreadable config.json ({error})") from error
+    if config.model_type not in MODEL_TYPES:
+        raise ModelLoadError(f"'{spec}' is a '{config.model_type}' model, not one of {', '.join(MODEL_TYPES)}")
+    pe_changed = apply_pe_overrides(config, overrides["vlm_pe"], overrides["merge_rule"], overrides["pe_options"])
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location)
+        model, info = AutoModelForCausalLM.from_pretrained(
+            location, config=config, dtype=dtype, attn_implementation=attn_implementation, output_loading_info=True
+        )
+    except OSError as error:
+        if source == "hub":
+            raise _hub_error(spec, error) from error
+        raise ModelLoadError(f"cannot load checkpoint '{spec}': {str(error).splitlines()[0]}") from error
+    _check_loading_info(model, info, spec, pe_changed)
+    model = finalise_model(model, device)
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        processor=SpatialLMProcessor(tokenizer, model.config),
+        num_bins=model.num_bins,
+        source=source,
+        spec=spec,
+    )
+
+
+def _check_loading_info(model: Any, info: dict[str, Any], spec: str, pe_changed: bool) -> None:
+    """Missing learned-PE weights after a PE swap: warn. Any other missing weight: fail. Unused weights: warn."""
+    pe_names: set[str] = set()
+    if model.position_encoding is not None:
+        pe_tensors = {id(p) for p in model.position_encoding.parameters()}
+        pe_names = {name for name, p in model.named_parameters(remove_duplicate=False) if id(p) in pe_tensors}
+    missing = set(info.get("missing_keys", ()))
+    fresh = sorted(missing & pe_names)
+    others = sorted(missing - pe_names)
+    if others:
+        raise ModelLoadError(
+            f"checkpoint '{spec}' lacks {len(others)} weight(s) the model needs, e.g. {', '.join(others[:3])}"
+        )
+    if fresh:
+        reason = "the positional encoding was changed at load time" if pe_changed else "the checkpoint lacks them"
+        log.warning(
+            "positional encoding '%s': %d learned parameter tensor(s) freshly initialised (%s): %s",
+            model.config.vlm_pe,
+            len(fresh),
+            reason,
+            ", ".join(fresh[:4]),
+        )
+    unexpected = sorted(info.get("unexpected_keys", ()))
+    if unexpected:
+        log.warning(
+            "checkpoint '%s' has %d weight(s) this model does not use, e.g. %s", spec, len(unexpected), unexpected[:3]
+        )
+
+
+def finalise_model(model: Any, device: Any) -> Any:
+    """Move to the device, keep the encoder in float32, eval mode."""
+    import torch
+
+    model = model.to(device=device)
+    model.set_point_backbone_dtype(torch.float32)
+    return model.eval()

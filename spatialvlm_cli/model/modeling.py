@@ -1,0 +1,244 @@
+"""SpatialLM-style causal LMs: a Qwen2/Llama decoder reading point-cloud tokens from a sparse point encoder.
+
+Checkpoint layout (as SpatialLM's): `model.*` decoder, `lm_head`, `point_backbone.*` encoder (kept in float32),
+`point_proj` projector into the decoder's hidden size (run in the decoder's dtype).
+
+Unlike SpatialLM, which splices M point features in place of one placeholder inside `forward`, the processor writes
+exactly M `<|point_pad|>` ids per cloud and `forward` only `masked_scatter`s the features over them. Ids, attention
+mask, position ids and KV cache then have one length, so generate()'s bookkeeping (left padding, decode positions,
+cache) is right with no correction.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers import LlamaForCausalLM, Qwen2ForCausalLM
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from spatialvlm_cli.encoders import build_point_encoder
+from spatialvlm_cli.errors import ConfigError, InputError
+from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
+from spatialvlm_cli.model.points import default_position_ids, point_token_mask, split_point_clouds
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+
+def build_projector(kind: str, in_channels: int, hidden_size: int) -> nn.Module:
+    """SpatialLM's projector: 'linear' Linear(C, hidden); 'mlp' Sequential(Linear(C, C), GELU, Linear(C, hidden))."""
+    if kind == "linear":
+        return nn.Linear(in_channels, hidden_size)
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(in_channels, in_channels), nn.GELU(), nn.Linear(in_channels, hidden_size))
+    raise ConfigError(f"projector must be 'linear' or 'mlp', got '{kind}'")
+
+
+class PointCloudLMMixin:
+    """Point encoder, projector, point-token insertion and generation plumbing shared by Qwen2 and Llama."""
+
+    _keep_in_fp32_modules_strict = ["point_backbone"]  # noqa: RUF012 (transformers reads this class attribute)
+
+    def _init_point_modules(self, config: SpatialLMQwenConfig | SpatialLMLlamaConfig) -> None:
+        for name in ("point_start_token_id", "point_end_token_id", "point_token_id"):
+            if getattr(config, name) is None:
+                raise ConfigError(f"the model config has no {name}")
+        if not config.point_config or "num_bins" not in config.point_config:
+            raise ConfigError("the model config's point_config must give num_bins")
+        self.point_backbone = build_point_encoder(config.point_backbone, config.point_config)
+        self.point_proj = build_projector(config.projector, self.point_backbone.out_channels, config.hidden_size)
+        self.position_encoding = None
+        if config.vlm_pe is not None:
+            from spatialvlm_cli.pe import build_position_encoding
+
+            self.position_encoding = build_position_encoding(
+                config.vlm_pe, config.pcd_pe_merge_rule, config, dict(config.pe or {})
+            )
+            self.position_encoding.attach(self.model)
+
+    @property
+    def num_bins(self) -> int:
+        """Input grid cells per axis over SpatialLM's 32 m world (1280 for SpatialLM 1.1)."""
+        return int(self.config.point_config["num_bins"])
+
+    def set_point_backbone_dtype(self, dtype: torch.dtype = torch.float32) -> None:
+        """Cast the encoder (SpatialLM keeps it in float32 whatever the decoder's dtype)."""
+        self.point_backbone.to(dtype)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Modules of our own (encoder blocks, PE) own their init: `reset_parameters` must use torch.nn.init, whose
+        # calls transformers guards so loaded weights survive; `reset_buffers` recomputes non-persistent buffers,
+        # which from_pretrained leaves uninitialised (the model is built on the meta device).
+        super()._init_weights(module)
+        if type(module).__module__.startswith("spatialvlm_cli."):
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            if hasattr(module, "reset_buffers"):
+                module.reset_buffers()
+
+    def encode_point_clouds(self, clouds: list[Tensor], dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+        """Run the encoder on a batch of clouds and project its tokens into the decoder's embedding space.
+
+        clouds: B tensors (N_i, 9) float32 (see `split_point_clouds`).
+        Returns features (M, hidden) in `dtype`, grid_coord (M, 3) int64 output-grid cells of every token, and
+        counts (B,) int64 tokens per cloud; tokens are in cloud order, then the encoder's order."""
+        parameter = next(self.point_backbone.parameters())
+        if parameter.dtype != torch.float32:
+            log.debug("casting the point encoder from %s to float32", parameter.dtype)
+            self.set_point_backbone_dtype(torch.float32)
+        device = parameter.device
+        rows = torch.cat(clouds).to(device)
+        grid_coord = rows[:, :3].long()  # integral floats; SpatialLM truncates with .int()
+        feat = rows[:, 3:9]
+        offset = torch.cumsum(torch.tensor([len(c) for c in clouds], device=device), dim=0)
+        with torch.autocast(device_type=device.type, enabled=False):
+            encoded = self.point_backbone(grid_coord, feat, offset)
+        features = self.point_proj(encoded.features.to(dtype))
+        counts = torch.diff(encoded.offset, prepend=encoded.offset.new_zeros(1))
+        return features, encoded.grid_coord, counts
+
+    def _point_positions(
+        self, input_ids: Tensor, point_clouds: Any, inputs_embeds: Tensor, position_ids: Tensor
+    ) -> tuple[Tensor, Any]:
+        """Scatter the projected point features over the point-pad embeddings; return them and `PointPositions`."""
+        clouds = split_point_clouds(point_clouds)
+        batch = input_ids.shape[0]
+        if len(clouds) != batch:
+            raise InputError(f"got {len(clouds)} point clouds for a batch of {batch} sequences")
+        mask = point_token_mask(input_ids, self.config)
+        features, grid_coord, counts = self.encode_point_clouds(clouds, inputs_embeds.dtype)
+        expected = mask.sum(dim=1).tolist()
+        for row, (num_ids, num_tokens) in enumerate(zip(expected, counts.tolist(), strict=True)):
+            if num_ids != num_tokens:
+                raise InputError(
+                    f"sequence {row} has {num_ids} <|point_pad|> ids but its point cloud encodes to {num_tokens} "
+                    f"tokens; build input_ids with the model's processor for these point clouds"
+                )
+        inputs_embeds = inputs_embeds.masked_scatter(mask.unsqueeze(-1), features.to(inputs_embeds.device))
+        if self.position_encoding is None:
+            return inputs_embeds, None
+        from spatialvlm_cli.pe import PointPositions
+
+        coords = torch.zeros(*mask.shape, 3, dtype=torch.float32, device=inputs_embeds.device)
+        coords[mask] = grid_coord.to(coords.device, torch.float32)
+        positions = PointPositions(position_ids=position_ids, point_mask=mask, point_coords=coords)
+        return self.position_encoding.embed_points(inputs_embeds, positions), positions
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        past_key_values: Any = None,
+        inputs_embeds: Tensor | None = None,
+        labels: Tensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | Tensor = 0,
+        point_clouds: Tensor | list[Tensor] | None = None,
+        **kwargs: Any,
+    ) -> CausalLMOutputWithPast:
+        """Decoder forward; with `point_clouds` (prefill) the encoder's tokens replace the `<|point_pad|>` ids.
+
+        input_ids: (B, S) int64 with exactly M_i point-pad ids per row (see `SpatialLMProcessor`).
+        attention_mask: (B, S_past + S) 0/1, left padding. position_ids: (B, S) int64; default as generate().
+        point_clouds: list of B (N_i, 9) float32 rows, or (B, N, 9) padded with NaN rows. Only at prefill.
+        Returns logits (B, S or logits_to_keep, vocab) and the KV cache."""
+        positions = None
+        if point_clouds is not None:
+            if input_ids is None:
+                raise InputError("point_clouds need input_ids to locate the <|point_pad|> ids")
+            if inputs_embeds is None:
+                inputs_embeds = self.get_input_embeddings()(input_ids)
+            if position_ids is None:
+                past = past_key_values.get_seq_length() if past_key_values is not None else 0
+                batch, length = input_ids.shape
+                position_ids = default_position_ids(attention_mask, past, batch, length, input_ids.device)
+            inputs_embeds, positions = self._point_positions(input_ids, point_clouds, inputs_embeds, position_ids)
+            if labels is not None:
+                labels = labels.masked_fill(point_token_mask(input_ids, self.config), IGNORE_INDEX)
+            input_ids = None
+        scope = self.position_encoding.positions(positions) if positions is not None else nullcontext()
+        with scope:
+            outputs = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=past_key_values,
+                inputs_embeds=inputs_embeds,
+                use_cache=use_cache,
+                **kwargs,
+            )
+        hidden_states = outputs.last_hidden_state
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, keep, :])
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+    def prepare_inputs_for_generation(
+        self,
+        input_ids: Tensor,
+        next_sequence_length: int | None = None,
+        past_key_values: Any = None,
+        attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        is_first_iteration: bool | None = False,
+        point_clouds: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """generate()'s per-step inputs; the point clouds go to the prefill only (decode steps hit the cache)."""
+        model_inputs = super().prepare_inputs_for_generation(
+            input_ids,
+            next_sequence_length=next_sequence_length,
+            past_key_values=past_key_values,
+            attention_mask=attention_mask,
+            inputs_embeds=inputs_embeds,
+            is_first_iteration=is_first_iteration,
+            **kwargs,
+        )
+        if is_first_iteration or not kwargs.get("use_cache", True):
+            model_inputs["point_clouds"] = point_clouds
+        return model_inputs
+
+    def _expand_inputs_for_generation(
+        self, expand_size: int = 1, is_encoder_decoder: bool = False, input_ids: Tensor | None = None, **model_kwargs
+    ) -> tuple[Tensor | None, dict[str, Any]]:
+        # Beam search / num_return_sequences repeat every row; a list of clouds must repeat with them.
+        clouds = model_kwargs.get("point_clouds")
+        if expand_size > 1 and isinstance(clouds, (list, tuple)):
+            model_kwargs["point_clouds"] = [cloud for cloud in clouds for _ in range(expand_size)]
+        return super()._expand_inputs_for_generation(expand_size, is_encoder_decoder, input_ids, **model_kwargs)
+
+
+class SpatialLMQwenForCausalLM(PointCloudLMMixin, Qwen2ForCausalLM):
+    """SpatialLM with a Qwen2 decoder (e.g. SpatialLM1.1-Qwen-0.5B)."""
+
+    config_class = SpatialLMQwenConfig
+
+    def __init__(self, config: SpatialLMQwenConfig) -> None:
+        super().__init__(config)
+        self._init_point_modules(config)
+        self.post_init()
+
+
+class SpatialLMLlamaForCausalLM(PointCloudLMMixin, LlamaForCausalLM):
+    """SpatialLM with a Llama decoder (e.g. SpatialLM1.1-Llama-1B)."""
+
+    config_class = SpatialLMLlamaConfig
+
+    def __init__(self, config: SpatialLMLlamaConfig) -> None:
+        super().__init__(config)
+        self._init_point_modules(config)
+        self.post_init()

@@ -1,0 +1,146 @@
+"""Presets: SpatialLM-shaped models with seeded RANDOM weights, described by YAML files in `assets/presets/`.
+
+They exist so that the whole pipeline (processor, encoder, PE, generate, layout parsing) runs with no download:
+`tiny-qwen` / `tiny-llama` for tests, `spatiallm1.1-qwen-0.5b-shape` (the real sizes) for benchmarks. Their
+output is meaningless; loading one logs a warning and sets `LoadedModel.random_weights`.
+
+A preset file has exactly these keys (unknown keys are errors):
+    description: str             one line
+    model_type: spatiallm_qwen | spatiallm_llama
+    chat_format: qwen | llama    template and special tokens of the bundled tokenizer
+    seed: int                    weights are a function of the seed only (built on CPU in float32)
+    decoder: {...}               Qwen2Config / LlamaConfig fields (vocab_size defaults to the tokenizer's size)
+    point_backbone: str          sonata | scenescript
+    point_config: {...}          encoder options incl. num_bins
+    projector: linear | mlp
+    vlm_pe, pcd_pe_merge_rule, pe: positional encoding (null: stock 1-D RoPE)
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spatialvlm_cli.errors import ConfigError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+PRESET_KEYS = {
+    "description": str,
+    "model_type": str,
+    "chat_format": str,
+    "seed": int,
+    "decoder": dict,
+    "point_backbone": str,
+    "point_config": dict,
+    "projector": str,
+    "vlm_pe": (str, type(None)),
+    "pcd_pe_merge_rule": (str, type(None)),
+    "pe": (dict, type(None)),
+}
+REQUIRED_KEYS = ("model_type", "chat_format", "seed", "decoder", "point_backbone", "point_config")
+
+
+def read_preset(spec: str) -> dict[str, Any]:
+    """Parse and validate a preset given by name (shipped) or by YAML path."""
+    if spec.endswith((".yaml", ".yml")):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"preset file '{spec}' does not exist")
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = files("spatialvlm_cli").joinpath(f"assets/presets/{spec}.yaml").read_text(encoding="utf-8")
+    try:
+        preset = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"preset '{spec}' is not valid YAML: {str(error).splitlines()[0]}") from error
+    if not isinstance(preset, dict):
+        raise ConfigError(f"preset '{spec}' must be a mapping of keys to values")
+    unknown = sorted(set(preset) - set(PRESET_KEYS))
+    if unknown:
+        raise ConfigError(f"preset '{spec}' has unknown key(s) {unknown}; allowed: {sorted(PRESET_KEYS)}")
+    missing = [key for key in REQUIRED_KEYS if key not in preset]
+    if missing:
+        raise ConfigError(f"preset '{spec}' lacks {missing}")
+    for key, kind in PRESET_KEYS.items():
+        if key in preset and not isinstance(preset[key], kind):
+            raise ConfigError(f"preset '{spec}': '{key}' has the wrong type ({type(preset[key]).__name__})")
+    return preset
+
+
+def preset_config(preset: dict[str, Any], tokenizer: Any) -> Any:
+    """The model config of a preset: decoder fields + point fields + token ids taken from the tokenizer."""
+    from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
+    from spatialvlm_cli.model.prompt import POINT_END_TOKEN, POINT_PAD_TOKEN, POINT_START_TOKEN
+
+    classes = {"spatiallm_qwen": SpatialLMQwenConfig, "spatiallm_llama": SpatialLMLlamaConfig}
+    if preset["model_type"] not in classes:
+        raise ConfigError(f"preset model_type must be one of {', '.join(classes)}, got '{preset['model_type']}'")
+    decoder = dict(preset["decoder"])
+    vocab_size = decoder.pop("vocab_size", len(tokenizer))
+    if vocab_size < len(tokenizer):
+        raise ConfigError(f"preset vocab_size {vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens")
+    return classes[preset["model_type"]](
+        **decoder,
+        vocab_size=vocab_size,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        point_backbone=preset["point_backbone"],
+        point_config=dict(preset["point_config"]),
+        projector=preset.get("projector", "linear"),
+        point_start_token_id=tokenizer.convert_tokens_to_ids(POINT_START_TOKEN),
+        point_end_token_id=tokenizer.convert_tokens_to_ids(POINT_END_TOKEN),
+        point_token_id=tokenizer.convert_tokens_to_ids(POINT_PAD_TOKEN),
+        vlm_pe=preset.get("vlm_pe"),
+        pcd_pe_merge_rule=preset.get("pcd_pe_merge_rule"),
+        pe=dict(preset.get("pe") or {}),
+    )
+
+
+def cast_parameters(model: Any, dtype: Any) -> None:
+    """Cast floating parameters to `dtype`, except the encoder's (float32); buffers such as rotary frequency
+    tables keep their own dtype, as from_pretrained(dtype=...) leaves them."""
+    for name, parameter in model.named_parameters():
+        if parameter.is_floating_point() and not name.startswith("point_backbone."):
+            parameter.data = parameter.data.to(dtype)
+
+
+def build_preset(
+    preset: dict[str, Any],
+    spec: str,
+    device: Any,
+    dtype: Any,
+    overrides: dict[str, Any],
+    attn_implementation: str | None,
+) -> Any:
+    """A `LoadedModel` with seeded random weights (identical on every device; bf16 = rounded fp32)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from spatialvlm_cli.model.loading import LoadedModel, apply_pe_overrides, finalise_model
+    from spatialvlm_cli.model.processing import SpatialLMProcessor
+    from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
+
+    tokenizer = load_bundled_tokenizer(preset["chat_format"])
+    config = preset_config(preset, tokenizer)
+    apply_pe_overrides(config, overrides["vlm_pe"], overrides["merge_rule"], overrides["pe_options"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(preset["seed"])
+        model = AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation)
+    cast_parameters(model, dtype)
+    model = finalise_model(model, device)
+    log.warning("'%s' is a preset: its weights are RANDOM (seed %d), its output is meaningless", spec, preset["seed"])
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        processor=SpatialLMProcessor(tokenizer, model.config),
+        num_bins=model.num_bins,
+        source="preset",
+        spec=spec,
+        random_weights=True,
+    )
