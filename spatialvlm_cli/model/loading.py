@@ -22,7 +22,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "manycore-research/SpatialLM1.1-Qwen-0.5B"
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 MODEL_TYPES = ("spatiallm_qwen", "spatiallm_llama")
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16"}

@@ -50,7 +50,9 @@ def point_token_mask(input_ids: Tensor, config: Any) -> Tensor:
     return (input_ids == config.point_token_id) & started & not_ended
 
 
-def default_position_ids(attention_mask: Tensor | None, past_length: int, batch: int, length: int, device: Any) -> Tensor:
+def default_position_ids(
+    attention_mask: Tensor | None, past_length: int, batch: int, length: int, device: Any
+) -> Tensor:
     """(B, S) int64 1-D positions as generate() makes them: `cumsum(mask) - 1` (pads 0), else `arange + past`."""
     if attention_mask is not None and attention_mask.dim() == 2:
         positions = attention_mask.long().cumsum(dim=-1) - 1
