@@ -1,0 +1,109 @@
+"""The one rotation: `apply_rotary(q, k, cos, sin)`, and its installation into a transformers modeling module.
+
+Convention (transformers' `rotate_half`, GPT-NeoX): pair i of a head of D dims rotates dims (i, i + D/2) by the
+angle a_i, i.e. (x_i, x_{i+D/2}) -> (x_i cos a_i - x_{i+D/2} sin a_i, x_i sin a_i + x_{i+D/2} cos a_i). A table
+therefore holds the same value at i and i + D/2, which is what makes it a rotation (the seeds duplicated angles
+GPT-J style [a0, a0, a1, a1, ...] and applied them with `rotate_half`, which is not a rotation).
+
+Tables come in two shapes:
+    plain tensor (B, S, D)   one angle per token and pair, shared by all heads (stock RoPE, 3D_RoPE);
+    QKTable                  per-head tables, `k` (B, Hkv, S, D) and `q` either the same tensor (query head h uses
+                             key/value head h // (Hq/Hkv), so q.k depends only on relative position under GQA) or
+                             its own (B, Hq, S, D) tables (MixedRoPE3D's seed-compatible mode).
+
+`Qwen2Attention` / `LlamaAttention` call the module-level name `apply_rotary_pos_emb` at run time.
+`install_apply(module)` replaces it by a dispatcher that sends QKTable to `apply_rotary` and plain tensors to the
+model's own function, so every other model instance in the process keeps bit-identical results. An optional
+observer (for `spatialvlm check --verbose`) sees every call; when none is set it costs one ContextVar lookup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class QKTable:
+    """cos or sin for per-head rotation: q (B, Hq or Hkv, S, D), k (B, Hkv, S, D); `q is k` when tied."""
+
+    q: Tensor
+    k: Tensor
+
+
+class RotaryObserver(Protocol):
+    """Sees each rotation: inputs q (B, Hq, S, D), k (B, Hkv, S, D), the tables, and the rotated q, k."""
+
+    def __call__(self, q: Tensor, k: Tensor, cos: Tensor | QKTable, sin: Tensor | QKTable, q_rotated: Tensor,
+                 k_rotated: Tensor) -> None: ...
+
+
+_OBSERVER: ContextVar[RotaryObserver | None] = ContextVar("spatialvlm_rotary_observer", default=None)
+
+
+def rotate_half(x: Tensor) -> Tensor:
+    """(..., D) -> (..., D): (x1, x2) -> (-x2, x1) on the two halves."""
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate x (B, H, S, D) by tables (B, S, D) shared by all heads, or (B, Ht, S, D) with H a multiple of Ht
+    (head h uses table h // (H / Ht), the grouping of `repeat_kv`). Returns (B, H, S, D) in x's dtype."""
+    if cos.ndim == 3:
+        cos, sin = cos[:, None], sin[:, None]
+    heads = cos.shape[1]
+    if heads in (1, x.shape[1]):
+        return (x * cos) + (rotate_half(x) * sin)
+    grouped = x.unflatten(1, (heads, x.shape[1] // heads))  # (B, Ht, H/Ht, S, D), a view
+    cos, sin = cos[:, :, None], sin[:, :, None]
+    return ((grouped * cos) + (rotate_half(grouped) * sin)).flatten(1, 2)
+
+
+def apply_rotary(q: Tensor, k: Tensor, cos: Tensor | QKTable, sin: Tensor | QKTable,
+                 unsqueeze_dim: int = 1) -> tuple[Tensor, Tensor]:
+    """Rotate q (B, Hq, S, D) and k (B, Hkv, S, D). Plain tables follow transformers' `apply_rotary_pos_emb`
+    exactly (same operations, `unsqueeze_dim` honoured); QKTable tables are applied per head."""
+    if isinstance(cos, QKTable):
+        return rotate(q, cos.q, sin.q), rotate(k, cos.k, sin.k)
+    cos, sin = cos.unsqueeze(unsqueeze_dim), sin.unsqueeze(unsqueeze_dim)
+    return (q * cos) + (rotate_half(q) * sin), (k * cos) + (rotate_half(k) * sin)
+
+
+def install_apply(module: ModuleType) -> None:
+    """Make `module.apply_rotary_pos_emb` understand QKTable tables (idempotent; plain tables go to the original)."""
+    current = module.apply_rotary_pos_emb
+    if getattr(current, "spatialvlm_original", None) is not None:
+        return
+    module.apply_rotary_pos_emb = _dispatcher(current)
+
+
+def _dispatcher(original: Callable[..., tuple[Tensor, Tensor]]) -> Callable[..., tuple[Tensor, Tensor]]:
+    def apply_rotary_pos_emb(q: Tensor, k: Tensor, cos: Any, sin: Any, unsqueeze_dim: int = 1) -> tuple[Tensor, Tensor]:
+        own = isinstance(cos, QKTable)
+        rotated = apply_rotary(q, k, cos, sin) if own else original(q, k, cos, sin, unsqueeze_dim)
+        observer = _OBSERVER.get()
+        if observer is not None:
+            observer(q, k, cos, sin, *rotated)
+        return rotated
+
+    apply_rotary_pos_emb.spatialvlm_original = original  # type: ignore[attr-defined]
+    apply_rotary_pos_emb.__doc__ = original.__doc__
+    return apply_rotary_pos_emb
+
+
+@contextlib.contextmanager
+def observe_rotary(observer: RotaryObserver) -> Iterator[None]:
+    """Call `observer` on every rotation done through an installed dispatcher in this thread, inside the block."""
+    token = _OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        _OBSERVER.reset(token)
