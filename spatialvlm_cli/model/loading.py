@@ -9,7 +9,6 @@ checkpoint lacks are then freshly initialised, with a warning.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from importlib.resources import files
@@ -167,8 +166,10 @@ def apply_pe_overrides(config: Any, vlm_pe: Any, merge_rule: Any, pe_options: di
 
 def _hub_error(spec: str, error: Exception) -> ModelLoadError:
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        reason = "HF_HUB_OFFLINE is set"
+    from huggingface_hub.constants import is_offline_mode
+
+    if is_offline_mode():
+        reason = "offline: HF_HUB_OFFLINE is set"
     return ModelLoadError(f"cannot load '{spec}' from the Hugging Face hub ({reason[:160]}); {_alternatives()}")
 
 
