@@ -10,6 +10,7 @@ from functools import cache
 from importlib.resources import files
 
 from spatialvlm_cli.errors import ConfigError
+from spatialvlm_cli.layout import CATEGORIES  # SpatialLM's 59 object classes, underscores kept
 
 POINT_START_TOKEN = "<|point_start|>"
 POINT_PAD_TOKEN = "<|point_pad|>"
@@ -23,18 +24,6 @@ DETECT_TYPE_PROMPTS: dict[str, str] = {
 
 # SpatialLM's system message for its Qwen checkpoints; its Llama checkpoints get none.
 QWEN_SYSTEM_MESSAGE = "You are a helpful assistant."
-
-# The 59 object classes SpatialLM accepts in a prompt (`inference.py --category` choices), underscores kept.
-CATEGORIES: tuple[str, ...] = (
-    "sofa", "chair", "dining_chair", "bar_chair", "stool", "bed", "pillow", "wardrobe", "nightstand", "tv_cabinet",
-    "wine_cabinet", "bathroom_cabinet", "shoe_cabinet", "entrance_cabinet", "decorative_cabinet", "washing_cabinet",
-    "wall_cabinet", "sideboard", "cupboard", "coffee_table", "dining_table", "side_table", "dressing_table", "desk",
-    "integrated_stove", "gas_stove", "range_hood", "micro-wave_oven", "sink", "stove", "refrigerator", "hand_sink",
-    "shower", "shower_room", "toilet", "tub", "illumination", "chandelier", "floor-standing_lamp", "wall_decoration",
-    "painting", "curtain", "carpet", "plants", "potted_bonsai", "tv", "computer", "air_conditioner",
-    "washing_machine", "clothes_rack", "mirror", "bookcase", "cushion", "bar", "screen", "combination_sofa",
-    "dining_table_combination", "leisure_table_and_chair_combination", "multifunctional_combination_bed",
-)  # fmt: skip
 
 
 @cache
