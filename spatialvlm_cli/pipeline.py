@@ -95,8 +95,7 @@ def infer_scene(
     num_point_tokens = int((inputs["input_ids"] == loaded.model.config.point_token_id).sum())
     inputs = {key: _to_device(value, loaded.model.device) for key, value in inputs.items()}
     result = stream_generate(loaded.model, loaded.tokenizer, inputs, settings.generation, on_text)
-    layout_bins, issues = parse_layout(result.text)
-    layout = layout_bins.undiscretize(loaded.num_bins).translate(tuple(float(v) for v in prepared.min_extent))
+    layout, issues = decode_layout(result.text, loaded.num_bins, prepared.min_extent)
     if issues:
         log.warning("'%s': skipped %d malformed line(s) of model output", path.name, len(issues))
     return SceneResult(
@@ -111,6 +110,12 @@ def infer_scene(
         stopped_by_repeat=result.stopped_by_repeat,
         seconds=time.perf_counter() - start,
     )
+
+
+def decode_layout(text: str, num_bins: int, min_extent: Any) -> tuple[Layout, list[ParseIssue]]:
+    """Model text (integer bins, relative to the cloud's min corner) -> layout in metres in the file's frame."""
+    layout_bins, issues = parse_layout(text)
+    return layout_bins.undiscretize(num_bins).translate(tuple(float(v) for v in min_extent)), issues
 
 
 def _to_device(value: Any, device: Any) -> Any:

@@ -163,8 +163,6 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings) -> None:
             merge_rule=values["pcd_pe_merge_rule"],
             attn_implementation=values["attn_implementation"],
         )
-    if loaded.random_weights:
-        err.print(f"[bold yellow]warning:[/] '{spec}' is a preset with RANDOM weights: its output is meaningless")
     config = loaded.model.config
     meta = {"model": spec, "vlm_pe": config.vlm_pe, "merge_rule": config.pcd_pe_merge_rule}
 
