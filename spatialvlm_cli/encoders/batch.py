@@ -95,6 +95,23 @@ def check_voxels(grid_coord: Tensor, offset: Tensor, num_bins: int) -> VoxelBatc
     return VoxelBatch(grid_coord=grid_coord, batch=batch, offset=offset)
 
 
+def sort_voxels(voxels: VoxelBatch) -> tuple[VoxelBatch, Tensor]:
+    """Voxels reordered lexicographically by (batch, x, y, z), and the (V,) int64 permutation applied.
+
+    Encoders run on sorted voxels because neighbours then sit close in memory: the gathers of a sparse
+    convolution become nearly sequential (several times faster than on scanner/hash order). Clouds stay
+    contiguous and in batch order, so ``offset`` is unchanged."""
+    perm = torch.argsort(pack_keys(voxels.batch, voxels.grid_coord))
+    return VoxelBatch(voxels.grid_coord[perm], voxels.batch[perm], voxels.offset), perm
+
+
+def restore_order(perm: Tensor, *tensors: Tensor) -> tuple[Tensor, ...]:
+    """Undo :func:`sort_voxels` on per-voxel tensors: returns each ``t`` reordered as ``out[perm] = t``."""
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(len(perm), device=perm.device)
+    return tuple(t[inverse] for t in tensors)
+
+
 def check_features(feat: Tensor, num_points: int, in_channels: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Validate (N, in_channels) point features; return them on the encoder's ``device`` and ``dtype``."""
     if not isinstance(feat, Tensor) or not feat.dtype.is_floating_point:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InputError
-from .batch import EncodedPoints, VoxelBatch, batch_to_offset, check_features, check_voxels
+from .batch import EncodedPoints, VoxelBatch, batch_to_offset, check_features, check_voxels, restore_order, sort_voxels
 from .config import SceneScriptConfig
 from .conv import TorchsparseConv3d
 from .fourier import FOURIER_DIM, fourier_encode
@@ -129,10 +129,14 @@ class SceneScriptEncoder(nn.Module):
         device, dtype = self.input_proj.weight.device, self.input_proj.weight.dtype
         voxels = check_voxels(grid_coord.to(device), offset.to(device), self.config.num_bins)
         feat = check_features(feat, voxels.grid_coord.shape[0], self.config.input_channels, dtype, device)
-        feat, voxels = self.sparse_resnet(feat, voxels)
+        voxels, perm = sort_voxels(voxels)  # the result does not depend on the order; speed does
+        feat, voxels = self.sparse_resnet(feat[perm], voxels)
         position = voxels.grid_coord.to(dtype) / (self.config.reduced_grid_size - 1)
         tokens = self.input_proj(torch.cat([feat, fourier_encode(position)], dim=1)) + self.extra_embedding
-        return EncodedPoints(features=tokens, grid_coord=voxels.grid_coord, offset=voxels.offset)
+        grid = voxels.grid_coord
+        if len(self.config.conv_layers) == 1:  # no down-convolution: give the input voxels back in input order
+            tokens, grid = restore_order(perm, tokens, grid)
+        return EncodedPoints(features=tokens, grid_coord=grid, offset=voxels.offset)
 
 
 def scenescript_output_grid(config: SceneScriptConfig, voxels: VoxelBatch) -> VoxelBatch:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import SerializedAttention, WindowGroup, window_groups
-from .batch import EncodedPoints, VoxelBatch, batch_to_offset, check_features, check_voxels
+from .batch import EncodedPoints, VoxelBatch, batch_to_offset, check_features, check_voxels, restore_order, sort_voxels
 from .config import SonataConfig
 from .conv import SpconvSubMConv3d
 from .fourier import FOURIER_DIM, fourier_encode
@@ -156,12 +156,16 @@ class SonataEncoder(nn.Module):
         device, dtype = self.input_proj.weight.device, self.input_proj.weight.dtype
         voxels = check_voxels(grid_coord.to(device), offset.to(device), self.config.num_bins)
         feat = check_features(feat, voxels.grid_coord.shape[0], self.config.in_channels, dtype, device)
-        feat = self.embedding(feat)
+        voxels, perm = sort_voxels(voxels)  # the result does not depend on the order; speed does
+        feat = self.embedding(feat[perm])
         for stage in self.enc.values():
             feat, voxels = stage(feat, voxels, self.config)
         position = voxels.grid_coord.to(dtype) / (self.config.reduced_grid_size - 1)
         tokens = self.input_proj(torch.cat([feat, fourier_encode(position)], dim=1))
-        return EncodedPoints(features=tokens, grid_coord=voxels.grid_coord, offset=voxels.offset)
+        grid = voxels.grid_coord
+        if not self.config.stride:  # no pooling: tokens are the input voxels, give them back in input order
+            tokens, grid = restore_order(perm, tokens, grid)
+        return EncodedPoints(features=tokens, grid_coord=grid, offset=voxels.offset)
 
 
 def sonata_output_grid(config: SonataConfig, voxels: VoxelBatch) -> VoxelBatch:

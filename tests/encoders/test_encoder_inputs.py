@@ -95,3 +95,26 @@ def test_missing_and_unknown_keys(tiny_sonata_config, tiny_scenescript_config, c
         encoder = build_point_encoder("scenescript", tiny_scenescript_config | {"grid_size": 0.05})
     assert encoder.out_channels == 32
     assert "grid_size" in caplog.text
+
+
+def test_encoders_without_downsampling_keep_the_input_order(tiny_sonata_config, tiny_scenescript_config):
+    """With no pooling / down-convolution the tokens are the input voxels, in the caller's order."""
+    sonata = tiny_sonata_config | {
+        "stride": [],
+        "enc_depths": [1],
+        "enc_channels": [8],
+        "enc_num_head": [2],
+        "enc_patch_size": [16],
+    }
+    scenescript = tiny_scenescript_config | {"conv_layers": [8], "embed_channels": 16}
+    grid, feat, offset = good_cloud()
+    perm = torch.randperm(len(grid), generator=torch.Generator().manual_seed(0))
+    grid, feat = grid[perm], feat[perm] + torch.rand(len(grid), 6)
+    for backbone, config in [("sonata", sonata), ("scenescript", scenescript)]:
+        encoder = build_point_encoder(backbone, config)
+        with torch.no_grad():
+            out = encoder(grid, feat, offset)
+            again = encoder(grid.flip(0), feat.flip(0), offset)
+        assert torch.equal(out.grid_coord, grid)
+        assert torch.equal(output_grid_coords(backbone, config, grid, offset)[0], grid)
+        torch.testing.assert_close(again.features, out.features.flip(0), rtol=1e-5, atol=1e-5)
