@@ -54,12 +54,11 @@ class SceneResult:
     stopped_by_repeat: bool
     seconds: float
 
-    def to_json(self, model_spec: str, vlm_pe: str | None, merge_rule: str | None) -> dict[str, Any]:
+    def to_json(self, run_meta: dict[str, Any]) -> dict[str, Any]:
+        """run_meta: model spec and the PE it ran with (model, vlm_pe, pcd_pe_merge_rule, pe)."""
         return {
             "source": str(self.source),
-            "model": model_spec,
-            "vlm_pe": vlm_pe,
-            "pcd_pe_merge_rule": merge_rule,
+            **run_meta,
             "layout": layout_to_json(self.layout),
             "raw_text": self.text,
             "skipped_lines": [issue.__dict__ for issue in self.parse_issues],
@@ -138,7 +137,7 @@ def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
 def write_scene_outputs(result: SceneResult, txt_path: Path, json_path: Path, meta: dict[str, Any]) -> None:
     """Write the layout in SpatialLM's language (metres) and as JSON, each atomically."""
     write_text_atomic(txt_path, format_layout(result.layout) + "\n")
-    payload = result.to_json(meta["model"], meta["vlm_pe"], meta["merge_rule"])
+    payload = result.to_json(meta)
     write_text_atomic(json_path, json.dumps(payload, indent=2) + "\n")
 
 

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from spatialvlm_cli.cli.options import ConfigOpt, DeviceOpt, DtypeOpt, MergeRuleOpt, ModelOpt, VlmPeOpt, parse_vlm_pe
+from spatialvlm_cli.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    MergeRuleOpt,
+    ModelOpt,
+    PeOptionOpt,
+    VlmPeOpt,
+    parse_key_values,
+    parse_vlm_pe,
+)
 from spatialvlm_cli.errors import InputError
 
 if TYPE_CHECKING:
@@ -32,6 +42,7 @@ def infer(
     model: ModelOpt = None,
     vlm_pe: VlmPeOpt = None,
     pcd_pe_merge_rule: MergeRuleOpt = None,
+    pe_option: PeOptionOpt = None,
     detect_type: Annotated[
         str, typer.Option("--detect_type", "--detect-type", "-d", help="all | arch (walls, doors, windows) | object.")
     ] = "all",
@@ -151,20 +162,24 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings) -> None:
     first_cloud = read_point_cloud(plan[0][0]) if len(plan) == 1 else None
 
     from spatialvlm_cli.model import DEFAULT_MODEL, load_spatiallm
+    from spatialvlm_cli.model.loading import KEEP
 
     spec = values["model"] or DEFAULT_MODEL
-    vlm_pe = parse_vlm_pe(values["vlm_pe"])
+    pe_options = parse_key_values(values["pe_option"], "--pe_option")
     with err.status(f"loading {spec} …"):
         loaded = load_spatiallm(
             spec,
             device=values["device"],
             dtype=values["dtype"],
-            vlm_pe=vlm_pe,
-            merge_rule=values["pcd_pe_merge_rule"],
+            # Flags not given keep what the checkpoint was built with; "None" asks for stock 1-D RoPE.
+            vlm_pe=KEEP if values["vlm_pe"] is None else parse_vlm_pe(values["vlm_pe"]),
+            merge_rule=KEEP if values["pcd_pe_merge_rule"] is None else values["pcd_pe_merge_rule"],
+            pe_options=pe_options or None,
             attn_implementation=values["attn_implementation"],
         )
     config = loaded.model.config
-    meta = {"model": spec, "vlm_pe": config.vlm_pe, "merge_rule": config.pcd_pe_merge_rule}
+    meta = {"model": spec, "vlm_pe": config.vlm_pe, "pcd_pe_merge_rule": config.pcd_pe_merge_rule,
+            "pe": dict(config.pe or {})}
 
     if len(plan) == 1:
         source, txt_path, json_path = plan[0]
