@@ -6,7 +6,7 @@ embeddings (random, like projected encoder features), <point_end>, more text; le
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -59,7 +59,7 @@ def make_scene(model: PreTrainedModel, point_counts: list[int], seed: int = 0, t
         after = torch.randint(3, 240, (text_after,), generator=generator)
         with torch.no_grad():
             text = embed(torch.cat((before, torch.tensor([POINT_START]), torch.tensor([POINT_END]), after)))
-        points = torch.randn(count, text.shape[1], generator=generator) * float(embed.weight.std())
+        points = torch.randn(count, text.shape[1], generator=generator) * float(embed.weight.detach().std())
         rows.append(torch.cat((text[: text_before + 1], points, text[text_before + 1:])))
         is_point = torch.zeros(len(rows[-1]), dtype=torch.bool)
         is_point[text_before + 1: text_before + 1 + count] = True
@@ -118,6 +118,15 @@ def greedy_recomputed(model: PreTrainedModel, pe: PositionEncoding, scene: Scene
             tokens.append(out.logits[:, -1].argmax(-1))
             generated = torch.cat((generated, tokens[-1][:, None]), dim=1)
     return torch.stack(tokens, 1), torch.stack(logits, 1)
+
+
+@pytest.fixture(autouse=True)
+def single_thread() -> Iterator[None]:
+    """Tiny matrices: one intra-op thread is ~100x faster than two on a CPU shared with other jobs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -1,0 +1,171 @@
+"""Every variant attached to tiny stock Qwen2 / Llama models: stock behaviour for text, cached decoding equal to
+recomputation, padded batches equal to single runs, generate() in a worker thread, no effect on other instances."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from transformers import Qwen2ForCausalLM, TextIteratorStreamer
+
+from spatialvlm_cli.errors import InputError
+from spatialvlm_cli.pe import PointPositions, build_position_encoding
+
+VARIANTS = [("None", {}), ("3D_RoPE", {}), ("3D_RoPE", {"layout": "chunked"}), ("MixedRoPE3D", {"init": "random"}),
+            ("MixedRoPE3D", {"init": "seed", "param_layout": "seed-compatible"}), ("3D_Sinusoidal", {})]
+RULES = ["3D_only", "3D_with_1D"]
+
+
+@pytest.mark.parametrize("case", ["qwen2-hd16", "llama-hd24"])
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize(("name", "options"), VARIANTS)
+def test_text_only_logits_are_bit_identical_to_stock(lm, case: str, attn: str, name: str, options: dict) -> None:
+    model = lm(case, attn)
+    ids = torch.randint(3, 240, (2, 9), generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1, 1, 1, 1], [1] * 9])
+    with torch.no_grad():
+        stock = model(ids, attention_mask=mask).logits
+        for rule in RULES:
+            pe = build_position_encoding(name, rule, model.config, options)
+            pe.attach(model.model)
+            assert torch.equal(model(ids, attention_mask=mask).logits, stock)
+            # a forward under `positions` without point tokens is stock as well
+            positions = PointPositions.from_point_blocks(torch.zeros(2, 9, dtype=torch.bool),
+                                                         [torch.zeros(0, 3)] * 2, mask)
+            embeds = pe.embed_points(model.get_input_embeddings()(ids), positions)
+            with pe.positions(positions):
+                out = model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions.position_ids)
+            assert torch.equal(out.logits, model(ids, attention_mask=mask, position_ids=positions.position_ids).logits)
+            pe.detach()
+        assert torch.equal(model(ids, attention_mask=mask).logits, stock)
+
+
+def test_attaching_leaves_other_model_instances_untouched(lm) -> None:
+    watched, other = lm("qwen2-hd16"), lm("qwen2-hd16")
+    ids = torch.randint(3, 240, (1, 7), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = watched(ids).logits
+        pe = build_position_encoding("MixedRoPE3D", "3D_only", other.config)
+        pe.attach(other.model)  # installs the apply dispatcher into modeling_qwen2 for the whole process
+        assert torch.equal(watched(ids).logits, before)
+        assert type(watched.model.rotary_emb).__name__ == "Qwen2RotaryEmbedding"
+
+
+@pytest.mark.parametrize("case", ["qwen2-hd16", "llama-hd24"])
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize(("name", "options"), VARIANTS)
+def test_cached_generation_equals_recomputation(lm, scene, decode, case: str, attn: str, rule: str, name: str,
+                                                options: dict) -> None:
+    model = lm(case, attn)
+    pe = build_position_encoding(name, rule, model.config, options)
+    pe.attach(model.model)
+    prompt = scene(model, [5, 9])  # left-padded batch of two
+    cached_tokens, cached_logits = decode["cached"](model, pe, prompt, 5)
+    recomputed_tokens, recomputed_logits = decode["recomputed"](model, pe, prompt, 5)
+    assert torch.equal(cached_tokens, recomputed_tokens)
+    torch.testing.assert_close(cached_logits, recomputed_logits, atol=2e-5, rtol=1e-5)
+
+
+def alone(prompt, row: int):
+    """Row `row` of a left-padded batch as a batch of one without its padding."""
+    keep = prompt.attention_mask[row].bool()
+    pick = (slice(row, row + 1), keep)
+    positions = prompt.positions
+    return type(prompt)(prompt.embeds[pick], prompt.attention_mask[pick],
+                        PointPositions(positions.position_ids[pick], positions.point_mask[pick],
+                                       positions.point_coords[pick]))
+
+
+@pytest.mark.parametrize("case", ["qwen2-hd16", "llama-hd24"])
+@pytest.mark.parametrize(("name", "options"), VARIANTS)
+def test_padded_batch_equals_single_runs(lm, scene, decode, case: str, name: str, options: dict) -> None:
+    model = lm(case)
+    pe = build_position_encoding(name, "3D_with_1D", model.config, options)
+    pe.attach(model.model)
+    prompt = scene(model, [4, 11], seed=3)  # 7 pad tokens in front of the first sequence
+    assert int((prompt.attention_mask == 0).sum()) == 7
+    batch_tokens, batch_logits = decode["cached"](model, pe, prompt, 4)
+    for row in range(2):
+        tokens, logits = decode["cached"](model, pe, alone(prompt, row), 4)
+        assert torch.equal(tokens[0], batch_tokens[row])
+        torch.testing.assert_close(logits[0], batch_logits[row], atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS[1:])
+def test_point_encodings_change_what_the_model_computes(lm, scene, decode, name: str, options: dict) -> None:
+    model = lm("qwen2-hd16")
+    prompt = scene(model, [8])
+    stock = build_position_encoding("None", None, model.config)
+    _, stock_logits = decode["cached"](model, stock, prompt, 1)
+    pe = build_position_encoding(name, "3D_only", model.config, options)
+    pe.attach(model.model)
+    _, logits = decode["cached"](model, pe, prompt, 1)
+    assert (logits - stock_logits).abs().max() > 1e-4
+
+
+def test_mixed_rope_default_init_is_3d_rope_interleaved(lm, scene, decode) -> None:
+    model = lm("llama-hd24")
+    prompt = scene(model, [6, 10])
+    results = []
+    for name in ("3D_RoPE", "MixedRoPE3D"):
+        pe = build_position_encoding(name, "3D_with_1D", model.config)
+        pe.attach(model.model)
+        results.append(decode["cached"](model, pe, prompt, 3))
+        pe.detach()
+    assert torch.equal(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1], atol=1e-6, rtol=1e-6)
+
+
+def test_positions_must_match_the_forward(lm, scene) -> None:
+    model = lm("qwen2-hd16")
+    pe = build_position_encoding("3D_RoPE", "3D_only", model.config)
+    pe.attach(model.model)
+    prompt = scene(model, [4])
+    with pe.positions(prompt.positions), pytest.raises(InputError, match="decode steps outside"):
+        model(input_ids=torch.tensor([[5]]), position_ids=torch.tensor([[20]]))
+
+
+class PointQwen2(Qwen2ForCausalLM):
+    """What the model owner does, in miniature: point positions in forward's signature, applied only at prefill."""
+
+    def forward(self, *args, point_positions: PointPositions | None = None, inputs_embeds=None, **kwargs):
+        if point_positions is None or inputs_embeds is None:  # decode step: plain 1-D RoPE
+            return super().forward(*args, inputs_embeds=inputs_embeds, **kwargs)
+        with self.position_encoding.positions(point_positions):
+            return super().forward(*args, inputs_embeds=inputs_embeds, **kwargs)
+
+
+class IdTokenizer:
+    def decode(self, ids, **kwargs) -> str:
+        return "".join(f"<{int(i)}> " for i in ids)
+
+
+@pytest.mark.parametrize("name", ["3D_RoPE", "MixedRoPE3D"])
+def test_generate_in_a_worker_thread_with_a_streamer(lm, scene, decode, name: str) -> None:
+    stock = lm("qwen2-hd16")
+    model = PointQwen2._from_config(stock.config).eval()
+    model.load_state_dict(stock.state_dict())
+    model.position_encoding = build_position_encoding(name, "3D_with_1D", model.config, {"init": "random"}
+                                                      if name == "MixedRoPE3D" else None)
+    model.position_encoding.attach(model.model)
+    prompt = scene(model, [7])
+    expected, _ = decode["cached"](model, model.position_encoding, prompt, 6)
+
+    streamer = TextIteratorStreamer(IdTokenizer(), skip_prompt=True, timeout=60.0)
+    result = {}
+    kwargs = dict(inputs_embeds=prompt.embeds, attention_mask=prompt.attention_mask,
+                  position_ids=prompt.positions.position_ids, point_positions=prompt.positions, max_new_tokens=6,
+                  min_new_tokens=6, do_sample=False, streamer=streamer, pad_token_id=0)
+    worker = threading.Thread(target=lambda: result.update(out=model.generate(**kwargs)))
+    ids = torch.randint(3, 240, (1, 6), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        text_only = stock(ids).logits
+        worker.start()
+        for _ in range(5):  # the worker's point positions never leak into this thread's forwards
+            assert torch.equal(model(ids).logits, text_only)
+    streamed = "".join(streamer)
+    worker.join()
+    assert torch.equal(result["out"][0], expected[0])
+    assert streamed.split() == [f"<{int(t)}>" for t in expected[0]]
