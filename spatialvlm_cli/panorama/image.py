@@ -1,0 +1,93 @@
+"""Reading an equirectangular panorama (jpg/png through Pillow) and turning it into the images a VLM is sent."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spatialvlm_cli.errors import InputError
+from spatialvlm_cli.panorama.geometry import ViewLayout, render_view
+
+log = logging.getLogger(__name__)
+
+MIN_HEIGHT_PX = 32
+MIN_WIDTH_PX = 64
+ASPECT_TOLERANCE = 0.05  # relative deviation from 2:1 accepted without a warning
+
+
+@dataclass
+class Panorama:
+    """pixels: (H, W, 3) uint8 RGB, equirectangular (yaw across the width, pitch down the height).
+    source: the file it was read from. aspect_warning: the warning given when it is not about 2:1, else None."""
+
+    pixels: np.ndarray
+    source: Path
+    aspect_warning: str | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def read_panorama(path: Path) -> Panorama:
+    """Read and check an equirectangular panorama.
+
+    Raises InputError when the file is missing, not an image Pillow can decode, or smaller than 64×32 pixels.
+    An aspect ratio far from 2:1 is allowed (some panoramas are cropped) but logged as a warning."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"image '{path}' does not exist")
+    if path.is_dir():
+        raise InputError(f"'{path}' is a folder, not an image file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            rgb = image.convert("RGB")
+    except UnidentifiedImageError:
+        raise InputError(f"'{path}' is not an image Pillow can read (expected a jpg or png panorama)") from None
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read image '{path}': {error}") from None
+    pixels = np.asarray(rgb, dtype=np.uint8)
+    height, width = pixels.shape[:2]
+    if height < MIN_HEIGHT_PX or width < MIN_WIDTH_PX:
+        raise InputError(
+            f"image '{path}' is {width}×{height} pixels; a panorama needs at least {MIN_WIDTH_PX}×{MIN_HEIGHT_PX}"
+        )
+    warning = None
+    aspect = width / height
+    if abs(aspect / 2 - 1) > ASPECT_TOLERANCE:
+        warning = (
+            f"'{path.name}' is {width}×{height} (aspect {aspect:.2f}), not 2:1: it is treated as a full 360°×180° "
+            "equirectangular panorama anyway, so the views will be stretched"
+        )
+        log.warning(warning)
+    return Panorama(pixels=pixels, source=path, aspect_warning=warning)
+
+
+def resize_image(pixels: np.ndarray, height: int) -> np.ndarray:
+    """Resize (H, W, 3) uint8 to `height` rows keeping the aspect ratio (bicubic, Pillow)."""
+    from PIL import Image
+
+    width = max(1, round(pixels.shape[1] * height / pixels.shape[0]))
+    return np.asarray(Image.fromarray(pixels).resize((width, height), Image.Resampling.BICUBIC), dtype=np.uint8)
+
+
+def layout_images(panorama: Panorama, layout: ViewLayout, global_height_px: int) -> list[np.ndarray]:
+    """The images of a layout in prompt order: the resized panorama (if `layout.global_view`) then every tile.
+
+    Returns a list of (h, w, 3) uint8 arrays; the global view is `global_height_px` rows high (the panorama's
+    aspect kept, at most its own height)."""
+    images = []
+    if layout.global_view:
+        images.append(resize_image(panorama.pixels, min(global_height_px, panorama.height)))
+    images.extend(render_view(panorama.pixels, tile) for tile in layout.tiles)
+    return images
