@@ -174,3 +174,13 @@ def _head_tables(directions: Tensor, stock_cos: Tensor, stock_sin: Tensor, point
         full[..., dims] = torch.where(point, (spatial * attention_scaling).to(stock.dtype), full[..., dims])
         tables.append(full)
     return tables[0], tables[1]
+
+
+def seed_key_mapping(attribute: str = "position_encoding") -> dict[str, str]:
+    """`from_pretrained(..., key_mapping=seed_key_mapping())` for checkpoints of the seed fork, whose attention
+    layers held the parameters: `model.layers.<l>.self_attn.freqs_3d_q` -> `<attribute>.layers.<l>.freqs_3d_q`
+    (likewise `axial_weights_3d_q`, `freqs_3d_kv`, `axial_weights_3d_kv`). Load them with param_layout
+    "seed-compatible" (or "tied", which keeps the key/value parameters and drops the query ones)."""
+    names = ("freqs_3d_q", "axial_weights_3d_q", "freqs_3d_kv", "axial_weights_3d_kv")
+    # transformers' renaming substitutes one group only, hence one pattern per parameter name
+    return {rf"model\.layers\.(\d+)\.self_attn\.{name}": rf"{attribute}.layers.\1.{name}" for name in names}
