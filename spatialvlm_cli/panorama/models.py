@@ -1,0 +1,102 @@
+"""Loading a panorama VLM (InternVL3.5, Gemma3, Qwen2.5-VL, Qwen3-VL): checkpoint folder, hub id or tiny preset.
+
+Every source goes through the same path: `AutoConfig` (family check), `AutoModelForImageTextToText` and the
+checkpoint's tokenizer / image processor / chat template (`PanoramaProcessor`). A preset is first written as a
+checkpoint folder (`presets.save_tiny_checkpoint`) and then loaded like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spatialvlm_cli.errors import ModelLoadError
+from spatialvlm_cli.panorama.families import ModelFamily, family_for_model_type
+from spatialvlm_cli.panorama.presets import PRESETS, save_tiny_checkpoint
+from spatialvlm_cli.panorama.processing import PanoramaProcessor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PANORAMA_MODEL = "OpenGVLab/InternVL3_5-1B-HF"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class LoadedPanoramaModel:
+    """model: `*ForConditionalGeneration` in eval mode on its device. processor: turns (images, prompt) into
+    inputs. source: 'local' | 'preset' | 'hub'. random_weights: True for presets (meaningless output)."""
+
+    model: Any
+    processor: PanoramaProcessor
+    family: ModelFamily
+    spec: str
+    source: str
+    random_weights: bool = False
+
+
+def _alternatives() -> str:
+    return f"pass a local checkpoint directory or a panorama preset ({', '.join(PRESETS)})"
+
+
+def load_panorama_model(
+    spec: str, *, device: str = "auto", dtype: str = "auto", attn_implementation: str | None = None
+) -> LoadedPanoramaModel:
+    """Load `spec`: a checkpoint folder, a preset name (see `presets.PRESETS`) or an `owner/name` hub id.
+
+    device: auto | cpu | cuda[:N] | mps. dtype: auto (bfloat16 on CUDA, float32 elsewhere) | float32 | bfloat16 |
+    float16. Raises ModelLoadError (one line) when nothing can be loaded or the model is not a supported family."""
+    from spatialvlm_cli.model.loading import resolve_device, resolve_dtype
+
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"checkpoint '{spec}' has no config.json")
+        return _load(str(path), spec, "local", torch_device, torch_dtype, attn_implementation)
+    if spec in PRESETS:
+        with tempfile.TemporaryDirectory(prefix="spatialvlm-preset-") as folder:
+            save_tiny_checkpoint(spec, Path(folder))
+            loaded = _load(folder, spec, "preset", torch_device, torch_dtype, attn_implementation)
+        loaded.random_weights = True
+        return loaded
+    if path.exists() or not _HUB_ID.match(spec):
+        raise ModelLoadError(f"'{spec}' is not a checkpoint directory, panorama preset or hub id; {_alternatives()}")
+    return _load(spec, spec, "hub", torch_device, torch_dtype, attn_implementation)
+
+
+def _load(
+    location: str, spec: str, source: str, device: Any, dtype: Any, attn_implementation: str | None
+) -> LoadedPanoramaModel:
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    try:
+        config = AutoConfig.from_pretrained(location)
+    except (OSError, ValueError) as error:
+        raise _load_error(spec, source, error) from error
+    family = family_for_model_type(config.model_type, spec)
+    try:
+        processor = PanoramaProcessor.from_pretrained(location, family, config)
+        model = AutoModelForImageTextToText.from_pretrained(
+            location, config=config, dtype=dtype, attn_implementation=attn_implementation
+        )
+    except (OSError, ValueError) as error:
+        raise _load_error(spec, source, error) from error
+    return LoadedPanoramaModel(
+        model=model.to(device).eval(), processor=processor, family=family, spec=spec, source=source
+    )
+
+
+def _load_error(spec: str, source: str, error: Exception) -> ModelLoadError:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if source != "hub":
+        return ModelLoadError(f"cannot load checkpoint '{spec}': {reason[:200]}")
+    from huggingface_hub.constants import is_offline_mode
+
+    if is_offline_mode():
+        reason = "offline: HF_HUB_OFFLINE is set"
+    return ModelLoadError(f"cannot load '{spec}' from the Hugging Face hub ({reason[:160]}); {_alternatives()}")

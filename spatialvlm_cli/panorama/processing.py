@@ -1,0 +1,148 @@
+"""Turning (images, prompt) into model inputs the way each family's transformers processor does.
+
+Why not `AutoProcessor`: in transformers 5.23 the InternVL and Qwen-VL processor classes take a video processor,
+and video processors need torchvision; without it they cannot even be constructed. The pieces they combine load
+without it (`AutoTokenizer`, `AutoImageProcessor` and the processor's saved settings and chat template), so this
+module loads those from the checkpoint and expands the image placeholders with each processor's own rule:
+
+- InternVL: `<IMG_CONTEXT>` -> `<img>` + `<IMG_CONTEXT>` × image_seq_length × patches + `</img>`. Each view is
+  sent as one 448-px patch (`crop_to_patches=False`): the panorama is already cut into views.
+- Gemma3: `<start_of_image>` -> `\\n\\n<start_of_image>` + `<image_soft_token>` × image_seq_length +
+  `<end_of_image>\\n\\n`, plus `token_type_ids` (1 on image tokens: bidirectional attention inside an image).
+- Qwen2.5-VL / Qwen3-VL: `<|image_pad|>` -> `<|image_pad|>` × (t·h·w / merge²), plus `image_grid_thw` and
+  `mm_token_type_ids` (1 on image tokens).
+Tests check the result token for token against the official processor classes where they can be built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from spatialvlm_cli.errors import InputError, ModelLoadError
+from spatialvlm_cli.panorama.families import ModelFamily
+
+
+@dataclass
+class PanoramaProcessor:
+    """tokenizer / image_processor: transformers objects from the checkpoint. chat_template: the processor's
+    Jinja template. image_seq_length: tokens per image patch (InternVL, Gemma3; unused for Qwen-VL)."""
+
+    family: ModelFamily
+    tokenizer: Any
+    image_processor: Any
+    chat_template: str
+    image_seq_length: int | None = None
+
+    @classmethod
+    def from_pretrained(cls, location: str, family: ModelFamily, model_config: Any) -> PanoramaProcessor:
+        """Load the tokenizer, image processor, chat template and processor settings saved with a checkpoint."""
+        from transformers import AutoImageProcessor, AutoTokenizer
+        from transformers.processing_utils import ProcessorMixin
+
+        tokenizer = AutoTokenizer.from_pretrained(location)
+        image_processor = AutoImageProcessor.from_pretrained(location)
+        settings = ProcessorMixin.get_processor_dict(location)[0]
+        template = settings.get("chat_template") or tokenizer.chat_template
+        if isinstance(template, dict):
+            template = template.get("default")
+        if not template:
+            raise ModelLoadError(f"checkpoint '{location}' has no chat template")
+        seq_length = None
+        if family.name == "internvl":
+            seq_length = int(settings.get("image_seq_length", model_config.image_seq_length))
+        elif family.name == "gemma3":
+            seq_length = int(settings.get("image_seq_length", model_config.mm_tokens_per_image))
+        return cls(family, tokenizer, image_processor, template, seq_length)
+
+    @property
+    def placeholder(self) -> str:
+        """The text the chat template writes for one image."""
+        tok = self.tokenizer
+        if self.family.name == "internvl":
+            return tok.context_image_token
+        if self.family.name == "gemma3":
+            return tok.boi_token
+        return getattr(tok, "image_token", None) or "<|image_pad|>"
+
+    @property
+    def image_token_id(self) -> int:
+        """The id of the tokens that receive image features."""
+        tok = self.tokenizer
+        if self.family.name == "gemma3":
+            return int(tok.image_token_id)
+        return int(tok.convert_tokens_to_ids(self.placeholder))
+
+    def prompt_text(self, num_images: int, prompt: str) -> str:
+        """The chat-formatted prompt with one placeholder per image, before expansion."""
+        reserved = [t for t in self.tokenizer.all_special_tokens if t and t in prompt]
+        if reserved:
+            raise InputError(f"--prompt must not contain special tokens such as '{reserved[0]}'")
+        content = [{"type": "image"} for _ in range(num_images)] + [{"type": "text", "text": prompt}]
+        text = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}],
+            chat_template=self.chat_template,
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        if text.count(self.placeholder) != num_images:
+            raise ModelLoadError(
+                f"the chat template wrote {text.count(self.placeholder)} '{self.placeholder}' placeholders for "
+                f"{num_images} images"
+            )
+        return text
+
+    def __call__(self, images: list[np.ndarray], prompt: str) -> dict[str, Any]:
+        """images: (h, w, 3) uint8 RGB arrays in prompt order. Returns the model inputs for one sequence as torch
+        tensors: input_ids (1, L) int64, attention_mask (1, L), pixel_values and the family's extras."""
+        from PIL import Image
+
+        pil_images = [Image.fromarray(image) for image in images]
+        text = self.prompt_text(len(images), prompt)
+        if self.family.name == "internvl":
+            vision = self.image_processor(pil_images, crop_to_patches=False, return_tensors="pt")
+            patches = [int(n) for n in vision.pop("num_patches")]
+            tok = self.tokenizer
+            pieces = [
+                tok.start_image_token + tok.context_image_token * (self.image_seq_length * n) + tok.end_image_token
+                for n in patches
+            ]
+        elif self.family.name == "gemma3":
+            # The processor's defaults: no pan-and-scan crops, so every image is one 256-token block.
+            vision = self.image_processor(pil_images, do_pan_and_scan=False, return_tensors="pt")
+            vision.pop("num_crops", None)
+            tok = self.tokenizer
+            piece = f"\n\n{tok.boi_token}{tok.image_token * self.image_seq_length}{tok.eoi_token}\n\n"
+            pieces = [piece] * len(images)
+        else:
+            vision = self.image_processor(pil_images, return_tensors="pt")
+            merge = int(self.image_processor.merge_size) ** 2
+            pieces = [self.placeholder * (int(grid.prod()) // merge) for grid in vision["image_grid_thw"]]
+        expanded = _replace_in_order(text, self.placeholder, pieces)
+        bos = self.tokenizer.bos_token
+        encoded = self.tokenizer(
+            expanded,
+            add_special_tokens=not (bos and expanded.startswith(bos)),
+            return_token_type_ids=False,
+            return_tensors="pt",
+        )
+        inputs: dict[str, Any] = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        inputs.update(vision)
+        is_image = (inputs["input_ids"] == self.image_token_id).long()
+        if self.family.name == "gemma3":
+            inputs["token_type_ids"] = is_image
+        elif self.family.rope == "mrope":
+            inputs["mm_token_type_ids"] = is_image
+        return inputs
+
+
+def _replace_in_order(text: str, placeholder: str, pieces: list[str]) -> str:
+    """Replace the i-th occurrence of `placeholder` in `text` by pieces[i] (no re-scanning of inserted text)."""
+    parts = text.split(placeholder)
+    assert len(parts) == len(pieces) + 1, "placeholder count checked by prompt_text"
+    out = [parts[0]]
+    for piece, rest in zip(pieces, parts[1:], strict=True):
+        out += [piece, rest]
+    return "".join(out)
