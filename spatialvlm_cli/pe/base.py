@@ -133,7 +133,8 @@ class LearnedParameters(nn.Module):
 
 @dataclass(frozen=True)
 class LayerwiseTables:
-    """Per-layer, per-head tables for one forward: k (L, B, Hkv, S, D); q (L, B, Hq, S, D) or None when tied."""
+    """Per-layer, per-head, per-pair tables for one forward: k (L, B, Hkv, S, D/2); q (L, B, Hq, S, D/2) or None
+    when tied (query heads then use their key/value head's table)."""
 
     cos_k: Tensor
     sin_k: Tensor

@@ -148,12 +148,15 @@ class MixedRoPE3D(RoPE3D):
 
     def tables_from_units(self, stock_cos: Tensor, stock_sin: Tensor, point_mask: Tensor, coords: Tensor,
                           attention_scaling: float = 1.0) -> LayerwiseTables:
-        """stock_cos/sin (B, S, D); point_mask (B, S); coords (B, S, 3) rotation units. Returns tables for all
-        layers: k (L, B, Hkv, S, D) and, in seed-compatible mode, q (L, B, Hq, S, D)."""
-        directions = [layer.directions() for layer in self.layers]
+        """stock_cos/sin (B, S, D); point_mask (B, S); coords (B, S, 3) rotation units. Returns per-pair tables for
+        all layers: k (L, B, Hkv, S, D/2) and, in seed-compatible mode, q (L, B, Hq, S, D/2)."""
+        n_pairs = self.allocation.n_pairs
+        _, _, spatial = self.pair_tables(coords.device)
+        select = (point_mask[..., None] & spatial[:n_pairs])[None, :, None]  # (1, B, 1, S, P) spatial pairs of points
         pairs = torch.tensor(self.allocation.spatial_pairs, device=coords.device)
-        dims = torch.cat((pairs, pairs + self.allocation.n_pairs))  # (2F,) the dims the spatial pairs rotate
-        args = (stock_cos, stock_sin, point_mask, coords, dims, attention_scaling)
+        stock = (stock_cos[None, :, None, :, :n_pairs], stock_sin[None, :, None, :, :n_pairs])  # (1, B, 1, S, P)
+        directions = [layer.directions() for layer in self.layers]
+        args = (stock, select, coords, pairs, n_pairs, attention_scaling)
         cos_k, sin_k = _head_tables(torch.stack([kv for kv, _ in directions]), *args)
         if directions[0][1] is None:
             return LayerwiseTables(cos_k, sin_k)
@@ -161,18 +164,20 @@ class MixedRoPE3D(RoPE3D):
         return LayerwiseTables(cos_k, sin_k, cos_q, sin_q)
 
 
-def _head_tables(directions: Tensor, stock_cos: Tensor, stock_sin: Tensor, point_mask: Tensor, coords: Tensor,
-                 dims: Tensor, attention_scaling: float) -> tuple[Tensor, Tensor]:
-    """directions (L, H, F, 3) rad/unit -> cos, sin (L, B, H, S, D): stock values, spatial dims of point tokens
-    replaced by the learned rotation."""
-    angles = torch.einsum("lhfa,bsa->lbhsf", directions, coords.float())  # (L, B, H, S, F)
-    doubled = torch.cat((angles, angles), dim=-1)  # (L, B, H, S, 2F) in the order of `dims`
-    point = point_mask[None, :, None, :, None]  # (1, B, 1, S, 1)
+def _head_tables(directions: Tensor, stock: tuple[Tensor, Tensor], select: Tensor, coords: Tensor, pairs: Tensor,
+                 n_pairs: int, attention_scaling: float) -> tuple[Tensor, Tensor]:
+    """directions (L, H, F, 3) rad/unit of the spatial pairs `pairs` (F,) -> cos, sin (L, B, H, S, P): the learned
+    rotation where `select` (1, B, 1, S, P) is True, the stock (cos, sin) (1, B, 1, S, P) elsewhere."""
+    layers, heads, _, _ = directions.shape
+    padded = directions.new_zeros(layers, heads, n_pairs, 3)  # 1-D pairs get 0 here and the stock value below
+    padded[:, :, pairs] = directions
+    angles = torch.einsum("lhpa,bsa->lbhsp", padded, coords.float())  # (L, B, H, S, P)
     tables = []
-    for stock, spatial in ((stock_cos, doubled.cos()), (stock_sin, doubled.sin())):
-        full = stock[None, :, None].expand(directions.shape[0], -1, directions.shape[1], -1, -1).clone()
-        full[..., dims] = torch.where(point, (spatial * attention_scaling).to(stock.dtype), full[..., dims])
-        tables.append(full)
+    for stock_table, function in zip(stock, (torch.cos, torch.sin), strict=True):
+        values = function(angles)
+        if attention_scaling != 1.0:
+            values = values * attention_scaling
+        tables.append(torch.where(select, values.to(stock_table.dtype), stock_table))
     return tables[0], tables[1]
 
 

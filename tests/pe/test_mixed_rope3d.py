@@ -161,5 +161,6 @@ def test_axial_init_reproduces_3d_rope_exactly(lm, rule: str, layout: str) -> No
     for layer in range(2):
         cos_m, sin_m = tables.for_layer(layer)
         assert cos_m.q is cos_m.k  # tied: query heads share their key head's table
-        assert torch.equal(cos_m.k, cos[:, None].expand_as(cos_m.k))
-        assert torch.equal(sin_m.k, sin[:, None].expand_as(sin_m.k))
+        half = cos.shape[-1] // 2  # per-head tables hold one value per pair
+        assert torch.equal(cos_m.k, cos[:, None, :, :half].expand_as(cos_m.k))
+        assert torch.equal(sin_m.k, sin[:, None, :, :half].expand_as(sin_m.k))

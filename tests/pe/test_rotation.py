@@ -137,15 +137,24 @@ def test_text_rows_and_1d_pairs_keep_the_stock_table(lm, name: str, options: dic
     position_ids, point_mask, coords = all_points(6)
     point_mask[0, [0, 5]] = False
     stock_cos, stock_sin = model.model.rotary_emb(torch.zeros(1, 6, 1), position_ids)
-    one_d = torch.tensor([role == "t" for role in pe.allocation.roles]).repeat(2)
+    one_d = torch.tensor([role == "t" for role in pe.allocation.roles])  # (P,)
     for cos, sin in layer_tables(pe, model, position_ids, point_mask, coords):
-        cos_k = cos.k if hasattr(cos, "k") else cos[:, None]
-        sin_k = sin.k if hasattr(sin, "k") else sin[:, None]
-        for table, stock in ((cos_k, stock_cos), (sin_k, stock_sin)):
-            stock = stock[:, None].expand_as(table)
+        for table, stock in ((cos, stock_cos), (sin, stock_sin)):
+            table = per_pair(table).expand(-1, pe.lm_shape.num_kv_heads, -1, -1)
+            stock = per_pair(stock).expand_as(table)
             assert torch.equal(table[:, :, ~point_mask[0]], stock[:, :, ~point_mask[0]])  # text: untouched
             assert torch.equal(table[..., one_d], stock[..., one_d])  # 1-D pairs of points: stock too
             assert not torch.equal(table[:, :, point_mask[0]], stock[:, :, point_mask[0]])
+
+
+def per_pair(table) -> Tensor:
+    """A table as (B, heads, S, P): per-head QKTable tables as they are, a shared (B, S, D) table as (B, 1, S, P)
+    after checking its two halves agree (otherwise it would not be a rotation)."""
+    if hasattr(table, "k"):
+        return table.k
+    half = table.shape[-1] // 2
+    assert torch.equal(table[..., :half], table[..., half:])
+    return table[:, None, :, :half]
 
 
 def test_grid_units_give_angular_range_where_the_seeds_unit_cube_did_not(lm) -> None:

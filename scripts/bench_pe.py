@@ -1,0 +1,136 @@
+"""Cost of each positional encoding relative to stock RoPE (`None`), at Qwen2-0.5B shapes on CPU.
+
+One random-weight fp32 Qwen2 decoder (vocab 151936, hidden 896, 24 layers, 14 heads / 2 kv heads, head_dim 64,
+tied embeddings; ~494 M parameters, ~2 GB, ~12 s to build) is shared by all variants: each is attached, measured
+and detached in turn. Per repetition and variant:
+    prefill   one forward of 800 tokens (550 point tokens at random Sonata-like grid cells), logits of the last token
+    decode    single-token forwards on the KV cache after that prefill (full-vocab logits, as in generate)
+    tables    one call of the decoder's rotary module with the point positions active (what a forward adds)
+Variants run in a rotated order in every repetition (the CPU is shared, so drifts hit all of them) and the report
+gives medians and each median as a ratio to `None`.
+
+    python scripts/bench_pe.py                 # 3 repetitions, 8 decode tokens
+    python scripts/bench_pe.py --reps 5 --decode-tokens 16 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+from spatialvlm_cli.pe import PointPositions, build_position_encoding
+
+log = logging.getLogger("bench_pe")
+
+VARIANTS = [  # (label, name, merge rule, options)
+    ("None", "None", None, {}),
+    ("3D_RoPE 3D_only", "3D_RoPE", "3D_only", {}),
+    ("3D_RoPE 3D_with_1D", "3D_RoPE", "3D_with_1D", {}),
+    ("MixedRoPE3D 3D_only", "MixedRoPE3D", "3D_only", {}),
+    ("MixedRoPE3D 3D_with_1D seed-compatible", "MixedRoPE3D", "3D_with_1D", {"param_layout": "seed-compatible"}),
+    ("3D_Sinusoidal 3D_only", "3D_Sinusoidal", "3D_only", {}),
+]
+
+
+def qwen2_05b_shapes() -> Qwen2Config:
+    return Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                       num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
+                       rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, tie_word_embeddings=True,
+                       bos_token_id=151643, eos_token_id=151645)
+
+
+def scene_positions(length: int, n_points: int, start: int, generator: torch.Generator) -> PointPositions:
+    """One sequence: text, `n_points` point tokens from `start`, text; grid cells of a 80 x 60 x 15 cell room."""
+    point_mask = torch.zeros(1, length, dtype=torch.bool)
+    point_mask[0, start:start + n_points] = True
+    extent = torch.tensor([80, 60, 15])
+    cells = (torch.rand(n_points, 3, generator=generator) * extent).floor()
+    return PointPositions.from_point_blocks(point_mask, [cells])
+
+
+def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    """Seconds taken by fn(*args, **kwargs), and its result."""
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def measure(model: Qwen2ForCausalLM, pe, embeds: torch.Tensor, positions: PointPositions,
+            decode_tokens: int) -> dict[str, float]:
+    """Seconds: prefill, median decode step, median rotary-table call (with the point positions active)."""
+    decoder = model.model
+    prefill_embeds = pe.embed_points(embeds, positions)
+    with pe.positions(positions):
+        prefill, out = timed(model, inputs_embeds=prefill_embeds, position_ids=positions.position_ids,
+                             use_cache=True, logits_to_keep=1)
+    cache, token = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+    position = positions.position_ids[:, -1:]
+    steps = []
+    for _ in range(decode_tokens):
+        position = position + 1
+        step, out = timed(model, input_ids=token, position_ids=position, past_key_values=cache, use_cache=True)
+        cache, token = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+        steps.append(step)
+    tables = []
+    hidden = embeds[:, :, :8]
+    for _ in range(10):
+        with pe.positions(positions):
+            tables.append(timed(decoder.rotary_emb, hidden, positions.position_ids)[0])
+    return {"prefill": prefill, "decode": statistics.median(steps), "tables": statistics.median(tables)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of every variant (default 3)")
+    parser.add_argument("--decode-tokens", type=int, default=8, help="decode steps per repetition (default 8)")
+    parser.add_argument("--length", type=int, default=800, help="prefill tokens (default 800)")
+    parser.add_argument("--points", type=int, default=550, help="point tokens among them (default 550)")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: torch's choice)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    config = qwen2_05b_shapes()
+    log.info("building Qwen2-0.5B-shaped model (random fp32 weights), %d threads", torch.get_num_threads())
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM._from_config(config, attn_implementation="sdpa").eval()
+    generator = torch.Generator().manual_seed(0)
+    embeds = torch.randn(1, args.length, config.hidden_size, generator=generator) * 0.02
+    positions = scene_positions(args.length, args.points, (args.length - args.points) // 2, generator)
+
+    results: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    with torch.inference_mode():
+        for rep in range(args.reps):
+            shift = rep % len(VARIANTS)
+            for label, name, rule, options in VARIANTS[shift:] + VARIANTS[:shift]:
+                pe = build_position_encoding(name, rule, config, options)
+                pe.attach(model.model)
+                for key, seconds in measure(model, pe, embeds, positions, args.decode_tokens).items():
+                    results[label][key].append(seconds)
+                pe.detach()
+                log.info("rep %d %-40s prefill %.2f s  decode %.1f ms", rep, label, results[label]["prefill"][-1],
+                         1e3 * results[label]["decode"][-1])
+
+    base = {key: statistics.median(values) for key, values in results["None"].items()}
+    print(f"\nQwen2-0.5B shapes, fp32, CPU ({torch.get_num_threads()} threads), prefill {args.length} tokens "
+          f"({args.points} points), {args.reps} reps x {args.decode_tokens} decode tokens; medians\n")
+    print("| variant | prefill s | ratio | decode ms/token | ratio | rotary tables ms |")
+    print("|---|---|---|---|---|---|")
+    for label, *_ in VARIANTS:
+        median = {key: statistics.median(values) for key, values in results[label].items()}
+        print(f"| {label} | {median['prefill']:.2f} | {median['prefill'] / base['prefill']:.3f} | "
+              f"{1e3 * median['decode']:.1f} | {median['decode'] / base['decode']:.3f} | "
+              f"{1e3 * median['tables']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
