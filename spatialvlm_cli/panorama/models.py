@@ -59,14 +59,39 @@ def load_panorama_model(
             raise ModelLoadError(f"checkpoint '{spec}' has no config.json")
         return _load(str(path), spec, "local", torch_device, torch_dtype, attn_implementation)
     if spec in PRESETS:
-        with tempfile.TemporaryDirectory(prefix="spatialvlm-preset-") as folder:
-            save_tiny_checkpoint(spec, Path(folder))
-            loaded = _load(folder, spec, "preset", torch_device, torch_dtype, attn_implementation)
+        from transformers.utils import logging as hf_logging
+
+        bars_were_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a tiny preset writes and reads back in well under a second
+        try:
+            with tempfile.TemporaryDirectory(prefix="spatialvlm-preset-") as folder:
+                save_tiny_checkpoint(spec, Path(folder))
+                loaded = _load(folder, spec, "preset", torch_device, torch_dtype, attn_implementation)
+        finally:
+            if bars_were_on:
+                hf_logging.enable_progress_bar()
         loaded.random_weights = True
         return loaded
     if path.exists() or not _HUB_ID.match(spec):
         raise ModelLoadError(f"'{spec}' is not a checkpoint directory, panorama preset or hub id; {_alternatives()}")
     return _load(spec, spec, "hub", torch_device, torch_dtype, attn_implementation)
+
+
+def peek_family(spec: str) -> ModelFamily | None:
+    """The family of `spec` without loading weights: from the preset table or a local config.json; None for hub
+    ids (known only after download) and unreadable folders (the load reports those)."""
+    import json
+
+    if spec in PRESETS:
+        return family_for_model_type(PRESETS[spec], spec)
+    config_path = Path(spec).expanduser() / "config.json"
+    if not config_path.is_file():
+        return None
+    try:
+        model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):
+        return None
+    return family_for_model_type(str(model_type), spec)
 
 
 def _load(

@@ -196,8 +196,6 @@ def _model_config(model_type: str, tok: Any) -> Any:
 
 
 def _image_processor(model_type: str) -> Any:
-    from transformers import AutoImageProcessor
-
     if model_type == "internvl":
         kwargs = {"size": {"height": 32, "width": 32}, "crop_to_patches": False}
         kwargs.update(image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
@@ -206,18 +204,16 @@ def _image_processor(model_type: str) -> Any:
         return _image_processor_class("Gemma3ImageProcessor")(size={"height": 32, "width": 32})
     # Patch 4, merge 2: images are resized to multiples of 8 px with at most 24×48 px (3×6 merged tokens).
     size = {"shortest_edge": 8 * 8, "longest_edge": 24 * 48}
-    processor = _image_processor_class("Qwen2VLImageProcessor")(
-        size=size, patch_size=4, merge_size=2, temporal_patch_size=2
-    )
-    assert isinstance(processor, type(AutoImageProcessor)) or processor is not None
-    return processor
+    return _image_processor_class("Qwen2VLImageProcessor")(size=size, patch_size=4, merge_size=2, temporal_patch_size=2)
 
 
 def _image_processor_class(name: str) -> Any:
-    """The class transformers itself picks for `name` (torchvision backend when installed, Pillow otherwise)."""
+    """The torchvision-backed class when torchvision is installed, else its Pillow twin (what transformers would
+    fall back to, without its warning)."""
     import transformers
+    from transformers.utils import is_torchvision_available
 
-    return getattr(transformers, name)
+    return getattr(transformers, name if is_torchvision_available() else f"{name}Pil")
 
 
 def save_tiny_checkpoint(name: str, directory: Path, seed: int = 0) -> Path:

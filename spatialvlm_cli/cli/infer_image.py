@@ -1,0 +1,95 @@
+"""`spatialvlm infer --image`: a panorama VLM answers a prompt about an equirectangular panorama.
+
+The `infer` command (cli/infer.py) parses the flags and calls `infer_image`; the library is
+`spatialvlm_cli.panorama`. Order of work: flags and the image are checked and the output folder is probed before
+the model is loaded, so bad input fails in a second; then the text streams to stdout and the JSON is written
+atomically (nothing is written when anything fails).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spatialvlm_cli.generation import GenerationSettings
+
+
+def output_path_for(image: Path, output: Path | None) -> Path:
+    """Where the JSON goes: `output` itself when it ends in .json, `output/<image stem>.json` for any other path
+    (a folder), `./<image stem>.json` when not given."""
+    name = f"{Path(image).stem}.json"
+    if output is None:
+        return Path.cwd() / name
+    output = Path(output)
+    return output if output.suffix.lower() == ".json" else output / name
+
+
+def infer_image(
+    *,
+    image: Path,
+    output: Path | None,
+    model: str | None,
+    vlm_pe: str | None,
+    pano_mode: str,
+    prompt: str | None,
+    views: int,
+    overlap: float,
+    fov_deg: float,
+    global_view: bool,
+    generation: GenerationSettings,
+    device: str,
+    dtype: str,
+) -> None:
+    """Run one panorama through a VLM; stream the answer to stdout and write the JSON result.
+
+    image: jpg/png equirectangular panorama. model: checkpoint folder, hub id or preset (tiny-internvl,
+    tiny-gemma3, tiny-qwen2.5-vl, tiny-qwen3-vl); None -> DEFAULT_PANORAMA_MODEL (OpenGVLab/InternVL3_5-1B-HF).
+    vlm_pe: None (native ids), 'PanoRoPE_1D' (InternVL3.5, Gemma3) or 'PanoRoPE' (Qwen2.5-VL, Qwen3-VL).
+    pano_mode: 'shared' (overlapping tiles share ids, text after the image follows every image id) or 'cora'
+    (the published panollava shift). views / overlap / fov_deg / global_view: see `panorama.geometry`.
+    Raises InputError / ConfigError / ModelLoadError / OutputError with a one-line message."""
+    from rich.console import Console
+
+    from spatialvlm_cli.io.atomic import check_writable_dir, write_text_atomic
+    from spatialvlm_cli.panorama.image import read_panorama
+    from spatialvlm_cli.panorama.models import DEFAULT_PANORAMA_MODEL, load_panorama_model, peek_family
+    from spatialvlm_cli.panorama.pipeline import DEFAULT_PROMPT, PanoramaRequest, result_json, run_panorama
+
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False)
+    request = PanoramaRequest(
+        prompt=DEFAULT_PROMPT if prompt is None else prompt,
+        views=views,
+        overlap=overlap,
+        fov_deg=fov_deg,
+        global_view=global_view,
+        vlm_pe=vlm_pe,
+        pano_mode=pano_mode,
+    )
+    spec = model or DEFAULT_PANORAMA_MODEL
+    family = peek_family(spec)
+    if family is not None:
+        request.check_family(family)
+    panorama = read_panorama(image)
+    target = output_path_for(image, output)
+    check_writable_dir(target.parent)
+
+    with err.status(f"loading {spec} …"):
+        loaded = load_panorama_model(spec, device=device, dtype=dtype)
+    if loaded.random_weights:
+        err.print(f"[bold yellow]warning:[/] '{spec}' is a preset with RANDOM weights: its output is meaningless")
+    err.print(
+        f"{len(request.layout.tiles)} view(s){' + global view' if request.layout.global_view else ''}, "
+        f"--VLM_PE {vlm_pe or 'None'}{f' ({pano_mode})' if vlm_pe else ''}"
+    )
+    result = run_panorama(loaded, panorama, request, generation, on_text=lambda piece: out.print(piece, end=""))
+    out.print()
+    document = result_json(result, panorama, request, loaded)
+    write_text_atomic(target, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    collisions = result.positions["collisions"]
+    err.print(
+        f"[green]wrote[/] {target} ({result.prompt_tokens} prompt tokens, {result.num_new_tokens} new tokens, "
+        f"{result.seconds:.1f} s{f', {collisions} text/image id collisions' if collisions else ''})"
+    )

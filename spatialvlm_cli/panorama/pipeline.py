@@ -1,0 +1,175 @@
+"""One panorama through a VLM: views -> prompt -> (PanoRoPE) ids -> streamed generation -> a JSON-ready result.
+
+`PanoramaRequest` is checked without loading anything (bad flags fail in milliseconds); `run_panorama` does the
+rest with a loaded model. With `vlm_pe` None nothing is installed on the model: its ids are transformers' own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from spatialvlm_cli.errors import ConfigError
+from spatialvlm_cli.panorama.families import ModelFamily, check_vlm_pe
+from spatialvlm_cli.panorama.geometry import ViewLayout, plan_views
+from spatialvlm_cli.panorama.image import Panorama, layout_images
+from spatialvlm_cli.panorama.positions import (
+    PANO_MODES,
+    PANO_ROPE_1D,
+    PANO_ROPE_MROPE,
+    PositionScheme,
+    summarize_positions,
+)
+
+DEFAULT_PROMPT = "Describe this 360-degree panorama in detail."
+DEFAULT_VIEW_HEIGHT_PX = 448
+
+
+@dataclass(frozen=True)
+class PanoramaRequest:
+    """What to ask about a panorama and how to cut it (the `--image` flags).
+
+    views: 0 (the panorama as one image) or 3 … 24 tiles; overlap: column overlap r of neighbouring tiles;
+    fov_deg: vertical field of view of each tile; global_view: also send the whole panorama first (always on with
+    views 0). vlm_pe: None | 'PanoRoPE_1D' | 'PanoRoPE'; pano_mode: 'shared' | 'cora'. view_height_px: tile
+    height (the processor resizes anyway; this bounds the work of the projection and Qwen-VL's token count)."""
+
+    prompt: str = DEFAULT_PROMPT
+    views: int = 4
+    overlap: float = 0.2
+    fov_deg: float = 90.0
+    global_view: bool = True
+    vlm_pe: str | None = None
+    pano_mode: str = "shared"
+    view_height_px: int = DEFAULT_VIEW_HEIGHT_PX
+    layout: ViewLayout = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.vlm_pe not in (None, PANO_ROPE_1D, PANO_ROPE_MROPE):
+            raise ConfigError(
+                f"--VLM_PE {self.vlm_pe} is not a panorama encoding; with --image use None, {PANO_ROPE_1D} "
+                f"(InternVL3.5, Gemma3) or {PANO_ROPE_MROPE} (Qwen2.5-VL, Qwen3-VL)"
+            )
+        if self.pano_mode not in PANO_MODES:
+            raise ConfigError(f"--pano_mode must be one of {', '.join(PANO_MODES)}, got '{self.pano_mode}'")
+        if not self.prompt.strip():
+            raise ConfigError("--prompt must not be empty")
+        object.__setattr__(
+            self, "layout", plan_views(self.views, self.overlap, self.fov_deg, self.global_view, self.view_height_px)
+        )
+        if self.vlm_pe is not None and not self.layout.tiles:
+            raise ConfigError(f"--VLM_PE {self.vlm_pe} needs perspective views; --views 0 sends one image")
+
+    def scheme(self) -> PositionScheme:
+        return PositionScheme(
+            vlm_pe=self.vlm_pe,
+            mode=self.pano_mode,
+            overlap=self.layout.overlap,
+            tile_of_image=tuple(self.layout.tile_of_image()),
+        )
+
+    def check_family(self, family: ModelFamily) -> None:
+        check_vlm_pe(family, self.vlm_pe)
+
+
+@dataclass
+class PanoramaResult:
+    """text: the generated answer. positions: `summarize_positions` of the prompt's ids (rotary rows).
+    images: one dict per image sent (global view or tile geometry)."""
+
+    text: str
+    num_new_tokens: int
+    prompt_tokens: int
+    seconds: float
+    images: list[dict[str, Any]]
+    positions: dict[str, Any]
+
+
+def prepare_inputs(loaded: Any, panorama: Panorama, request: PanoramaRequest) -> dict[str, Any]:
+    """The model inputs (batch 1) for a request, on the model's device; pixel values in the model's dtype."""
+    images = layout_images(panorama, request.layout, global_height_px=request.view_height_px)
+    inputs = loaded.processor(images, request.prompt)
+    model = loaded.model
+    moved = {key: value.to(model.device) for key, value in inputs.items()}
+    moved["pixel_values"] = moved["pixel_values"].to(model.dtype)
+    return moved
+
+
+def describe_images(panorama: Panorama, request: PanoramaRequest) -> list[dict[str, Any]]:
+    """JSON descriptions of the images sent, in prompt order."""
+    described: list[dict[str, Any]] = []
+    if request.layout.global_view:
+        height = min(request.view_height_px, panorama.height)
+        width = max(1, round(panorama.width * height / panorama.height))
+        described.append({"kind": "global", "width": width, "height": height})
+    described.extend({"kind": "tile", **tile.to_dict()} for tile in request.layout.tiles)
+    return described
+
+
+def run_panorama(
+    loaded: Any,
+    panorama: Panorama,
+    request: PanoramaRequest,
+    generation: Any,
+    on_text: Callable[[str], None] | None = None,
+) -> PanoramaResult:
+    """Generate an answer about `panorama`, streaming text pieces to `on_text`.
+
+    loaded: `LoadedPanoramaModel`. generation: `GenerationSettings`. Raises ConfigError when `request.vlm_pe`
+    does not fit the model family."""
+    from spatialvlm_cli.generation import stream_generate
+    from spatialvlm_cli.panorama.hooks import PanoramaPositions
+
+    request.check_family(loaded.family)
+    scheme = request.scheme()
+    inputs = prepare_inputs(loaded, panorama, request)
+    positions = PanoramaPositions(loaded.model, loaded.family, scheme, loaded.processor.image_token_id)
+    ids = positions.compute(inputs["input_ids"], inputs["attention_mask"], inputs.get("image_grid_thw"))
+    rotary_ids = ids[0] if loaded.family.rope == "1d" else ids[1:, 0]
+    is_image = (inputs["input_ids"][0] == loaded.processor.image_token_id).cpu().numpy()
+    summary = summarize_positions(rotary_ids.cpu().numpy(), is_image, scheme.tile_of_image)
+    started = time.perf_counter()
+    if scheme.vlm_pe is None:
+        result = stream_generate(loaded.model, loaded.processor.tokenizer, inputs, generation, on_text)
+    else:
+        with positions:
+            result = stream_generate(loaded.model, loaded.processor.tokenizer, inputs, generation, on_text)
+    return PanoramaResult(
+        text=result.text,
+        num_new_tokens=result.num_new_tokens,
+        prompt_tokens=int(inputs["input_ids"].shape[1]),
+        seconds=time.perf_counter() - started,
+        images=describe_images(panorama, request),
+        positions=summary,
+    )
+
+
+def result_json(result: PanoramaResult, panorama: Panorama, request: PanoramaRequest, loaded: Any) -> dict[str, Any]:
+    """The JSON document `infer --image` writes."""
+    layout = request.layout
+    return {
+        "image": str(panorama.source),
+        "image_size": [panorama.width, panorama.height],
+        "model": loaded.spec,
+        "model_type": loaded.family.model_type,
+        "random_weights": loaded.random_weights,
+        "vlm_pe": request.vlm_pe or "None",
+        "pano_mode": request.pano_mode if request.vlm_pe else None,
+        "prompt": request.prompt,
+        "text": result.text,
+        "views": {
+            "tiles": len(layout.tiles),
+            "overlap": layout.overlap,
+            "hfov_deg": round(layout.tiles[0].hfov_deg, 4) if layout.tiles else 360.0,
+            "vfov_deg": request.fov_deg if layout.tiles else 180.0,
+            "global_view": layout.global_view,
+            "images": result.images,
+        },
+        "positions": result.positions,
+        "prompt_tokens": result.prompt_tokens,
+        "num_new_tokens": result.num_new_tokens,
+        "seconds": round(result.seconds, 3),
+        "warnings": [panorama.aspect_warning] if panorama.aspect_warning else [],
+    }

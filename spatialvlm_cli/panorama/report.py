@@ -1,0 +1,144 @@
+"""Position facts of a loaded panorama VLM on real inputs, for `spatialvlm check --verbose`.
+
+`panorama_position_report` runs one prefill and a few greedy decode steps by hand (cache grown one token at a
+time with an explicit attention mask), then one uncached forward over the whole sequence, and returns one dict
+per check: {'check': name, 'level': 'ok' | 'warning' | 'error', 'detail': one line}. Checks: the prompt's image
+runs match the view layout; the ids reaching the rotary embedding at prefill and at every decode step are the
+scheme's; text after the image and decoded tokens do not reuse image ids; cache and mask lengths agree; cached
+logits equal a full recomputation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spatialvlm_cli.panorama.hooks import PanoramaPositions, record_rotary_positions
+from spatialvlm_cli.panorama.models import LoadedPanoramaModel
+from spatialvlm_cli.panorama.positions import PositionScheme, image_runs, summarize_positions
+
+
+def _result(check: str, ok: bool, detail: str, failure: str = "error") -> dict[str, str]:
+    return {"check": check, "level": "ok" if ok else failure, "detail": detail}
+
+
+def panorama_position_report(
+    loaded: LoadedPanoramaModel, inputs: dict[str, Any], scheme: PositionScheme, decode_steps: int = 2
+) -> list[dict[str, str]]:
+    """Check how `scheme`'s ids reach `loaded.model` for one prompt.
+
+    inputs: the processor's output for one sequence (batch 1), already on the model's device. scheme: the ids to
+    check (vlm_pe None: the model's native ids, which are then computed by us and compared with what transformers
+    feeds the rotary embedding)."""
+    import torch
+
+    model = loaded.model
+    positions = PanoramaPositions(model, loaded.family, scheme, loaded.processor.image_token_id)
+    ids = inputs["input_ids"]
+    is_image = (ids[0] == loaded.processor.image_token_id).cpu().numpy()
+    runs = image_runs(is_image)
+    results = [
+        _result(
+            "image_runs",
+            len(runs) == len(scheme.tile_of_image),
+            f"{len(runs)} image token runs for {len(scheme.tile_of_image)} images",
+        )
+    ]
+    expected = positions.compute(ids, inputs.get("attention_mask"), inputs.get("image_grid_thw"))
+    rotary_expected = expected if loaded.family.rope == "1d" else expected[1:]
+    summary = summarize_positions(rotary_expected[..., 0, :].cpu().numpy(), is_image, scheme.tile_of_image)
+    collide_level = "warning" if scheme.mode == "cora" and scheme.vlm_pe is not None else "error"
+    results.append(
+        _result(
+            "text_image_collisions",
+            summary["collisions"] == 0 and summary.get("next_position_after_images", True),
+            f"{summary['collisions']} text tokens after the image reuse image ids; first decoded id "
+            f"{summary['next_position']}, largest id {summary['max_position']}",
+            collide_level,
+        )
+    )
+    length = ids.shape[1]
+    with torch.no_grad(), record_rotary_positions(model) as calls:
+        if scheme.vlm_pe is not None:
+            positions.install()
+        try:
+            out = model(**inputs, use_cache=True)
+            prefill_calls = list(calls)
+            cache = out.past_key_values
+            cache_lengths = [cache.get_seq_length()]
+            tokens = [out.logits[:, -1].argmax(-1, keepdim=True)]
+            cached_logits = [out.logits[:, -1]]
+            mask_lengths = []
+            decode_calls = []
+            for _ in range(decode_steps):
+                calls.clear()
+                mask = torch.ones(1, cache.get_seq_length() + 1, dtype=torch.long, device=ids.device)
+                mask_lengths.append(mask.shape[1])
+                out = model(input_ids=tokens[-1], past_key_values=cache, attention_mask=mask, use_cache=True)
+                decode_calls.append(list(calls))
+                cache_lengths.append(cache.get_seq_length())
+                cached_logits.append(out.logits[:, -1])
+                tokens.append(out.logits[:, -1].argmax(-1, keepdim=True))
+            full = model(**_extended(inputs, torch.cat(tokens[:-1], dim=1)), use_cache=False).logits
+        finally:
+            positions.remove()
+    prefill_ok = bool(prefill_calls) and all(
+        torch.equal(call["position_ids"].expand_as(rotary_expected), rotary_expected) for call in prefill_calls
+    )
+    results.append(
+        _result(
+            "rotary_prefill",
+            prefill_ok,
+            f"{len(prefill_calls)} rotary call(s) saw the scheme's {tuple(rotary_expected.shape)} ids"
+            if prefill_ok
+            else "the rotary embedding saw other ids than the scheme's at prefill",
+        )
+    )
+    last = rotary_expected[..., -1:]
+    decode_ok = all(
+        bool(step_calls) and all(torch.equal(call["position_ids"], last + step) for call in step_calls)
+        for step, step_calls in enumerate(decode_calls, start=1)
+    )
+    results.append(
+        _result(
+            "rotary_decode",
+            decode_ok,
+            f"{decode_steps} decode step(s) continue at last id + 1 on every axis"
+            if decode_ok
+            else "decode steps did not continue at the last prompt id + 1",
+        )
+    )
+    expected_lengths = [length + step for step in range(decode_steps + 1)]
+    lengths_ok = cache_lengths == expected_lengths and mask_lengths == expected_lengths[1:]
+    results.append(
+        _result(
+            "cache_mask_lengths",
+            lengths_ok,
+            f"cache lengths {cache_lengths}, decode mask lengths {mask_lengths} (prompt {length} tokens)",
+        )
+    )
+    recomputed = full[:, length - 1 :]
+    cached = torch.stack(cached_logits, dim=1)
+    diff = float((recomputed.float() - cached.float()).abs().max())
+    scale = float(cached.float().abs().max()) or 1.0
+    tolerance = 1e-4 if cached.dtype == torch.float32 else 2e-2
+    results.append(
+        _result(
+            "cache_equals_recompute",
+            diff <= tolerance * scale,
+            f"max |cached - recomputed logit| {diff:.3g} over {decode_steps + 1} steps ({cached.dtype})",
+        )
+    )
+    return results
+
+
+def _extended(inputs: dict[str, Any], tokens: Any) -> dict[str, Any]:
+    """The prompt plus decoded tokens as one uncached forward sees them (token-type rows padded with text)."""
+    import torch
+
+    grown = dict(inputs)
+    grown["input_ids"] = torch.cat([inputs["input_ids"], tokens], dim=1)
+    grown["attention_mask"] = torch.ones_like(grown["input_ids"])
+    for key in ("token_type_ids", "mm_token_type_ids"):
+        if key in inputs:
+            grown[key] = torch.cat([inputs[key], torch.zeros_like(tokens, dtype=inputs[key].dtype)], dim=1)
+    return grown
