@@ -106,19 +106,19 @@ class Stage(nn.Module):
     def __init__(self, config: SonataConfig, s: int) -> None:
         super().__init__()
         channels = config.enc_channels[s]
+        self.orders = config.order
+        self.shuffle_orders = config.shuffle_orders
         self.patch_size = config.enc_patch_size[s]
-        if s > 0:
-            self.down = GridPooling(config.enc_channels[s - 1], channels, config.stride[s - 1])
+        self.down = GridPooling(config.enc_channels[s - 1], channels, config.stride[s - 1]) if s > 0 else None
         self.block_names = [f"block{i}" for i in range(config.enc_depths[s])]
         for i, name in enumerate(self.block_names):
-            self.add_module(
-                name, Block(channels, config.enc_num_head[s], config.mlp_ratio, order_index=i % len(config.order))
-            )
+            block = Block(channels, config.enc_num_head[s], config.mlp_ratio, order_index=i % len(config.order))
+            self.add_module(name, block)
 
-    def forward(self, feat: Tensor, voxels: VoxelBatch, config: SonataConfig) -> tuple[Tensor, VoxelBatch]:
-        if hasattr(self, "down"):
+    def forward(self, feat: Tensor, voxels: VoxelBatch) -> tuple[Tensor, VoxelBatch]:
+        if self.down is not None:
             feat, voxels = self.down(feat, voxels)
-        context = StageContext(voxels, config.order, self.patch_size, config.shuffle_orders)
+        context = StageContext(voxels, self.orders, self.patch_size, self.shuffle_orders)
         for name in self.block_names:
             feat = getattr(self, name)(feat, context)
         return feat, voxels
@@ -159,7 +159,7 @@ class SonataEncoder(nn.Module):
         voxels, perm = sort_voxels(voxels)  # the result does not depend on the order; speed does
         feat = self.embedding(feat[perm])
         for stage in self.enc.values():
-            feat, voxels = stage(feat, voxels, self.config)
+            feat, voxels = stage(feat, voxels)
         position = voxels.grid_coord.to(dtype) / (self.config.reduced_grid_size - 1)
         tokens = self.input_proj(torch.cat([feat, fourier_encode(position)], dim=1))
         grid = voxels.grid_coord
