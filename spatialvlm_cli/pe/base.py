@@ -91,9 +91,12 @@ class PositionEncoding(nn.Module):
 
     def attach(self, decoder: nn.Module) -> None:
         """Install into `decoder` (a Qwen2Model / LlamaModel). Touches only this instance; no-op for None."""
+        self._check_unattached()
+        object.__setattr__(self, "_decoder", decoder)
+
+    def _check_unattached(self) -> None:
         if self._decoder is not None:
             raise ConfigError(f"positional encoding '{self.name}' is already attached to a decoder")
-        object.__setattr__(self, "_decoder", decoder)
 
     def detach(self) -> None:
         """Undo `attach`: the decoder behaves exactly as a stock one again."""
@@ -161,11 +164,15 @@ class RotaryPositionEncoding(PositionEncoding):
         raise NotImplementedError
 
     def attach(self, decoder: nn.Module) -> None:
+        self._check_unattached()
         layers = getattr(decoder, "layers", None)
         stock = getattr(decoder, "rotary_emb", None)
         if stock is None or layers is None or not all(hasattr(layer, "self_attn") for layer in layers):
             raise ConfigError(f"'{type(decoder).__name__}' has no rotary_emb/layers[i].self_attn: positional "
                               f"encoding '{self.name}' needs a Qwen2Model or LlamaModel")
+        if isinstance(stock, PointAwareRotary):
+            raise ConfigError(f"the decoder already carries positional encoding '{stock.encoding.name}'; detach it "
+                              f"before attaching '{self.name}'")
         if len(layers) != self.lm_shape.num_layers:
             raise ConfigError(f"decoder has {len(layers)} layers but the encoding was built for "
                               f"{self.lm_shape.num_layers}")

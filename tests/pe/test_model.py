@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import Qwen2ForCausalLM, TextIteratorStreamer
 
-from spatialvlm_cli.errors import InputError
+from spatialvlm_cli.errors import ConfigError, InputError
 from spatialvlm_cli.pe import PointPositions, build_position_encoding
 
 VARIANTS = [("None", {}), ("3D_RoPE", {}), ("3D_RoPE", {"layout": "chunked"}), ("MixedRoPE3D", {"init": "random"}),
@@ -169,3 +169,21 @@ def test_generate_in_a_worker_thread_with_a_streamer(lm, scene, decode, name: st
     worker.join()
     assert torch.equal(result["out"][0], expected[0])
     assert streamed.split() == [f"<{int(t)}>" for t in expected[0]]
+
+
+def test_attach_guards_and_copies(lm) -> None:
+    import copy
+
+    model = lm("qwen2-hd16")
+    pe = build_position_encoding("MixedRoPE3D", "3D_only", model.config)
+    pe.attach(model.model)
+    with pytest.raises(ConfigError, match="already attached"):
+        pe.attach(model.model)
+    with pytest.raises(ConfigError, match="already carries"):
+        build_position_encoding("3D_RoPE", "3D_only", model.config).attach(model.model)
+    with pytest.raises(ConfigError, match="has no rotary_emb"):
+        build_position_encoding("3D_RoPE", "3D_only", model.config).attach(model.lm_head)
+    model.position_encoding = pe
+    twin = copy.deepcopy(model)  # the copy's rotary points at the copy's encoding, not the original's
+    assert twin.model.rotary_emb.encoding is twin.position_encoding is not pe
+    assert twin.position_encoding.decoder is twin.model
