@@ -33,7 +33,7 @@ treats any jump in position_ids as packed sequences).
 
 from spatialvlm_cli.pe import mixed_rope3d, rope3d, sinusoidal3d, stock  # noqa: F401 - registers the variants
 from spatialvlm_cli.pe.allocation import LAYOUTS, MERGE_RULES, PairAllocation, allocate_pairs
-from spatialvlm_cli.pe.apply import QKTable, apply_rotary, install_apply, observe_rotary
+from spatialvlm_cli.pe.apply import QKTable, RotaryObserver, apply_rotary, install_apply, observe_rotary
 from spatialvlm_cli.pe.base import LayerwiseTables, LearnedParameters, PositionEncoding, RotaryPositionEncoding
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.positions import COORD_UNITS, PointPositions, normalize_coords, sequential_position_ids
@@ -60,6 +60,7 @@ __all__ = [
     "PointPositions",
     "PositionEncoding",
     "QKTable",
+    "RotaryObserver",
     "RotaryPositionEncoding",
     "allocate_pairs",
     "apply_rotary",

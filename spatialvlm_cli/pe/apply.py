@@ -16,7 +16,8 @@ Tables come in two shapes:
 `Qwen2Attention` / `LlamaAttention` call the module-level name `apply_rotary_pos_emb` at run time.
 `install_apply(module)` replaces it by a dispatcher that sends QKTable to `apply_rotary` and plain tensors to the
 model's own function, so every other model instance in the process keeps bit-identical results. An optional
-observer (for `spatialvlm check --verbose`) sees every call; when none is set it costs one ContextVar lookup.
+observer (`observe_rotary`, for `spatialvlm check --verbose`) sees the tables and every rotation; when none is set
+it costs one ContextVar lookup per layer.
 """
 
 from __future__ import annotations
@@ -41,13 +42,27 @@ class QKTable:
 
 
 class RotaryObserver(Protocol):
-    """Sees each rotation: inputs q (B, Hq, S, D), k (B, Hkv, S, D), the tables, and the rotated q, k."""
+    """Watches a forward (for `spatialvlm check --verbose`). Both calls happen only while observing.
 
-    def __call__(self, q: Tensor, k: Tensor, cos: Tensor | QKTable, sin: Tensor | QKTable, q_rotated: Tensor,
-                 k_rotated: Tensor) -> None: ...
+    on_tables: once per forward with point positions active, from the decoder's rotary module: the positions
+        (a PointPositions), the stock (cos, sin) (B, S, D) and the variant's tables (a (cos, sin) pair or
+        LayerwiseTables).
+    on_rotation: once per attention layer, in layer order: q (B, Hq, S, D) and k (B, Hkv, S, D) after projection
+        and head reshape, the tables that layer used, and the rotated q and k.
+    """
+
+    def on_tables(self, positions: Any, stock: tuple[Tensor, Tensor], tables: Any) -> None: ...
+
+    def on_rotation(self, q: Tensor, k: Tensor, cos: Tensor | QKTable, sin: Tensor | QKTable, q_rotated: Tensor,
+                    k_rotated: Tensor) -> None: ...
 
 
 _OBSERVER: ContextVar[RotaryObserver | None] = ContextVar("spatialvlm_rotary_observer", default=None)
+
+
+def current_observer() -> RotaryObserver | None:
+    """The observer set by `observe_rotary` in this thread, else None (the only cost when not observing)."""
+    return _OBSERVER.get()
 
 
 def rotate_half(x: Tensor) -> Tensor:
@@ -94,7 +109,7 @@ def _dispatcher(original: Callable[..., tuple[Tensor, Tensor]]) -> Callable[...,
         rotated = apply_rotary(q, k, cos, sin) if own else original(q, k, cos, sin, unsqueeze_dim)
         observer = _OBSERVER.get()
         if observer is not None:
-            observer(q, k, cos, sin, *rotated)
+            observer.on_rotation(q, k, cos, sin, *rotated)
         return rotated
 
     apply_rotary_pos_emb.spatialvlm_original = original  # type: ignore[attr-defined]
@@ -104,7 +119,8 @@ def _dispatcher(original: Callable[..., tuple[Tensor, Tensor]]) -> Callable[...,
 
 @contextlib.contextmanager
 def observe_rotary(observer: RotaryObserver) -> Iterator[None]:
-    """Call `observer` on every rotation done through an installed dispatcher in this thread, inside the block."""
+    """Report the tables and every rotation of forwards run in this thread inside the block to `observer`
+    (rotations through an installed dispatcher, i.e. of decoders carrying a rotary variant)."""
     token = _OBSERVER.set(observer)
     try:
         yield

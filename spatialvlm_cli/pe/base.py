@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from spatialvlm_cli.errors import ConfigError, InputError
-from spatialvlm_cli.pe.apply import QKTable, install_apply
+from spatialvlm_cli.pe.apply import QKTable, current_observer, install_apply
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.positions import PointPositions
 
@@ -215,7 +215,11 @@ class PointAwareRotary(nn.Module):
                              f"and leave decode steps outside `with pe.positions(...)`")
         scaling = float(getattr(self.stock, "attention_scaling", 1.0))
         with torch.autocast(device_type=x.device.type, enabled=False):
-            return self.encoding.rotary_tables(cos, sin, positions, scaling)
+            tables = self.encoding.rotary_tables(cos, sin, positions, scaling)
+        observer = current_observer()
+        if observer is not None:
+            observer.on_tables(positions, (cos, sin), tables)
+        return tables
 
 
 def _layer_slicer(index: int) -> Callable[[nn.Module, tuple, dict], tuple[tuple, dict] | None]:
