@@ -24,6 +24,7 @@ from spatialvlm_cli.encoders import build_point_encoder
 from spatialvlm_cli.errors import ConfigError, InputError
 from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
 from spatialvlm_cli.model.points import default_position_ids, point_token_mask, split_point_clouds
+from spatialvlm_cli.pe import NO_PE, PointPositions, build_position_encoding
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ def build_projector(kind: str, in_channels: int, hidden_size: int) -> nn.Module:
 class PointCloudLMMixin:
     """Point encoder, projector, point-token insertion and generation plumbing shared by Qwen2 and Llama."""
 
-    _keep_in_fp32_modules_strict = ["point_backbone"]  # noqa: RUF012 (transformers reads this class attribute)
+    # Encoder and learned PE frequencies stay float32 when the decoder is loaded in bf16/fp16.
+    _keep_in_fp32_modules_strict = ["point_backbone", "position_encoding"]  # noqa: RUF012
 
     def _init_point_modules(self, config: SpatialLMQwenConfig | SpatialLMLlamaConfig) -> None:
         for name in ("point_start_token_id", "point_end_token_id", "point_token_id"):
@@ -52,14 +54,14 @@ class PointCloudLMMixin:
             raise ConfigError("the model config's point_config must give num_bins")
         self.point_backbone = build_point_encoder(config.point_backbone, config.point_config)
         self.point_proj = build_projector(config.projector, self.point_backbone.out_channels, config.hidden_size)
-        self.position_encoding = None
-        if config.vlm_pe is not None:
-            from spatialvlm_cli.pe import build_position_encoding
-
-            self.position_encoding = build_position_encoding(
-                config.vlm_pe, config.pcd_pe_merge_rule, config, dict(config.pe or {})
-            )
-            self.position_encoding.attach(self.model)
+        # Every model has a PositionEncoding; "None" (stock 1-D RoPE) leaves the decoder untouched.
+        self.position_encoding = build_position_encoding(config.vlm_pe, config.pcd_pe_merge_rule, config, config.pe)
+        self.position_encoding.attach(self.model)
+        if self.position_encoding.name != NO_PE:
+            # Store the resolved spelling and every option, so a saved checkpoint rebuilds exactly this encoding.
+            config.vlm_pe = self.position_encoding.name
+            config.pcd_pe_merge_rule = self.position_encoding.merge_rule
+            config.pe = self.position_encoding.options.to_dict()
 
     @property
     def num_bins(self) -> int:
@@ -71,15 +73,13 @@ class PointCloudLMMixin:
         self.point_backbone.to(dtype)
 
     def _init_weights(self, module: nn.Module) -> None:
-        # Modules of our own (encoder blocks, PE) own their init: `reset_parameters` must use torch.nn.init, whose
-        # calls transformers guards so loaded weights survive; `reset_buffers` recomputes non-persistent buffers,
-        # which from_pretrained leaves uninitialised (the model is built on the meta device).
+        # Modules of our own (sparse convolutions, learned PE frequencies) own their init. from_pretrained builds
+        # the model on the meta device and runs this for every module after loading: `reset_parameters` must use
+        # torch.nn.init / transformers.initialization, which skip tensors marked as loaded, so checkpoint weights
+        # survive and only missing ones (e.g. a PE swapped at load time) get initialised.
         super()._init_weights(module)
-        if type(module).__module__.startswith("spatialvlm_cli."):
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
-            if hasattr(module, "reset_buffers"):
-                module.reset_buffers()
+        if type(module).__module__.startswith("spatialvlm_cli.") and hasattr(module, "reset_parameters"):
+            module.reset_parameters()
 
     def encode_point_clouds(self, clouds: list[Tensor], dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
         """Run the encoder on a batch of clouds and project its tokens into the decoder's embedding space.
@@ -104,8 +104,9 @@ class PointCloudLMMixin:
 
     def _point_positions(
         self, input_ids: Tensor, point_clouds: Any, inputs_embeds: Tensor, position_ids: Tensor
-    ) -> tuple[Tensor, Any]:
-        """Scatter the projected point features over the point-pad embeddings; return them and `PointPositions`."""
+    ) -> tuple[Tensor, PointPositions]:
+        """Scatter the projected point features over the point-pad embeddings and describe every token's position
+        for the PE: 1-D `position_ids` (B, S), the point mask and each point token's output-grid cell (B, S, 3)."""
         clouds = split_point_clouds(point_clouds)
         batch = input_ids.shape[0]
         if len(clouds) != batch:
@@ -120,10 +121,6 @@ class PointCloudLMMixin:
                     f"tokens; build input_ids with the model's processor for these point clouds"
                 )
         inputs_embeds = inputs_embeds.masked_scatter(mask.unsqueeze(-1), features.to(inputs_embeds.device))
-        if self.position_encoding is None:
-            return inputs_embeds, None
-        from spatialvlm_cli.pe import PointPositions
-
         coords = torch.zeros(*mask.shape, 3, dtype=torch.float32, device=inputs_embeds.device)
         coords[mask] = grid_coord.to(coords.device, torch.float32)
         positions = PointPositions(position_ids=position_ids, point_mask=mask, point_coords=coords)
@@ -162,8 +159,8 @@ class PointCloudLMMixin:
             if labels is not None:
                 labels = labels.masked_fill(point_token_mask(input_ids, self.config), IGNORE_INDEX)
             input_ids = None
-        scope = self.position_encoding.positions(positions) if positions is not None else nullcontext()
-        with scope:
+        # Only the prefill with point tokens sets positions; decode steps are plain calls (stock 1-D RoPE).
+        with self.position_encoding.positions(positions) if positions is not None else nullcontext():
             outputs = self.model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,

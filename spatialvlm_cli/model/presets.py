@@ -103,10 +103,11 @@ def preset_config(preset: dict[str, Any], tokenizer: Any) -> Any:
 
 
 def cast_parameters(model: Any, dtype: Any) -> None:
-    """Cast floating parameters to `dtype`, except the encoder's (float32); buffers such as rotary frequency
-    tables keep their own dtype, as from_pretrained(dtype=...) leaves them."""
+    """Cast floating parameters to `dtype` except the modules kept in float32 (encoder, learned PE); buffers such
+    as rotary frequency tables keep their own dtype, as from_pretrained(dtype=...) leaves them."""
+    keep = tuple(f"{prefix}." for prefix in model._keep_in_fp32_modules_strict)
     for name, parameter in model.named_parameters():
-        if parameter.is_floating_point() and not name.startswith("point_backbone."):
+        if parameter.is_floating_point() and not name.startswith(keep):
             parameter.data = parameter.data.to(dtype)
 
 

@@ -20,6 +20,9 @@ from spatialvlm_cli.model import (
 )
 from spatialvlm_cli.model.loading import resolve_device, resolve_dtype
 
+# Same weights in another model instance: CPU GEMM kernels may round differently with memory alignment.
+SAME_WEIGHTS_ATOL = 1e-6
+
 
 @pytest.fixture(scope="module")
 def saved_qwen(tmp_path_factory):
@@ -39,11 +42,11 @@ def test_save_and_reload_gives_identical_logits(saved_qwen, make_cloud):
 
     auto = AutoModelForCausalLM.from_pretrained(directory).eval()
     assert type(auto) is SpatialLMQwenForCausalLM
-    torch.testing.assert_close(auto(**inputs).logits, expected, rtol=0, atol=0)
+    torch.testing.assert_close(auto(**inputs).logits, expected, rtol=0, atol=SAME_WEIGHTS_ATOL)
 
     reloaded = load_spatiallm(str(directory), device="cpu")
     assert (reloaded.source, reloaded.random_weights, reloaded.num_bins) == ("local", False, 1280)
-    torch.testing.assert_close(reloaded.model(**inputs).logits, expected, rtol=0, atol=0)
+    torch.testing.assert_close(reloaded.model(**inputs).logits, expected, rtol=0, atol=SAME_WEIGHTS_ATOL)
     again = reloaded.processor([inputs["point_clouds"][0]], detect_type="all")
     assert torch.equal(again["input_ids"], inputs["input_ids"])
     assert reloaded.tokenizer.chat_template == original.tokenizer.chat_template
