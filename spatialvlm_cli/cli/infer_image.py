@@ -26,6 +26,25 @@ def output_path_for(image: Path, output: Path | None) -> Path:
     return output if output.suffix.lower() == ".json" else output / name
 
 
+def check_output_location(target: Path) -> None:
+    """OutputError unless `target`'s folder exists and is writable or can be created. Creates nothing, so a run
+    that fails later leaves no empty folder behind."""
+    import os
+
+    from spatialvlm_cli.errors import OutputError
+
+    folder = Path(target).parent.absolute()
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot create output folder '{folder}': '{existing}' is a file")
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"cannot write to output folder '{existing}'")
+    if Path(target).is_dir():
+        raise OutputError(f"output '{target}' is a folder; pass a .json file name or a folder without .json")
+
+
 def infer_image(
     *,
     image: Path,
@@ -52,9 +71,9 @@ def infer_image(
     Raises InputError / ConfigError / ModelLoadError / OutputError with a one-line message."""
     from rich.console import Console
 
-    from spatialvlm_cli.io.atomic import check_writable_dir, write_text_atomic
+    from spatialvlm_cli.io.atomic import write_text_atomic
     from spatialvlm_cli.panorama.image import read_panorama
-    from spatialvlm_cli.panorama.models import DEFAULT_PANORAMA_MODEL, load_panorama_model, peek_family
+    from spatialvlm_cli.panorama.models import DEFAULT_PANORAMA_MODEL, load_panorama_model, model_source, peek_family
     from spatialvlm_cli.panorama.pipeline import DEFAULT_PROMPT, PanoramaRequest, result_json, run_panorama
 
     out = Console(highlight=False, soft_wrap=True)
@@ -69,12 +88,13 @@ def infer_image(
         pano_mode=pano_mode,
     )
     spec = model or DEFAULT_PANORAMA_MODEL
+    model_source(spec)
     family = peek_family(spec)
     if family is not None:
         request.check_family(family)
     panorama = read_panorama(image)
     target = output_path_for(image, output)
-    check_writable_dir(target.parent)
+    check_output_location(target)
 
     with err.status(f"loading {spec} …"):
         loaded = load_panorama_model(spec, device=device, dtype=dtype)

@@ -51,14 +51,13 @@ def load_panorama_model(
     float16. Raises ModelLoadError (one line) when nothing can be loaded or the model is not a supported family."""
     from spatialvlm_cli.model.loading import resolve_device, resolve_dtype
 
+    source = model_source(spec)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(f"checkpoint '{spec}' has no config.json")
+    if source == "local":
+        path = Path(spec).expanduser()
         return _load(str(path), spec, "local", torch_device, torch_dtype, attn_implementation)
-    if spec in PRESETS:
+    if source == "preset":
         from transformers.utils import logging as hf_logging
 
         bars_were_on = hf_logging.is_progress_bar_enabled()
@@ -72,9 +71,22 @@ def load_panorama_model(
                 hf_logging.enable_progress_bar()
         loaded.random_weights = True
         return loaded
+    return _load(spec, spec, "hub", torch_device, torch_dtype, attn_implementation)
+
+
+def model_source(spec: str) -> str:
+    """'local' (a folder with config.json), 'preset' or 'hub' (an owner/name id); ModelLoadError otherwise.
+    Cheap: no download, no weights."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"checkpoint '{spec}' has no config.json")
+        return "local"
+    if spec in PRESETS:
+        return "preset"
     if path.exists() or not _HUB_ID.match(spec):
         raise ModelLoadError(f"'{spec}' is not a checkpoint directory, panorama preset or hub id; {_alternatives()}")
-    return _load(spec, spec, "hub", torch_device, torch_dtype, attn_implementation)
+    return "hub"
 
 
 def peek_family(spec: str) -> ModelFamily | None:
