@@ -128,8 +128,9 @@ def load_spatiallm(
 
     spec: checkpoint directory | preset YAML path | preset name (see `list_presets`) | hub id.
     device: auto | cpu | cuda[:N] | mps. dtype: auto | float32 | bfloat16 | float16 (decoder and projector; the
-    encoder stays float32). vlm_pe / merge_rule: KEEP (the checkpoint's), None / 'None' (stock 1-D RoPE) or a
-    variant name. pe_options: PE options merged over the checkpoint's (over none when the variant changes).
+    encoder stays float32). vlm_pe: KEEP (the checkpoint's), None or 'None' (stock 1-D RoPE), or a variant name.
+    merge_rule: KEEP or None (the checkpoint's), '3D_only' or '3D_with_1D'. pe_options: PE options merged over
+    the checkpoint's (over none when the variant changes).
     attn_implementation: sdpa | eager | None (transformers' default).
     Raises ModelLoadError (one line) when nothing can be loaded, ConfigError for bad options."""
     from spatialvlm_cli.model.presets import build_preset, read_preset
@@ -157,8 +158,8 @@ def apply_pe_overrides(config: Any, vlm_pe: Any, merge_rule: Any, pe_options: di
         if vlm_pe != config.vlm_pe:
             config.pe = {}  # options belong to a variant: a new variant starts from its defaults
         config.vlm_pe = vlm_pe
-    if merge_rule is not KEEP:
-        config.pcd_pe_merge_rule = None if merge_rule is None or str(merge_rule).lower() == "none" else merge_rule
+    if merge_rule is not KEEP and merge_rule is not None:  # a merge rule has no "off": None keeps the stored one
+        config.pcd_pe_merge_rule = merge_rule
     if pe_options:
         config.pe = {**(config.pe or {}), **pe_options}
     return (config.vlm_pe, config.pcd_pe_merge_rule, dict(config.pe or {})) != before
