@@ -23,6 +23,7 @@ from spatialvlm_cli.check.model_checks import (
     run_decode,
 )
 from spatialvlm_cli.check.results import CheckResult
+from spatialvlm_cli.io import PointCloud
 
 VerbosePrinter = Callable[[LayerCapture, list[CheckResult]], None]
 
@@ -98,22 +99,26 @@ def _light(capture: LayerCapture) -> LayerCapture:
                         capture.positions, capture.past_length, None)
 
 
-def check_variants(spec: str, cloud_rows: Tensor, variants: Sequence[tuple[str | None, str | None]] | None = None,
+def check_variants(spec: str, cloud: PointCloud, variants: Sequence[tuple[str | None, str | None]] | None = None,
                    layers: Sequence[int] | None = None, device: str = "cpu", dtype: str = "auto",
                    pe_options: dict[str, Any] | None = None, verbose_printer: VerbosePrinter | None = None,
                    decode_steps: int = 1, on_mode: Callable[[str], None] | None = None) -> list[CheckResult]:
-    """Load `spec` once per (variant, merge rule) and check it on one cloud's rows (N, 9) (see `prepare_point_cloud`).
-    variants: None = the checkpoint's own PE. pe_options apply to every variant."""
+    """Load `spec` once per (variant, merge rule) and check it on `cloud` (metres; preprocessed as `infer` does).
+    variants: None = the checkpoint's own PE (KEEP). pe_options apply to every variant."""
     from spatialvlm_cli.model import load_spatiallm
     from spatialvlm_cli.model.loading import KEEP
+    from spatialvlm_cli.preprocess import prepare_point_cloud
 
     results: list[CheckResult] = []
+    rows_by_bins: dict[int, Tensor] = {}
     for vlm_pe, merge_rule in variants if variants is not None else ((KEEP, KEEP),):
         loaded = load_spatiallm(spec, device=device, dtype=dtype, vlm_pe=vlm_pe, merge_rule=merge_rule,
                                 pe_options=pe_options or None)
         if on_mode is not None:
             on_mode(mode_label(loaded.model))
-        inputs = loaded.processor([cloud_rows])
+        if loaded.num_bins not in rows_by_bins:
+            rows_by_bins[loaded.num_bins] = torch.from_numpy(prepare_point_cloud(cloud, loaded.num_bins).rows)
+        inputs = loaded.processor([rows_by_bins[loaded.num_bins]])
         inputs = {key: [v.to(loaded.model.device) for v in value] if isinstance(value, list)
                   else value.to(loaded.model.device) for key, value in inputs.items()}
         results += run_checks(loaded, inputs, layers, verbose_printer, decode_steps)

@@ -1,0 +1,106 @@
+"""`spatialvlm check`: judge shapes and positional-encoding wiring at the nine attention-layer checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from spatialvlm_cli.cli.options import DeviceOpt, DtypeOpt, MergeRuleOpt, PeOptionOpt, VlmPeOpt, parse_key_values
+from spatialvlm_cli.errors import ConfigError, OutputError
+
+DEFAULT_PRESET = "tiny-qwen"
+
+
+def parse_layers(value: str) -> list[int] | None:
+    """'all' -> None; '0,5' -> [0, 5]."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        return sorted({int(part) for part in value.split(",") if part.strip()})
+    except ValueError:
+        raise ConfigError(f"--layers must be 'all' or comma-separated layer numbers, got '{value}'") from None
+
+
+def check_command(
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Checkpoint directory, hub id or preset name. Default: tiny-qwen (random "
+                     "weights, seconds on CPU)."),
+    ] = None,
+    vlm_pe: VlmPeOpt = None,
+    pcd_pe_merge_rule: MergeRuleOpt = None,
+    pe_option: PeOptionOpt = None,
+    point_cloud: Annotated[
+        Path | None,
+        typer.Option("--point_cloud", "--point-cloud", "-p", help="A .ply scene. Default: scenes/room_000.ply, else a "
+                     "synthetic room."),
+    ] = None,
+    layers: Annotated[str, typer.Option("--layers", help="Attention layers to judge: 'all' or e.g. 0,5.")] = "all",
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also print every layer's nine checkpoints (shapes, spans, verdicts)."),
+    ] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every result to this JSON file.")] = None,
+    decode_steps: Annotated[
+        int, typer.Option("--decode_steps", "--decode-steps", min=1, help="Cached decode steps after the prefill.")
+    ] = 1,
+    device: DeviceOpt = "cpu",
+    dtype: DtypeOpt = "auto",
+) -> None:
+    """Check Q/K/V shapes, PE wiring and the KV cache at the seeds' nine attention-layer checkpoints, with verdicts.
+
+    Exit code 0 when every check passes, 1 when any fails. --VLM_PE all tries None, 3D_RoPE (both merge rules),
+    MixedRoPE3D and 3D_Sinusoidal.
+
+    Examples:
+
+      spatialvlm check --VLM_PE all
+
+      spatialvlm check --VLM_PE 3D_RoPE --PCD_PE_Merge_Rule 3D_with_1D --layers 0 --verbose
+
+      spatialvlm check -m ./SpatialLM1.1-Qwen-0.5B -p scenes/room_001.ply --device cuda --json check.json
+    """
+    from rich.console import Console
+
+    from spatialvlm_cli.check import ALL_VARIANTS, check_variants, load_check_scene, results_to_json
+    from spatialvlm_cli.check.report import CheckpointPrinter, print_summary
+    from spatialvlm_cli.cli.options import parse_vlm_pe
+    from spatialvlm_cli.model.loading import KEEP
+
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    spec = model or DEFAULT_PRESET
+    chosen_layers = parse_layers(layers)
+    if vlm_pe is not None and vlm_pe.strip().lower() == "all":
+        if pcd_pe_merge_rule is not None:
+            raise ConfigError("--PCD_PE_Merge_Rule cannot be combined with --VLM_PE all (it tries both rules)")
+        variants = list(ALL_VARIANTS)
+    elif vlm_pe is None and pcd_pe_merge_rule is None:
+        variants = [(KEEP, KEEP)]
+    else:
+        variants = [(KEEP if vlm_pe is None else parse_vlm_pe(vlm_pe),
+                     KEEP if pcd_pe_merge_rule is None else pcd_pe_merge_rule)]
+    if json_out is not None and json_out.exists() and json_out.is_dir():
+        raise OutputError(f"--json '{json_out}' is a folder; give a file name")
+
+    scene = load_check_scene(point_cloud)
+    err.print(f"scene: {scene.source} ({len(scene.cloud)} points)")
+    printer = CheckpointPrinter(out) if verbose else None
+    with err.status("checking …"):
+        results = check_variants(spec, scene.cloud, variants, chosen_layers, device=device, dtype=dtype,
+                                 pe_options=parse_key_values(pe_option, "--pe_option") or None,
+                                 verbose_printer=printer, decode_steps=decode_steps,
+                                 on_mode=lambda mode: err.print(f"checking {spec} with {mode}"))
+    meta = {"model": spec, "scene": scene.source, "layers": layers}
+    print_summary(out, results, meta)
+    if json_out is not None:
+        from spatialvlm_cli.io import write_text_atomic
+
+        write_text_atomic(json_out, json.dumps(results_to_json(results, meta), indent=2) + "\n")
+        err.print(f"wrote {json_out}")
+    if not all(result.passed for result in results):
+        raise typer.Exit(1)
+
