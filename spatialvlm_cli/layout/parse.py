@@ -87,11 +87,11 @@ def _parse_line(line: str, defined_wall_ids: set[int]) -> Entity:
         raise _SkipLine(f"{label.capitalize()} needs {needed} values, got {len(params)}")
 
     if label == "wall":
-        return Wall(entity_id, *(_parse_number(token) for token in params[0:8]))
+        return Wall(entity_id, *_parse_numbers(params[0:8]))
     if label == "bbox":
-        return Bbox(entity_id, params[0], *(_parse_number(token) for token in params[1:8]))
+        return Bbox(entity_id, params[0], *_parse_numbers(params[1:8]))
     opening_type = Door if label == "door" else Window
-    return opening_type(entity_id, wall_id, *(_parse_number(token) for token in params[1:6]))
+    return opening_type(entity_id, wall_id, *_parse_numbers(params[1:6]))
 
 
 def _parse_int(token: str, what: str) -> int:
@@ -101,13 +101,21 @@ def _parse_int(token: str, what: str) -> int:
         raise _SkipLine(f"{what} '{token}' is not an integer") from None
 
 
-def _parse_number(token: str) -> float:
-    """int for integer literals (model bins), float otherwise (Python's float(): accepts '1e-3', ' 2.5 ')."""
+def _parse_numbers(tokens: list[str]) -> list[float]:
+    """Python's float() of each token ('1e-3', ' 2.5 ' are fine), kept as int where the token is an integer literal
+    (model bins), so that formatting gives the text back."""
     try:
-        return int(token)
+        values: list[float] = list(map(float, tokens))
     except ValueError:
-        pass
-    try:
-        return float(token)
-    except ValueError:
-        raise _SkipLine(f"value '{token}' is not a number") from None
+        for token in tokens:
+            try:
+                float(token)
+            except ValueError:
+                raise _SkipLine(f"value '{token}' is not a number") from None
+        raise
+    for i, value in enumerate(values):
+        if value.is_integer():
+            digits = tokens[i].strip()
+            if digits.lstrip("+-").isdigit():
+                values[i] = int(digits)
+    return values

@@ -1,0 +1,160 @@
+"""`spatialvlm eval`: SpatialLM's layout and object F1 for a folder of predictions against ground truth."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from spatialvlm_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from spatialvlm_cli.evaluation import EvalReport
+
+
+def eval_command(
+    pred: Annotated[
+        Path, typer.Option("--pred", "--pred_dir", "--pred-dir", help="Folder of predicted layouts, <scene>.txt.")
+    ],
+    gt: Annotated[
+        Path, typer.Option("--gt", "--gt_dir", "--gt-dir", help="Folder of ground-truth layouts, same file names.")
+    ],
+    metadata: Annotated[
+        Path | None,
+        typer.Option("--metadata", help="SpatialLM's test.csv: score the scenes of its 'id' column, in order."),
+    ] = None,
+    label_mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--label_mapping",
+            "--label-mapping",
+            help="SpatialLM's benchmark_categories.tsv (replaces the built-in 59 -> 20 class table).",
+        ),
+    ] = None,
+    label_from: Annotated[
+        str, typer.Option("--label_from", "--label-from", help="TSV column of the layout files' class names.")
+    ] = "spatiallm59",
+    label_to: Annotated[str, typer.Option("--label_to", "--label-to", help="TSV column of the scored classes.")] = (
+        "spatiallm20"
+    ),
+    iou: Annotated[str, typer.Option("--iou", help="Comma-separated IoU thresholds.")] = "0.25,0.5",
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="Geometrically exact variants instead of SpatialLM's: unsigned wall-plane distance, centred box "
+            "heights (numbers then differ from SpatialLM's tables).",
+        ),
+    ] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write every number, per scene and match, to this JSON file.")
+    ] = None,
+) -> None:
+    """Score predicted layouts against ground truth with SpatialLM's benchmark metric.
+
+    Walls, doors and windows are scored as vertical rectangles (2-D IoU in the ground-truth plane, pairs parallel
+    within 5° and within 0.2 m), objects by oriented 3-D box IoU; per scene and class, Hungarian matching, TP at
+    IoU >= threshold; each class's F1 is the mean of per-scene F1 over the scenes that have the class, as in
+    SpatialLM's eval.py (the numbers of its README tables, shown here x100). A scene with no prediction file counts
+    as an empty prediction; a prediction with no ground truth counts as false positives.
+
+    Object classes: box names are mapped to SpatialLM's 20 benchmark classes by a built-in table (e.g. dining_chair
+    -> chair, sideboard -> cabinet; unmapped classes are not scored) or by --label_mapping.
+
+    Examples:
+
+      spatialvlm eval --pred out/ --gt SpatialLM-Testset/layout
+
+      spatialvlm eval --pred out/ --gt layout/ --metadata test.csv --label_mapping benchmark_categories.tsv
+
+      spatialvlm eval --pred runs/3d_rope/ --gt layout/ --iou 0.25,0.5,0.75 --exact --json scores.json
+    """
+    from rich.console import Console
+
+    from spatialvlm_cli.evaluation import evaluate_folders
+    from spatialvlm_cli.io import write_text_atomic
+
+    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out.width = 160  # piped or redirected: keep each table row on one line
+    thresholds = _parse_thresholds(iou)
+    start = time.perf_counter()
+    report = evaluate_folders(pred, gt, metadata=metadata, label_mapping=label_mapping, label_from=label_from,
+                              label_to=label_to, thresholds=thresholds, exact=exact)
+    _print_notes(err, report, time.perf_counter() - start)
+    for group, classes in (("Layouts", report.layout_classes), ("Objects", report.object_classes)):
+        out.print(_table(report, group, classes))
+    if json_path is not None:
+        import json
+
+        write_text_atomic(json_path, json.dumps(report.to_json(), indent=1) + "\n")
+        err.print(f"wrote {json_path}")
+
+
+def _parse_thresholds(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"--iou must be comma-separated numbers such as 0.25,0.5, got '{text}'") from None
+    if not values:
+        raise ConfigError("--iou needs at least one threshold")
+    return values
+
+
+def _print_notes(err: Console, report: EvalReport, seconds: float) -> None:
+    """What was not scored as asked, one line each, then a one-line summary."""
+    for name, reason in report.skipped:
+        err.print(f"[yellow]skipped scene[/] {name}: {reason}")
+    for status, what in (("no_prediction", "no prediction file (scored as an empty prediction)"),
+                         ("no_ground_truth", "no ground-truth file (predictions count as false positives)")):
+        names = report.scenes_with(status)
+        if names:
+            shown = ", ".join(names[:5]) + (f", … ({len(names) - 5} more)" if len(names) > 5 else "")
+            err.print(f"[yellow]{len(names)} scene(s) with {what}:[/] {shown}")
+    pred_lines = sum(len(s.pred_issues) for s in report.scenes)
+    gt_lines = sum(len(s.gt_issues) for s in report.scenes)
+    if pred_lines or gt_lines:
+        err.print(f"[yellow]skipped malformed lines:[/] {pred_lines} in predictions, {gt_lines} in ground truth "
+                  "(details with --json)")
+    degenerate = sum(s.degenerate_pairs for s in report.scenes)
+    if degenerate:
+        err.print(f"[yellow]{degenerate} wall/door/window pair(s) with a zero-area rectangle scored IoU 0[/] "
+                  "(SpatialLM's eval.py stops on them)")
+    mode = "exact geometry" if report.exact else "SpatialLM's conventions"
+    err.print(f"scored {len(report.scenes)} scene(s) in {seconds:.2f} s ({mode})")
+
+
+def _table(report: EvalReport, group: str, classes: tuple[str, ...]) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"{group}: P, R, F1 x100 (per-class means over scenes)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("class", no_wrap=True)
+    for label in ("scenes", "pred", "gt"):
+        table.add_column(label, justify="right", style="dim")
+    for t in report.thresholds:
+        for metric in ("P", "R", "F1"):
+            table.add_column(f"{metric}@{t:g}".replace("@0.", "@."), justify="right",
+                             style="bold" if metric == "F1" else None)
+    first = report.thresholds[0]
+    for class_name in classes:
+        score = report.scores[class_name][first]
+        cells = [_percent(getattr(report.scores[class_name][t], m)) for t in report.thresholds
+                 for m in ("precision", "recall", "f1")]
+        table.add_row(class_name, str(score.num_scenes), str(score.num_pred), str(score.num_gt), *cells)
+    table.add_section()
+    means = [_percent(report.group_mean(group.lower(), t, m)) for t in report.thresholds
+             for m in ("precision", "recall", "f1")]
+    table.add_row("mean", "", "", "", *means, style="bold")
+    return table
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
