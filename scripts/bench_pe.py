@@ -7,7 +7,8 @@ and detached in turn. Per repetition and variant:
     decode    single-token forwards on the KV cache after that prefill (full-vocab logits, as in generate)
     tables    one call of the decoder's rotary module with the point positions active (what a forward adds)
 Variants run in a rotated order in every repetition (the CPU is shared, so drifts hit all of them) and the report
-gives medians and each median as a ratio to `None`.
+gives medians and each median as a ratio to `None`. Both process CPU time and wall time are recorded: on a CPU
+shared with other jobs, wall time mostly measures the neighbours, CPU time the work this process did.
 
     python scripts/bench_pe.py                 # 3 repetitions, 8 decode tokens
     python scripts/bench_pe.py --reps 5 --decode-tokens 16 --threads 2
@@ -56,16 +57,16 @@ def scene_positions(length: int, n_points: int, start: int, generator: torch.Gen
     return PointPositions.from_point_blocks(point_mask, [cells])
 
 
-def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
-    """Seconds taken by fn(*args, **kwargs), and its result."""
-    start = time.perf_counter()
+def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[tuple[float, float], Any]:
+    """(process CPU seconds, wall seconds) taken by fn(*args, **kwargs), and its result."""
+    cpu, wall = time.process_time(), time.perf_counter()
     result = fn(*args, **kwargs)
-    return time.perf_counter() - start, result
+    return (time.process_time() - cpu, time.perf_counter() - wall), result
 
 
 def measure(model: Qwen2ForCausalLM, pe, embeds: torch.Tensor, positions: PointPositions,
             decode_tokens: int) -> dict[str, float]:
-    """Seconds: prefill, median decode step, median rotary-table call (with the point positions active)."""
+    """Seconds (CPU and wall): prefill, median decode step, median rotary-table call (point positions active)."""
     decoder = model.model
     prefill_embeds = pe.embed_points(embeds, positions)
     with pe.positions(positions):
@@ -84,7 +85,10 @@ def measure(model: Qwen2ForCausalLM, pe, embeds: torch.Tensor, positions: PointP
     for _ in range(10):
         with pe.positions(positions):
             tables.append(timed(decoder.rotary_emb, hidden, positions.position_ids)[0])
-    return {"prefill": prefill, "decode": statistics.median(steps), "tables": statistics.median(tables)}
+    return {"prefill cpu": prefill[0], "prefill wall": prefill[1],
+            "decode cpu": statistics.median(step[0] for step in steps),
+            "decode wall": statistics.median(step[1] for step in steps),
+            "tables cpu": statistics.median(table[0] for table in tables)}
 
 
 def main() -> None:
@@ -117,19 +121,23 @@ def main() -> None:
                 for key, seconds in measure(model, pe, embeds, positions, args.decode_tokens).items():
                     results[label][key].append(seconds)
                 pe.detach()
-                log.info("rep %d %-40s prefill %.2f s  decode %.1f ms", rep, label, results[label]["prefill"][-1],
-                         1e3 * results[label]["decode"][-1])
+                last = {key: values[-1] for key, values in results[label].items()}
+                log.info("rep %d %-40s prefill %.2f s cpu / %.2f s wall, decode %.1f ms cpu / %.1f ms wall", rep,
+                         label, last["prefill cpu"], last["prefill wall"], 1e3 * last["decode cpu"],
+                         1e3 * last["decode wall"])
 
     base = {key: statistics.median(values) for key, values in results["None"].items()}
     print(f"\nQwen2-0.5B shapes, fp32, CPU ({torch.get_num_threads()} threads), prefill {args.length} tokens "
-          f"({args.points} points), {args.reps} reps x {args.decode_tokens} decode tokens; medians\n")
-    print("| variant | prefill s | ratio | decode ms/token | ratio | rotary tables ms |")
-    print("|---|---|---|---|---|---|")
+          f"({args.points} points), {args.reps} reps x {args.decode_tokens} decode tokens; medians, ratio to None\n")
+    print("| variant | prefill CPU s | ratio | decode CPU ms | ratio | prefill wall s | ratio | decode wall ms | ratio "
+          "| tables CPU ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for label, *_ in VARIANTS:
         median = {key: statistics.median(values) for key, values in results[label].items()}
-        print(f"| {label} | {median['prefill']:.2f} | {median['prefill'] / base['prefill']:.3f} | "
-              f"{1e3 * median['decode']:.1f} | {median['decode'] / base['decode']:.3f} | "
-              f"{1e3 * median['tables']:.2f} |")
+        cells = [f"{median[key] * scale:.{digits}f} | {median[key] / base[key]:.3f}"
+                 for key, scale, digits in (("prefill cpu", 1, 2), ("decode cpu", 1e3, 1), ("prefill wall", 1, 2),
+                                            ("decode wall", 1e3, 1))]
+        print(f"| {label} | {' | '.join(cells)} | {1e3 * median['tables cpu']:.2f} |")
 
 
 if __name__ == "__main__":
