@@ -122,6 +122,7 @@ def build_preset(
     """A `LoadedModel` with seeded random weights (identical on every device; bf16 = rounded fp32)."""
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.initialization import no_init_weights
 
     from spatialvlm_cli.model.loading import LoadedModel, apply_pe_overrides, finalise_model
     from spatialvlm_cli.model.processing import SpatialLMProcessor
@@ -132,7 +133,11 @@ def build_preset(
     apply_pe_overrides(config, overrides["vlm_pe"], overrides["merge_rule"], overrides["pe_options"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(preset["seed"])
-        model = AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation)
+        # Construct without torch's per-layer default init (overwritten anyway), then run the model's own init
+        # once: halves the build time of the 0.5B preset.
+        with no_init_weights():
+            model = AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation)
+        model.init_weights()
     cast_parameters(model, dtype)
     model = finalise_model(model, device)
     log.warning("'%s' is a preset: its weights are RANDOM (seed %d), its output is meaningless", spec, preset["seed"])
