@@ -6,8 +6,10 @@ The CLI's `infer --point_cloud` is a thin shell over `run_point_cloud_inference`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,7 +95,8 @@ def infer_scene(
     )
     num_point_tokens = int((inputs["input_ids"] == loaded.model.config.point_token_id).sum())
     inputs = {key: _to_device(value, loaded.model.device) for key, value in inputs.items()}
-    result = stream_generate(loaded.model, loaded.tokenizer, inputs, settings.generation, on_text)
+    with _verbose_checkpoints(loaded.model):
+        result = stream_generate(loaded.model, loaded.tokenizer, inputs, settings.generation, on_text)
     layout, issues = decode_layout(result.text, loaded.num_bins, prepared.min_extent)
     if issues:
         log.warning("'%s': skipped %d malformed line(s) of model output", path.name, len(issues))
@@ -109,6 +112,18 @@ def infer_scene(
         stopped_by_repeat=result.stopped_by_repeat,
         seconds=time.perf_counter() - start,
     )
+
+
+def _verbose_checkpoints(model: Any) -> contextlib.AbstractContextManager:
+    """SPATIALVLM_VERBOSE=1 prints the nine attention-layer checkpoints during the prefill (to stderr: stdout
+    carries the streamed text). Off, nothing is installed on the model."""
+    if os.environ.get("SPATIALVLM_VERBOSE") != "1":
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    from spatialvlm_cli.check import verbose_prefill
+
+    return verbose_prefill(model, Console(stderr=True))
 
 
 def decode_layout(text: str, num_bins: int, min_extent: Any) -> tuple[Layout, list[ParseIssue]]:

@@ -90,3 +90,14 @@ def test_batch_script_reports_a_failure_and_skips_done_scenes(tmp_path: Path):
     (scenes / "b.ply").unlink()
     second = subprocess.run([script, str(scenes), str(out), *FAST], capture_output=True, text=True, env=env)
     assert second.returncode == 0 and "done: 0, skipped: 1, failed: 0" in second.stderr
+
+
+def test_verbose_switch_prints_the_nine_checkpoints_during_infer(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SPATIALVLM_VERBOSE", "1")
+    args = ["infer", "-p", str(ROOM), "-o", str(tmp_path), "--VLM_PE", "3D_RoPE", *FAST]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for number in range(1, 10):
+        assert f"[CHECKPOINT {number}]" in result.stderr
+    assert "FAIL" not in result.stderr
+    assert "[CHECKPOINT" not in result.stdout  # stdout carries only the generated text

@@ -58,9 +58,10 @@ def _setup_logging() -> None:
 
 
 def _register_commands() -> None:
-    from spatialvlm_cli.cli import infer
+    from spatialvlm_cli.cli import check, infer
 
     app.command(name="infer", no_args_is_help=True)(infer.infer)
+    app.command(name="check")(check.check_command)
 
 
 _register_commands()
