@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from spatialvlm_cli.errors import ConfigError
@@ -34,7 +34,7 @@ class PanoramaRequest:
     views: 0 (the panorama as one image) or 3 … 24 tiles; overlap: column overlap r of neighbouring tiles;
     fov_deg: vertical field of view of each tile; global_view: also send the whole panorama first (always on with
     views 0). vlm_pe: None | 'PanoRoPE_1D' | 'PanoRoPE'; pano_mode: 'shared' | 'cora'. view_height_px: tile
-    height (the processor resizes anyway; this bounds the work of the projection and Qwen-VL's token count)."""
+    height; None: the model's own image size (`PanoramaProcessor.view_height_px`), 448 px while validating."""
 
     prompt: str = DEFAULT_PROMPT
     views: int = 4
@@ -43,7 +43,7 @@ class PanoramaRequest:
     global_view: bool = True
     vlm_pe: str | None = None
     pano_mode: str = "shared"
-    view_height_px: int = DEFAULT_VIEW_HEIGHT_PX
+    view_height_px: int | None = None
     layout: ViewLayout = field(init=False)
 
     def __post_init__(self) -> None:
@@ -56,11 +56,21 @@ class PanoramaRequest:
             raise ConfigError(f"--pano_mode must be one of {', '.join(PANO_MODES)}, got '{self.pano_mode}'")
         if not self.prompt.strip():
             raise ConfigError("--prompt must not be empty")
-        object.__setattr__(
-            self, "layout", plan_views(self.views, self.overlap, self.fov_deg, self.global_view, self.view_height_px)
-        )
+        height = self.view_height_px or DEFAULT_VIEW_HEIGHT_PX
+        object.__setattr__(self, "layout", plan_views(self.views, self.overlap, self.fov_deg, self.global_view, height))
         if self.vlm_pe is not None and not self.layout.tiles:
             raise ConfigError(f"--VLM_PE {self.vlm_pe} needs perspective views; --views 0 sends one image")
+
+    @property
+    def image_height_px(self) -> int:
+        """Height of every image sent (tiles and the global view), pixels."""
+        return self.layout.tiles[0].height if self.layout.tiles else (self.view_height_px or DEFAULT_VIEW_HEIGHT_PX)
+
+    def for_model(self, loaded: Any) -> PanoramaRequest:
+        """This request with views sized for `loaded`'s image processor (unless a height was given)."""
+        if self.view_height_px is not None:
+            return self
+        return replace(self, view_height_px=loaded.processor.view_height_px)
 
     def scheme(self) -> PositionScheme:
         return PositionScheme(
@@ -89,7 +99,7 @@ class PanoramaResult:
 
 def prepare_inputs(loaded: Any, panorama: Panorama, request: PanoramaRequest) -> dict[str, Any]:
     """The model inputs (batch 1) for a request, on the model's device; pixel values in the model's dtype."""
-    images = layout_images(panorama, request.layout, global_height_px=request.view_height_px)
+    images = layout_images(panorama, request.layout, global_height_px=request.image_height_px)
     inputs = loaded.processor(images, request.prompt)
     model = loaded.model
     moved = {key: value.to(model.device) for key, value in inputs.items()}
@@ -101,7 +111,7 @@ def describe_images(panorama: Panorama, request: PanoramaRequest) -> list[dict[s
     """JSON descriptions of the images sent, in prompt order."""
     described: list[dict[str, Any]] = []
     if request.layout.global_view:
-        height = min(request.view_height_px, panorama.height)
+        height = min(request.image_height_px, panorama.height)
         width = max(1, round(panorama.width * height / panorama.height))
         described.append({"kind": "global", "width": width, "height": height})
     described.extend({"kind": "tile", **tile.to_dict()} for tile in request.layout.tiles)
@@ -123,6 +133,7 @@ def run_panorama(
     from spatialvlm_cli.panorama.hooks import PanoramaPositions
 
     request.check_family(loaded.family)
+    request = request.for_model(loaded)
     scheme = request.scheme()
     inputs = prepare_inputs(loaded, panorama, request)
     positions = PanoramaPositions(loaded.model, loaded.family, scheme, loaded.processor.image_token_id)

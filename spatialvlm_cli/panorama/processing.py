@@ -16,6 +16,7 @@ Tests check the result token for token against the official processor classes wh
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,15 @@ class PanoramaProcessor:
         elif family.name == "gemma3":
             seq_length = int(settings.get("image_seq_length", model_config.mm_tokens_per_image))
         return cls(family, tokenizer, image_processor, template, seq_length)
+
+    @property
+    def view_height_px(self) -> int:
+        """The height views are best rendered at: the size the image processor resizes to (448 px InternVL,
+        896 px Gemma3), or for Qwen-VL the side of a square at its pixel budget, at most 448 px."""
+        size = self.image_processor.size
+        if getattr(size, "height", None):
+            return int(size.height)
+        return min(448, math.isqrt(int(size.longest_edge)))
 
     @property
     def placeholder(self) -> str:
