@@ -21,20 +21,33 @@ from torch import Tensor, nn
 
 from .voxels import KernelMap, spconv_offsets, torchsparse_offsets
 
+CHUNK_ELEMENTS = 1 << 24  # gathered rows x channels per chunk: bounds the two work buffers to 64 MB each
+
 
 def sparse_conv(feat: Tensor, kernel_map: KernelMap, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Apply a sparse convolution.
 
     feat: (V_in, C_in) float; kernel_map: pairs per offset; weight: (K, C_in, C_out), weight[k] used for
-    offset k of the map; bias: (C_out,) or None. Returns (V_out, C_out) in feat's dtype."""
+    offset k of the map; bias: (C_out,) or None. Returns (V_out, C_out) in feat's dtype.
+
+    Offsets are processed in chunks: one gather of all the chunk's input rows, one matmul per offset on its
+    slice, one scatter-add of all products. Few large ops instead of three per offset matter on a busy CPU,
+    where every parallel region can wait for a time slice."""
     identity = [k for k, pairs in enumerate(kernel_map.pairs) if pairs is None]
+    needs_grad = torch.is_grad_enabled() and (feat.requires_grad or weight.requires_grad)
+    c_in, c_out = weight.shape[1], weight.shape[2]
     # the identity offset (if any) initialises the output with one dense matmul
-    out = feat @ weight[identity[0]] if identity else feat.new_zeros(kernel_map.num_out, weight.shape[-1])
-    for k, pairs in enumerate(kernel_map.pairs):
-        if pairs is None or pairs[0].numel() == 0:
-            continue
-        out_idx, in_idx = pairs
-        out.index_add_(0, out_idx, feat[in_idx] @ weight[k])
+    out = feat @ weight[identity[0]] if identity else feat.new_zeros(kernel_map.num_out, c_out)
+    for chunk in kernel_map.chunks(max(1, CHUNK_ELEMENTS // max(c_in, c_out))):
+        gathered = feat.index_select(0, chunk.in_idx)  # (P, C_in)
+        slices = gathered.split(chunk.sizes)
+        if needs_grad:
+            products = torch.cat([rows @ weight[k] for k, rows in zip(chunk.offsets, slices, strict=True)])
+        else:  # write the products in place: no extra copy
+            products = feat.new_empty(gathered.shape[0], c_out)
+            for k, rows, target in zip(chunk.offsets, slices, products.split(chunk.sizes), strict=True):
+                torch.mm(rows, weight[k], out=target)
+        out = out.index_add(0, chunk.out_idx, products) if needs_grad else out.index_add_(0, chunk.out_idx, products)
     if bias is not None:
         out = out + bias
     return out

@@ -10,7 +10,7 @@ search (``torch.searchsorted``) in the sorted keys: no hash table, no Python loo
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -64,6 +64,19 @@ def torchsparse_offsets(kernel_size: int) -> list[tuple[int, int, int]]:
 
 
 @dataclass
+class PairChunk:
+    """Consecutive kernel offsets whose pairs are gathered and scattered in one go.
+
+    offsets: kernel indices k; sizes: their pair counts; in_idx / out_idx: (P,) int64, the offsets' pairs
+    concatenated in that order."""
+
+    offsets: list[int]
+    sizes: list[int]
+    in_idx: Tensor
+    out_idx: Tensor
+
+
+@dataclass
 class KernelMap:
     """Which input voxel feeds which output voxel through which kernel weight.
 
@@ -73,6 +86,33 @@ class KernelMap:
 
     pairs: list[tuple[Tensor, Tensor] | None]
     num_out: int
+    _chunks: dict[int, list[PairChunk]] = field(default_factory=dict, repr=False)
+
+    def chunks(self, max_pairs: int) -> list[PairChunk]:
+        """The non-identity offsets grouped into chunks of at most ``max_pairs`` pairs (an offset with more
+        pairs gets a chunk of its own). Cached: all convolutions of a stage share the map."""
+        if max_pairs not in self._chunks:
+            groups: list[list[int]] = []
+            rows = 0
+            for k, pairs in enumerate(self.pairs):
+                if pairs is None or pairs[0].numel() == 0:
+                    continue
+                size = pairs[0].numel()
+                if not groups or rows + size > max_pairs:
+                    groups.append([])
+                    rows = 0
+                groups[-1].append(k)
+                rows += size
+            self._chunks[max_pairs] = [
+                PairChunk(
+                    offsets=group,
+                    sizes=[self.pairs[k][0].numel() for k in group],
+                    in_idx=torch.cat([self.pairs[k][1] for k in group]),
+                    out_idx=torch.cat([self.pairs[k][0] for k in group]),
+                )
+                for group in groups
+            ]
+        return self._chunks[max_pairs]
 
 
 def submanifold_kernel_map(batch: Tensor, grid_coord: Tensor, offsets: list[tuple[int, int, int]]) -> KernelMap:

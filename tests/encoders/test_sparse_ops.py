@@ -185,3 +185,26 @@ def test_matches_spconv_cpu_build(make_surface_cloud):
         torch.set_num_threads(threads)
     assert torch.equal(out.indices.long(), indices.long())  # spconv keeps subm voxels in input order
     torch.testing.assert_close(ours, out.features + conv.bias, rtol=1e-5, atol=1e-5)
+
+
+def test_chunked_conv_matches_unchunked_and_supports_autograd(make_surface_cloud, monkeypatch):
+    grid, _ = make_surface_cloud(8, seed=2)
+    feat = torch.randn(len(grid), 4)
+    kernel_map = submanifold_kernel_map(torch.zeros(len(grid), dtype=torch.long), grid, spconv_offsets(3))
+    weight = torch.randn(27, 4, 3)
+    with torch.no_grad():
+        whole = sparse_conv(feat, kernel_map, weight)
+        monkeypatch.setattr("spatialvlm_cli.encoders.conv.CHUNK_ELEMENTS", 4 * 50)  # ~50 pairs per chunk
+        chunked = sparse_conv(feat, kernel_map, weight)
+    assert len(kernel_map.chunks(50)) > 5
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-5)
+    weight.requires_grad_(True)
+    out = sparse_conv(feat, kernel_map, weight)
+    torch.testing.assert_close(out.detach(), whole, rtol=1e-5, atol=1e-5)
+    out.square().sum().backward()
+    reference = weight.detach().clone().requires_grad_(True)
+    dense = F.conv3d(scatter_dense(grid, feat, 8), reference.view(3, 3, 3, 4, 3).permute(4, 3, 0, 1, 2), padding=1)[
+        0, :, grid[:, 0], grid[:, 1], grid[:, 2]
+    ]
+    dense.square().sum().backward()
+    torch.testing.assert_close(weight.grad, reference.grad, rtol=1e-4, atol=1e-4)
