@@ -27,6 +27,8 @@ def split_point_clouds(point_clouds: Tensor | list[Tensor] | tuple[Tensor, ...])
         if point_clouds.dim() != 3:
             raise InputError(f"point_clouds must be (B, N, 9) or a list of (N, 9), got {tuple(point_clouds.shape)}")
         point_clouds = list(point_clouds.unbind(0))
+    if len(point_clouds) == 0:
+        raise InputError("no point clouds given")
     clouds = []
     for index, cloud in enumerate(point_clouds):
         if not isinstance(cloud, Tensor) or cloud.dim() != 2 or cloud.shape[-1] != POINT_ROW_CHANNELS:

@@ -127,3 +127,19 @@ def test_bfloat16_decoder_keeps_float32_encoder(make_cloud):
     inputs = loaded.processor([make_cloud((50, 50, 30), 400, seed=21)])
     logits = model(**inputs).logits
     assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
+
+
+def test_forward_signature_exposes_what_generate_inspects(tiny):
+    import inspect
+
+    parameters = inspect.signature(tiny.model.forward).parameters
+    assert {"attention_mask", "position_ids", "logits_to_keep", "point_clouds"} <= set(parameters)
+
+
+def test_empty_or_malformed_clouds_are_input_errors(tiny_qwen, make_cloud):
+    with pytest.raises(InputError, match="no point clouds"):
+        tiny_qwen.processor([])
+    with pytest.raises(InputError, match=r"\(N, 9\)"):
+        tiny_qwen.processor([make_cloud((10, 10, 10), 20, seed=22)[:, :6]])
+    with pytest.raises(InputError, match="no points"):
+        tiny_qwen.processor([torch.full((5, 9), float("nan"))])
