@@ -1,9 +1,10 @@
 """Sparse 3-D convolutions as gather -> matmul -> scatter, with the parameter layouts of the real checkpoints.
 
 For each kernel offset k the convolution gathers the input rows named by the kernel map, multiplies them by
-that offset's (C_in, C_out) weight and adds the products into the output rows (``index_add_``). The centre
-offset of a submanifold convolution maps every voxel to itself, so it runs as one dense matmul that also
-initialises the output. Everything is vectorised; the only Python loop is over the k**3 offsets.
+that offset's (C_in, C_out) weight and adds the products into the output rows (``index_add_``); offsets are
+batched into chunks so that each chunk costs one gather and one scatter. The centre offset of a submanifold
+convolution maps every voxel to itself, so it runs as one dense matmul that also initialises the output.
+Everything is vectorised; the only Python loop is over the k**3 offsets.
 
 Two layouts are provided, each named as the library whose checkpoints we load:
 - :class:`SpconvSubMConv3d`: spconv >= 2.2 ``SubMConv3d``, ``weight`` (C_out, k, k, k, C_in) "KRSC",
