@@ -16,7 +16,7 @@ class SampleGroupNorm(nn.GroupNorm):
     def forward(self, feat: Tensor, batch: Tensor, num_clouds: int) -> Tensor:  # type: ignore[override]
         num_voxels, channels = feat.shape
         groups = self.num_groups
-        x = feat.view(num_voxels, groups, channels // groups)
+        x = feat.reshape(num_voxels, groups, channels // groups)
         count = torch.bincount(batch, minlength=num_clouds).to(feat.dtype) * (channels // groups)
         group_sum = feat.new_zeros(num_clouds, groups).index_add_(0, batch, x.sum(dim=2))
         mean = group_sum / count[:, None]  # (B, G)
