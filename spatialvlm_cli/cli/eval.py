@@ -79,7 +79,7 @@ def eval_command(
     from spatialvlm_cli.evaluation import evaluate_folders
     from spatialvlm_cli.io import write_text_atomic
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     out = Console(highlight=False)
     if not out.is_terminal:
         out.width = 160  # piped or redirected: keep each table row on one line

@@ -1,0 +1,169 @@
+"""`spatialvlm eval` and `spatialvlm plot` through typer: results on stdout, notes on stderr, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from spatialvlm_cli.cli.app import SpatialVLMGroup
+from spatialvlm_cli.cli.eval import eval_command
+
+GT = """wall_0=Wall(0.0,0.0,0.0,4.0,0.0,0.0,3.0,0.2)
+wall_1=Wall(4.0,0.0,0.0,4.0,3.0,0.0,3.0,0.2)
+door_0=Door(wall_0,2.0,0.0,1.0,1.0,2.0)
+bbox_0=Bbox(bed,2.0,1.5,0.3,0.0,2.0,1.6,0.6)
+bbox_1=Bbox(dining_chair,0.8,0.8,0.45,0.0,0.5,0.5,0.9)"""
+
+
+def make_app() -> typer.Typer:
+    app = typer.Typer(cls=SpatialVLMGroup, pretty_exceptions_enable=False)
+    app.command(name="eval")(eval_command)
+
+    @app.command(name="version")
+    def version() -> None:  # a second command keeps `eval` a subcommand, as in the real app
+        typer.echo("0")
+
+    return app
+
+
+def run(args: list[str]):
+    return CliRunner().invoke(make_app(), ["eval", *args])
+
+
+def folders(tmp_path: Path, scenes: dict[str, tuple[str | None, str | None]]) -> tuple[Path, Path]:
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    for name, (pred_text, gt_text) in scenes.items():
+        if pred_text is not None:
+            (pred / f"{name}.txt").write_text(pred_text)
+        if gt_text is not None:
+            (gt / f"{name}.txt").write_text(gt_text)
+    return pred, gt
+
+
+def assert_one_line_error(result, fragment: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
+    assert result.stdout == ""
+
+
+def table_row(stdout: str, name: str) -> list[str]:
+    return next(line.split() for line in stdout.splitlines() if line.split()[:1] == [name])
+
+
+def test_ground_truth_against_itself(tmp_path: Path):
+    pred, gt = folders(tmp_path, {"a": (GT, GT), "b": (GT, GT)})
+    out = tmp_path / "scores.json"
+    result = run(["--pred", str(pred), "--gt", str(gt), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    # class, scenes, pred, gt, then P R F1 at .25 and at .5
+    assert table_row(result.stdout, "wall") == ["wall", "2", "4", "4", *["100.0"] * 6]
+    assert table_row(result.stdout, "chair")[:4] == ["chair", "2", "2", "2"]
+    assert table_row(result.stdout, "sofa") == ["sofa", "0", "0", "0", *["–"] * 6]
+    assert "scored 2 scene(s)" in result.stderr and "scored" not in result.stdout
+    data = json.loads(out.read_text())
+    assert data["summary"]["layouts"]["classes"]["door"]["0.5"]["f1"] == 1.0
+    assert data["summary"]["objects"]["mean"]["0.25"]["f1"] == 1.0
+    assert [s["scene"] for s in data["scenes"]] == ["a", "b"]
+
+
+def test_perturbed_prediction_and_kebab_flags(tmp_path: Path):
+    # wall_1 predicted over [2, 4] m of the ground truth's [0, 3]: IoU 1 / 4, exactly the .25 threshold, which
+    # counts (TP when IoU >= t); the chair is missed.
+    pred_text = GT.replace("Wall(4.0,0.0,0.0,4.0,3.0,", "Wall(4.0,2.0,0.0,4.0,4.0,")
+    pred_text = "\n".join(line for line in pred_text.splitlines() if "chair" not in line)
+    pred, gt = folders(tmp_path, {"a": (pred_text, GT)})
+    result = run(["--pred-dir", str(pred), "--gt-dir", str(gt), "--iou", "0.25,0.5"])
+    assert result.exit_code == 0, result.output
+    assert table_row(result.stdout, "wall")[4:] == ["100.0", "100.0", "100.0", "50.0", "50.0", "50.0"]
+    assert table_row(result.stdout, "chair")[1:] == ["1", "0", "1", "0.0", "0.0", "0.0", "0.0", "0.0", "0.0"]
+
+
+def test_missing_prediction_and_missing_ground_truth_are_reported(tmp_path: Path):
+    pred, gt = folders(tmp_path, {"both": (GT, GT), "no_pred": (None, GT), "no_gt": (GT, None)})
+    out = tmp_path / "s.json"
+    result = run(["--pred", str(pred), "--gt", str(gt), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 scene(s) with no prediction file (scored as an empty prediction): no_pred" in result.stderr
+    assert "1 scene(s) with no ground-truth file (predictions count as false positives): no_gt" in result.stderr
+    data = json.loads(out.read_text())
+    assert data["scenes_without_prediction"] == ["no_pred"] and data["scenes_without_ground_truth"] == ["no_gt"]
+    # wall F1 per scene: 1 (both), 0 (no_pred), 0 (no_gt) -> mean 1/3
+    assert data["summary"]["layouts"]["classes"]["wall"]["0.25"]["f1"] == pytest.approx(1 / 3)
+
+
+def test_unreadable_file_skips_its_scene_and_malformed_lines_are_counted(tmp_path: Path):
+    pred, gt = folders(tmp_path, {"good": (GT + "\nwall_9=Wall(1,2)\nnot a layout line", GT), "bad": (None, GT)})
+    (pred / "bad.txt").write_bytes(b"\xff\xfe\x00garbage")
+    result = run(["--pred", str(pred), "--gt", str(gt)])
+    assert result.exit_code == 0, result.output
+    assert "skipped scene bad:" in result.stderr and "is not UTF-8 text" in result.stderr
+    assert "skipped malformed lines: 2 in predictions, 0 in ground truth" in result.stderr
+    assert "scored 1 scene(s)" in result.stderr
+
+
+def test_nothing_scorable_exits_1(tmp_path: Path):
+    pred, gt = folders(tmp_path, {})
+    (pred / "x.txt").write_bytes(b"\xff\xfe")
+    assert_one_line_error(run(["--pred", str(pred), "--gt", str(gt)]), "no scene could be scored")
+    empty_pred, empty_gt = tmp_path / "e1", tmp_path / "e2"
+    empty_pred.mkdir()
+    empty_gt.mkdir()
+    assert_one_line_error(run(["--pred", str(empty_pred), "--gt", str(empty_gt)]), "no .txt layouts")
+
+
+def test_metadata_selects_and_orders_scenes(tmp_path: Path):
+    pred, gt = folders(tmp_path, {"0002": (GT, GT), "0001": ("", GT), "extra": ("", GT)})
+    csv = tmp_path / "test.csv"
+    csv.write_text("id,pcd,layout\n0002,pcd/0002.ply,layout/0002.txt\n0001,pcd/0001.ply,layout/0001.txt\n")
+    out = tmp_path / "s.json"
+    result = run(["--pred", str(pred), "--gt", str(gt), "--metadata", str(csv), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [s["scene"] for s in data["scenes"]] == ["0002", "0001"]  # ids stay text: 0002 is not 2
+    assert data["summary"]["layouts"]["classes"]["wall"]["0.5"]["f1"] == 0.5
+
+
+def test_label_mapping_tsv_replaces_the_built_in_table(tmp_path: Path):
+    pred, gt = folders(tmp_path, {"a": (GT, GT)})
+    tsv = tmp_path / "map.tsv"
+    tsv.write_text("spatiallm59\tspatiallm20\tmine\nbed\tbed\tsleeping\ndining chair\tchair\t\n")
+    result = run(["--pred", str(pred), "--gt", str(gt), "--label_mapping", str(tsv), "--label_to", "mine"])
+    assert result.exit_code == 0, result.output
+    assert table_row(result.stdout, "sleeping")[:4] == ["sleeping", "1", "1", "1"]
+    assert not any(line.split()[:1] == ["chair"] for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--iou", "0.25,abc"], "--iou must be comma-separated numbers"),
+        (["--iou", "0.5,1.5"], "IoU thresholds must be in (0, 1]"),
+        (["--metadata", "{tmp}/missing.csv"], "cannot read metadata"),
+        (["--label_mapping", "{tmp}/map.tsv", "--label_to", "nope"], "has no column 'nope'"),
+    ],
+)
+def test_bad_options_give_one_line(tmp_path: Path, extra: list[str], fragment: str):
+    pred, gt = folders(tmp_path, {"a": (GT, GT)})
+    (tmp_path / "map.tsv").write_text("spatiallm59\tspatiallm20\nbed\tbed\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    assert_one_line_error(run(["--pred", str(pred), "--gt", str(gt), *args]), fragment)
+
+
+def test_missing_folders(tmp_path: Path):
+    pred, gt = folders(tmp_path, {"a": (GT, GT)})
+    assert_one_line_error(run(["--pred", str(tmp_path / "nope"), "--gt", str(gt)]), "--pred folder")
+    assert_one_line_error(run(["--pred", str(pred), "--gt", str(pred / "a.txt")]), "is not a folder")
+    assert run(["--pred", str(pred)]).exit_code == 2  # a missing required flag is a usage error
+
+
+def test_help_has_examples():
+    result = CliRunner().invoke(make_app(), ["eval", "--help"])
+    assert result.exit_code == 0
+    assert "Examples" in result.stdout and "--label_mapping" in result.stdout and "--exact" in result.stdout
