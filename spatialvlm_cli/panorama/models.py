@@ -123,6 +123,12 @@ def _load(
         )
     except (OSError, ValueError) as error:
         raise _load_error(spec, source, error) from error
+    config_token = getattr(config, "image_token_id", None)
+    if config_token is not None and int(config_token) != processor.image_token_id:
+        raise ModelLoadError(
+            f"checkpoint '{spec}': the tokenizer's image token id {processor.image_token_id} is not the model's "
+            f"image_token_id {config_token}"
+        )
     return LoadedPanoramaModel(
         model=model.to(device).eval(), processor=processor, family=family, spec=spec, source=source
     )

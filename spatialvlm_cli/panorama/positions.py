@@ -12,7 +12,8 @@ tile (r: column overlap, see geometry.py).
 - shared (default): walk the prompt; text and the global view take the next free id; tile k starts at the tile
   origin o + round(k·s·T), o being the next free id when tile 0 starts, so neighbouring tiles share r·T ids like
   they share r of their columns; after every run the next free id is one past the largest id so far. Text after
-  the image (and every generated token) therefore comes after every image id.
+  the image (and every generated token) therefore comes after every image id. Tokens between tiles (`</img>`,
+  `<img>`, newlines) take the next free id when they come, so a later tile may reuse their ids.
 
 M-RoPE (ids (3, L): t, h, w rows; Qwen2.5-VL / Qwen3-VL images, merged-patch units):
 - native: transformers' `get_rope_index` for images: text on the diagonal, an image of merged grid (hm, wm)

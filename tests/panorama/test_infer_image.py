@@ -18,7 +18,6 @@ from spatialvlm_cli.cli.app import app as spatialvlm_app
 from spatialvlm_cli.cli.infer_image import infer_image, output_path_for
 from spatialvlm_cli.errors import ConfigError, InputError, ModelLoadError
 from spatialvlm_cli.generation import GenerationSettings
-from tests.panorama.conftest import synthetic_panorama
 
 GREEDY = GenerationSettings(max_new_tokens=4, greedy=True)
 
@@ -62,7 +61,7 @@ def image(
 
 
 @pytest.fixture(scope="module")
-def pano_file(tmp_path_factory) -> Path:
+def pano_file(tmp_path_factory, synthetic_panorama) -> Path:
     path = tmp_path_factory.mktemp("pano") / "room.png"
     Image.fromarray(synthetic_panorama(160, 80)).save(path)
     return path
@@ -186,7 +185,7 @@ def test_bad_images_fail_in_one_line(tmp_path, make, fragment):
     assert not out.exists()
 
 
-def test_non_2_to_1_image_warns_and_runs(tmp_path):
+def test_non_2_to_1_image_warns_and_runs(tmp_path, synthetic_panorama):
     path = tmp_path / "square.png"
     Image.fromarray(synthetic_panorama(96, 96)).save(path)
     result = run_mini([str(path), "-o", str(tmp_path), "-m", "tiny-internvl", "--views", "3"])

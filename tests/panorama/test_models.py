@@ -11,7 +11,7 @@ from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.panorama.families import FAMILIES, check_vlm_pe
 from spatialvlm_cli.panorama.hooks import PanoramaPositions, record_rotary_positions
 from spatialvlm_cli.panorama.positions import summarize_positions
-from tests.panorama.conftest import PRESET_NAMES, scheme_for
+from spatialvlm_cli.panorama.presets import PRESETS
 
 MODES = (None, "shared", "cora")
 
@@ -24,8 +24,8 @@ def positions_for(loaded, scheme) -> PanoramaPositions:
     return PanoramaPositions(loaded.model, loaded.family, scheme, loaded.processor.image_token_id)
 
 
-@pytest.mark.parametrize("name", PRESET_NAMES)
-def test_native_ids_are_bit_identical_to_transformers(name, loaded_models, pano_images):
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_native_ids_are_bit_identical_to_transformers(name, loaded_models, pano_images, scheme_for):
     loaded = loaded_models[name]
     images, tiles = pano_images
     inputs = inputs_for(loaded, images)
@@ -48,8 +48,8 @@ def test_native_ids_are_bit_identical_to_transformers(name, loaded_models, pano_
 
 
 @pytest.mark.parametrize("mode", ["shared", "cora"])
-@pytest.mark.parametrize("name", PRESET_NAMES)
-def test_ids_reach_the_rotary_at_prefill_and_every_decode_step(name, mode, loaded_models, pano_images):
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_ids_reach_the_rotary_at_prefill_and_every_decode_step(name, mode, loaded_models, pano_images, scheme_for):
     loaded = loaded_models[name]
     images, tiles = pano_images
     inputs = inputs_for(loaded, images)
@@ -62,9 +62,13 @@ def test_ids_reach_the_rotary_at_prefill_and_every_decode_step(name, mode, loade
             inputs["input_ids"], inputs["attention_mask"], inputs.get("image_grid_thw")
         )[-rotary_rows.shape[0] :],
     )
-    with positions, record_rotary_positions(loaded.model) as calls:
-        loaded.model.generate(**inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False)
     per_forward = 2 if loaded.family.name == "gemma3" else 1  # Gemma3: one table per layer type
+    with positions, torch.no_grad(), record_rotary_positions(loaded.model) as calls:
+        loaded.model(**inputs)  # a plain forward: the pre-hook supplies the ids
+        assert len(calls) == per_forward
+        assert all(torch.equal(call["position_ids"].expand_as(rotary_rows), rotary_rows) for call in calls)
+        calls.clear()
+        loaded.model.generate(**inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False)
     assert len(calls) == 3 * per_forward
     if per_forward == 2:
         assert {call["layer_type"] for call in calls} == {"sliding_attention", "full_attention"}
@@ -102,8 +106,8 @@ def _extend(inputs: dict, tokens: torch.Tensor) -> dict:
 
 
 @pytest.mark.parametrize("mode", ["shared", "cora"])
-@pytest.mark.parametrize("name", PRESET_NAMES)
-def test_cached_generation_equals_full_recomputation(name, mode, loaded_models, pano_images):
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_cached_generation_equals_full_recomputation(name, mode, loaded_models, pano_images, scheme_for):
     loaded = loaded_models[name]
     images, tiles = pano_images
     inputs = inputs_for(loaded, images)
@@ -123,7 +127,7 @@ def test_cached_generation_equals_full_recomputation(name, mode, loaded_models, 
 
 
 @pytest.mark.parametrize("name", ["tiny-internvl", "tiny-qwen3-vl"])
-def test_pano_ids_change_the_output_and_shared_has_no_collisions(name, loaded_models, pano_images):
+def test_pano_ids_change_the_output_and_shared_has_no_collisions(name, loaded_models, pano_images, scheme_for):
     loaded = loaded_models[name]
     images, tiles = pano_images
     inputs = inputs_for(loaded, images)
@@ -143,7 +147,7 @@ def test_pano_ids_change_the_output_and_shared_has_no_collisions(name, loaded_mo
     assert not torch.allclose(logits[None], logits["shared"]) and not torch.allclose(logits[None], logits["cora"])
 
 
-def test_gemma3_image_attention_stays_bidirectional_under_pano_ids(loaded_models, pano_images):
+def test_gemma3_image_attention_stays_bidirectional_under_pano_ids(loaded_models, pano_images, scheme_for):
     loaded = loaded_models["tiny-gemma3"]
     images, tiles = pano_images
     inputs = inputs_for(loaded, images)

@@ -6,7 +6,6 @@ import pytest
 
 from spatialvlm_cli.panorama.hooks import PanoramaPositions
 from spatialvlm_cli.panorama.report import panorama_position_report
-from tests.panorama.conftest import scheme_for
 
 CHECKS = [
     "image_runs",
@@ -29,7 +28,7 @@ CHECKS = [
         ("tiny-qwen3-vl", "cora"),
     ],
 )
-def test_report_on_healthy_models(name, mode, loaded_models, pano_images):
+def test_report_on_healthy_models(name, mode, loaded_models, pano_images, scheme_for):
     loaded = loaded_models[name]
     images, tiles = pano_images
     inputs = loaded.processor(images, "Describe the room.")
@@ -42,7 +41,7 @@ def test_report_on_healthy_models(name, mode, loaded_models, pano_images):
     assert all(isinstance(row["detail"], str) and "\n" not in row["detail"] for row in report)
 
 
-def test_report_notices_ids_that_do_not_reach_the_model(loaded_models, pano_images, monkeypatch):
+def test_report_notices_ids_that_do_not_reach_the_model(loaded_models, pano_images, monkeypatch, scheme_for):
     loaded = loaded_models["tiny-internvl"]
     images, tiles = pano_images
     inputs = loaded.processor(images, "Describe the room.")
@@ -55,7 +54,7 @@ def test_report_notices_ids_that_do_not_reach_the_model(loaded_models, pano_imag
     assert levels["rotary_prefill"] == "error" and levels["rotary_decode"] == "error"
 
 
-def test_report_stops_at_a_layout_mismatch(loaded_models, pano_images):
+def test_report_stops_at_a_layout_mismatch(loaded_models, pano_images, scheme_for):
     loaded = loaded_models["tiny-gemma3"]
     images, tiles = pano_images
     inputs = loaded.processor(images[:3], "Describe the room.")
