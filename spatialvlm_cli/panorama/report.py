@@ -4,8 +4,8 @@
 decode steps), then one uncached forward over the whole sequence, and returns one dict per check:
 {'check': name, 'level': 'ok' | 'warning' | 'error', 'detail': one line}. Checks: the prompt's image runs match
 the view layout; text after the image and decoded tokens do not reuse image ids; the ids reaching the rotary
-embedding at prefill and at every decode step are the scheme's; the cache holds prompt + decoded tokens; cached
-logits equal a full recomputation.
+embedding at prefill and at every decode step are the scheme's; prompt ids, mask and position ids have one length
+and the cache holds prompt + decoded tokens; cached logits equal a full recomputation.
 """
 
 from __future__ import annotations
@@ -108,11 +108,15 @@ def panorama_position_report(
         )
     )
     cache_length = out.past_key_values.get_seq_length()
+    mask = inputs.get("attention_mask")
+    mask_length = length if mask is None else int(mask.shape[-1])
+    lengths_ok = cache_length == length + decode_steps and mask_length == length == expected.shape[-1]
     results.append(
         _result(
-            "cache_length",
-            cache_length == length + decode_steps,
-            f"the cache holds {cache_length} tokens after {decode_steps} decode step(s) on a {length}-token prompt",
+            "cache_mask_lengths",
+            lengths_ok,
+            f"prompt: {length} ids, {mask_length} mask entries, {expected.shape[-1]} position ids; the cache holds "
+            f"{cache_length} tokens after {decode_steps} decode step(s)",
         )
     )
     recomputed = full[:, length - 1 :]

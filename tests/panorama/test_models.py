@@ -105,7 +105,7 @@ def _extend(inputs: dict, tokens: torch.Tensor) -> dict:
     return grown
 
 
-@pytest.mark.parametrize("mode", ["shared", "cora"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_cached_generation_equals_full_recomputation(name, mode, loaded_models, pano_images, scheme_for):
     loaded = loaded_models[name]

@@ -12,7 +12,7 @@ CHECKS = [
     "text_image_collisions",
     "rotary_prefill",
     "rotary_decode",
-    "cache_length",
+    "cache_mask_lengths",
     "cache_equals_recompute",
 ]
 
