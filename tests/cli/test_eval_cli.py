@@ -167,3 +167,45 @@ def test_help_has_examples():
     result = CliRunner().invoke(make_app(), ["eval", "--help"])
     assert result.exit_code == 0
     assert "Examples" in result.stdout and "--label_mapping" in result.stdout and "--exact" in result.stdout
+
+
+def plot_app() -> typer.Typer:
+    from spatialvlm_cli.cli.plot import plot_command
+
+    app = make_app()
+    app.command(name="plot")(plot_command)
+    return app
+
+
+def test_plot_prediction_ground_truth_and_scan(tmp_path: Path, make_ply):
+    from PIL import Image
+
+    (tmp_path / "pred.txt").write_text(GT.replace("2.0,1.5,0.3", "2.2,1.5,0.3") + "\nnot a layout line")
+    (tmp_path / "gt.txt").write_text(GT)
+    ply = make_ply("scan.ply", [[0.0, 0.0, 0.0], [4.0, 3.0, 0.0], [2.0, 1.0, 1.0]], colors=[[255, 0, 0]] * 3)
+    out = tmp_path / "plots" / "plan.png"
+    result = CliRunner().invoke(plot_app(), ["plot", "-l", str(tmp_path / "pred.txt"), "--gt", str(tmp_path / "gt.txt"),
+                                             "-p", str(ply), "-o", str(out), "--size", "400"])
+    assert result.exit_code == 0, result.output
+    assert "pred.txt:6: skipped" in result.stderr and f"wrote {out}" in result.stderr
+    with Image.open(out) as image:
+        assert image.format == "PNG" and max(image.size) >= 400 - 1
+
+
+def test_plot_reads_infer_json_and_reports_bad_input(tmp_path: Path):
+    from spatialvlm_cli.layout import layout_to_json, parse_layout
+
+    infer_json = tmp_path / "room.json"
+    infer_json.write_text(json.dumps({"source": "room.ply", "layout": layout_to_json(parse_layout(GT)[0])}))
+    out = tmp_path / "room.png"
+    result = CliRunner().invoke(plot_app(), ["plot", "-l", str(infer_json), "-o", str(out), "--no-labels"])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0
+
+    def error(args: list[str], fragment: str) -> None:
+        assert_one_line_error(CliRunner().invoke(plot_app(), ["plot", *args]), fragment)
+
+    error(["-l", str(tmp_path / "missing.txt")], "does not exist")
+    error(["-l", str(infer_json), "-o", str(tmp_path / "plan.jpg")], "must be a .png file")
+    (tmp_path / "bad.json").write_text("{")
+    error(["-l", str(tmp_path / "bad.json")], "is not valid JSON")

@@ -1,0 +1,105 @@
+"""`spatialvlm plot`: a top-down floor-plan PNG of a layout, optionally against ground truth and over the scan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from spatialvlm_cli.errors import InputError, OutputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from spatialvlm_cli.layout import Layout
+
+
+def plot_command(
+    layout: Annotated[
+        Path, typer.Option("--layout", "-l", help="Layout to draw: SpatialLM text (.txt) or infer's .json.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path("plan.png"),
+    gt: Annotated[Path | None, typer.Option("--gt", help="Ground-truth layout drawn underneath, in blue.")] = None,
+    point_cloud: Annotated[
+        Path | None, typer.Option("--point_cloud", "--point-cloud", "-p", help="A .ply scan drawn under the plan.")
+    ] = None,
+    max_points: Annotated[
+        int, typer.Option("--max_points", "--max-points", help="Random subsample of the scan to draw.")
+    ] = 300_000,
+    size: Annotated[int, typer.Option("--size", help="Pixels along the longer side of the plan.")] = 1200,
+    labels: Annotated[bool, typer.Option("--labels/--no-labels", help="Write class names on the boxes.")] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the point subsample.")] = 0,
+) -> None:
+    """Draw a floor plan seen from above: walls, doors, windows and boxes, prediction in orange, ground truth in blue.
+
+    Doors are wide light bars along their wall, windows wide bars with a white centre line; a tick points from each
+    box's centre to its local +x face. Metres, x to the right, y up; a 1 m bar gives the scale.
+
+    Examples:
+
+      spatialvlm plot --layout out/scene0000_00.txt -o plan.png
+
+      spatialvlm plot -l out/scene0000_00.txt --gt layout/scene0000_00.txt -p pcd/scene0000_00.ply -o plan.png
+
+      spatialvlm plot -l out/room.json --no-labels --size 2000 -o room.png
+    """
+    from rich.console import Console
+
+    from spatialvlm_cli.layout.floorplan import render_floor_plan
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if size < 64:
+        raise InputError(f"--size must be at least 64 pixels, got {size}")
+    if output.suffix.lower() != ".png":
+        raise OutputError(f"--output '{output}' must be a .png file")
+    pred_layout = _read_layout(layout, err)
+    gt_layout = _read_layout(gt, err) if gt is not None else None
+    points = colors = None
+    if point_cloud is not None:
+        from spatialvlm_cli.io import read_point_cloud
+
+        cloud = read_point_cloud(point_cloud)
+        points, colors = cloud.points, cloud.colors
+        if len(points) > max_points > 0:
+            keep = _subsample(len(points), max_points, seed)
+            points, colors = points[keep], colors[keep] if colors is not None else None
+    image = render_floor_plan(pred_layout, gt_layout, points, colors, size_px=size, labels=labels)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        image.save(output)
+    except OSError as error:
+        raise OutputError(f"cannot write '{output}': {error.strerror or error}") from None
+    err.print(f"wrote {output} ({image.width} x {image.height} px)")
+
+
+def _read_layout(path: Path, err: Console) -> Layout:
+    """A layout from SpatialLM text or JSON (`layout_to_json`, or infer's file with it under "layout")."""
+    import json
+
+    from spatialvlm_cli.layout import layout_from_json, parse_layout
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"layout '{path}' does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read layout '{path}': {error}") from None
+    if Path(path).suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InputError(f"layout '{path}' is not valid JSON: {error}") from None
+        return layout_from_json(data["layout"] if isinstance(data, dict) and "layout" in data else data)
+    layout, issues = parse_layout(text)
+    for issue in issues:
+        err.print(f"[yellow]{path}:{issue.line_no}: skipped[/] ({issue.reason})")
+    if not len(layout):
+        err.print(f"[yellow]{path} has no entity to draw[/]")
+    return layout
+
+
+def _subsample(count: int, keep: int, seed: int):
+    import numpy as np
+
+    return np.sort(np.random.default_rng(seed).choice(count, size=keep, replace=False))

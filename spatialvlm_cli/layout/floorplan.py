@@ -1,0 +1,187 @@
+"""Top-down floor-plan pictures of layouts (Pillow raster; no plotting library).
+
+x to the right, y up, metres; the view spans every drawn wall, opening, box and point with a margin. Each layout is
+drawn in its own colour family (ground truth first, prediction on top): walls as thick lines, doors as wide light
+bars along their wall, windows as wide bars with a white centre line, boxes as their rotated footprint with a tick
+from the centre towards local +x (the box's facing) and, optionally, the class name. Points are drawn under
+everything as single pixels in their own colours (dimmed) or grey. A legend and a 1 m scale bar sit at the
+bottom left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from spatialvlm_cli.layout.entities import Layout, Wall
+
+if TYPE_CHECKING:
+    from PIL import Image, ImageDraw, ImageFont
+
+
+@dataclass(frozen=True)
+class Palette:
+    """RGB colours of one layout."""
+
+    wall: tuple[int, int, int]
+    door: tuple[int, int, int]
+    window: tuple[int, int, int]
+    box: tuple[int, int, int]
+
+
+PREDICTION = Palette(wall=(214, 84, 0), door=(255, 170, 90), window=(240, 120, 40), box=(200, 60, 20))
+GROUND_TRUTH = Palette(wall=(20, 70, 180), door=(120, 170, 240), window=(60, 120, 220), box=(30, 110, 200))
+BACKGROUND = (255, 255, 255)
+POINT_GREY = (150, 150, 150)
+
+
+@dataclass(frozen=True)
+class _View:
+    """World (x, y) metres -> pixel (column, row):
+    column = margin + (x - x0) * scale, row = margin + (y1 - y) * scale (rows grow downwards, y grows upwards)."""
+
+    x0: float
+    y1: float
+    scale: float  # pixels per metre
+    margin: int
+
+    def __call__(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) metres -> (..., 2) float pixels."""
+        xy = np.asarray(xy, dtype=np.float64)
+        return np.stack([self.margin + (xy[..., 0] - self.x0) * self.scale,
+                         self.margin + (self.y1 - xy[..., 1]) * self.scale], axis=-1)
+
+
+def box_footprint(layout: Layout) -> np.ndarray:
+    """Footprint corners of every box: (B, 4, 2) metres, counter-clockwise from local (-x, -y)."""
+    if not layout.bboxes:
+        return np.zeros((0, 4, 2))
+    rows = np.array([[b.position_x, b.position_y, b.angle_z, b.scale_x, b.scale_y] for b in layout.bboxes])
+    half = rows[:, 3:5] / 2
+    local = np.stack([-half, half * [1, -1], half, half * [-1, 1]], axis=1)  # (B, 4, 2)
+    cos, sin = np.cos(rows[:, 2])[:, None], np.sin(rows[:, 2])[:, None]
+    return np.stack([rows[:, None, 0] + cos * local[..., 0] - sin * local[..., 1],
+                     rows[:, None, 1] + sin * local[..., 0] + cos * local[..., 1]], axis=-1)
+
+
+def _opening_segments(layout: Layout) -> list[tuple[str, np.ndarray]]:
+    """(label, (2, 2) segment in metres) for doors and windows whose wall exists, along the wall's direction."""
+    lookup: dict[int, Wall] = {w.id: w for w in layout.walls}
+    segments = []
+    for label, group in (("door", layout.doors), ("window", layout.windows)):
+        for opening in group:
+            wall = lookup.get(opening.wall_id)
+            if wall is None:
+                continue
+            direction = np.array([wall.bx - wall.ax, wall.by - wall.ay], dtype=np.float64)
+            length = float(np.linalg.norm(direction))
+            if length <= 1e-9:
+                continue
+            half = direction / length * opening.width / 2
+            centre = np.array([opening.position_x, opening.position_y], dtype=np.float64)
+            segments.append((label, np.stack([centre - half, centre + half])))
+    return segments
+
+
+def _layout_xy(layout: Layout) -> np.ndarray:
+    walls = [(w.ax, w.ay) for w in layout.walls] + [(w.bx, w.by) for w in layout.walls]
+    parts = [np.array(walls, dtype=np.float64).reshape(-1, 2), box_footprint(layout).reshape(-1, 2)]
+    parts += [segment for _, segment in _opening_segments(layout)]
+    return np.concatenate(parts)
+
+
+def render_floor_plan(
+    pred: Layout,
+    gt: Layout | None = None,
+    points: np.ndarray | None = None,
+    colors: np.ndarray | None = None,
+    size_px: int = 1200,
+    labels: bool = True,
+) -> Image.Image:
+    """Draw `pred` (and `gt`) from above over optional points.
+
+    points: (N, 3) or (N, 2) float metres, same frame as the layouts; colors: (N, 3) float in [0, 1] or None.
+    size_px: length of the longer image side. Returns an RGB PIL image."""
+    from PIL import Image, ImageDraw
+
+    layers = [(gt, GROUND_TRUTH, "ground truth")] if gt is not None else []
+    layers.append((pred, PREDICTION, "prediction"))
+    xy = [_layout_xy(layout) for layout, _, _ in layers]
+    if points is not None and len(points):
+        # Large scans: bounds from the 0.5-99.5 percentiles, so a few stray points do not shrink the plan.
+        lo, hi = np.percentile(points[:, :2], [0.5, 99.5] if len(points) >= 1000 else [0, 100], axis=0)
+        xy.append(np.stack([lo, hi]))
+    everything = np.concatenate(xy) if xy else np.zeros((0, 2))
+    everything = everything[np.isfinite(everything).all(axis=1)]
+    if len(everything) == 0:
+        everything = np.array([[0.0, 0.0], [1.0, 1.0]])
+    (x0, y0), (x1, y1) = everything.min(axis=0), everything.max(axis=0)
+    margin = max(24, size_px // 25)
+    scale = (size_px - 2 * margin) / max(x1 - x0, y1 - y0, 1.0)
+    view = _View(float(x0), float(y1), float(scale), margin)
+    width, height = int(np.ceil((x1 - x0) * scale)) + 2 * margin, int(np.ceil((y1 - y0) * scale)) + 2 * margin + 60
+
+    canvas = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+    if points is not None and len(points):
+        _draw_points(canvas, view(points[:, :2]), colors)
+    image = Image.fromarray(canvas, "RGB")
+    draw = ImageDraw.Draw(image)
+    font = _font(max(11, size_px // 90))
+    for layout, palette, _ in layers:
+        _draw_layout(draw, layout, palette, view, font if labels else None)
+    _draw_legend(draw, [(palette, name) for _, palette, name in layers], scale, height, margin, font)
+    return image
+
+
+def _draw_points(canvas: np.ndarray, pixels: np.ndarray, colors: np.ndarray | None) -> None:
+    columns, rows = np.round(pixels[:, 0]).astype(np.int64), np.round(pixels[:, 1]).astype(np.int64)
+    inside = (columns >= 0) & (columns < canvas.shape[1]) & (rows >= 0) & (rows < canvas.shape[0])
+    if colors is None:
+        rgb = np.broadcast_to(np.array(POINT_GREY, dtype=np.uint8), (int(inside.sum()), 3))
+    else:
+        # Blend towards white so the layout lines stay readable over a coloured scan.
+        rgb = (np.clip(colors[inside], 0.0, 1.0) * 255 * 0.55 + 255 * 0.45).astype(np.uint8)
+    canvas[rows[inside], columns[inside]] = rgb
+
+
+def _draw_layout(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette, view: _View,
+                 font: ImageFont.ImageFont | None) -> None:
+    line = max(2, round(view.scale * 0.06))
+    for wall in layout.walls:
+        ends = view(np.array([[wall.ax, wall.ay], [wall.bx, wall.by]]))
+        draw.line([tuple(p) for p in ends], fill=palette.wall, width=line)
+    for label, segment in _opening_segments(layout):
+        ends = [tuple(p) for p in view(segment)]
+        if label == "door":
+            draw.line(ends, fill=palette.door, width=line * 3)
+        else:
+            draw.line(ends, fill=palette.window, width=line * 3)
+            draw.line(ends, fill=BACKGROUND, width=max(1, line // 2))
+    for box, corners in zip(layout.bboxes, box_footprint(layout), strict=True):
+        pixels = [tuple(p) for p in view(corners)]
+        draw.polygon(pixels, outline=palette.box, width=max(1, line // 2 + 1))
+        centre = view(np.array([box.position_x, box.position_y]))
+        front = view((corners[1] + corners[2]) / 2)  # middle of the local +x face
+        draw.line([tuple(centre), tuple(front)], fill=palette.box, width=max(1, line // 2))
+        if font is not None:
+            draw.text(tuple(centre), box.class_name, fill=palette.box, font=font, anchor="mm")
+
+
+def _draw_legend(draw: ImageDraw.ImageDraw, entries: list[tuple[Palette, str]], scale: float, height: int,
+                 margin: int, font: ImageFont.ImageFont) -> None:
+    x, y = margin, height - 45
+    draw.line([(x, y), (x + scale, y)], fill=(0, 0, 0), width=3)  # 1 m
+    draw.text((x + scale + 6, y), "1 m", fill=(0, 0, 0), font=font, anchor="lm")
+    x += int(scale) + 60
+    for palette, name in entries:
+        draw.line([(x, y), (x + 30, y)], fill=palette.wall, width=5)
+        draw.text((x + 36, y), name, fill=palette.wall, font=font, anchor="lm")
+        x += 60 + int(draw.textlength(name, font=font))
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
