@@ -60,6 +60,7 @@ def infer_image(
     generation: GenerationSettings,
     device: str,
     dtype: str,
+    attn_implementation: str | None = None,
 ) -> None:
     """Run one panorama through a VLM; stream the answer to stdout and write the JSON result.
 
@@ -68,6 +69,7 @@ def infer_image(
     vlm_pe: None (native ids), 'PanoRoPE_1D' (InternVL3.5, Gemma3) or 'PanoRoPE' (Qwen2.5-VL, Qwen3-VL).
     pano_mode: 'shared' (overlapping tiles share ids, text after the image follows every image id) or 'cora'
     (the published panollava shift). views / overlap / fov_deg / global_view: see `panorama.geometry`.
+    attn_implementation: sdpa | eager | None (transformers' default).
     Raises InputError / ConfigError / ModelLoadError / OutputError with a one-line message."""
     from rich.console import Console
 
@@ -97,7 +99,7 @@ def infer_image(
     check_output_location(target)
 
     with err.status(f"loading {spec} …"):
-        loaded = load_panorama_model(spec, device=device, dtype=dtype)
+        loaded = load_panorama_model(spec, device=device, dtype=dtype, attn_implementation=attn_implementation)
     if loaded.random_weights:
         err.print(f"[bold yellow]warning:[/] '{spec}' is a preset with RANDOM weights: its output is meaningless")
     err.print(

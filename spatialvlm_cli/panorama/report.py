@@ -123,12 +123,12 @@ def panorama_position_report(
     cached = torch.stack(out.logits, dim=1)
     diff = float((recomputed.float() - cached.float()).abs().max())
     scale = float(cached.float().abs().max()) or 1.0
-    tolerance = 1e-4 if cached.dtype == torch.float32 else 2e-2
+    tolerance = 1e-4 if model.dtype == torch.float32 else 2e-2  # relative to the largest logit
     results.append(
         _result(
             "cache_equals_recompute",
             diff <= tolerance * scale,
-            f"max |cached - recomputed logit| {diff:.3g} over {steps} steps ({cached.dtype})",
+            f"max |cached - recomputed logit| {diff:.3g} over {steps} steps (model in {model.dtype})",
         )
     )
     return results
