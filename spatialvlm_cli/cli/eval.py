@@ -109,8 +109,10 @@ def _parse_thresholds(text: str) -> tuple[float, ...]:
 
 def _print_notes(err: Console, report: EvalReport, seconds: float) -> None:
     """What was not scored as asked, one line each, then a one-line summary."""
-    for name, reason in report.skipped:
+    for name, reason in report.skipped[:10]:
         err.print(f"[yellow]skipped scene[/] {name}: {reason}")
+    if len(report.skipped) > 10:
+        err.print(f"[yellow]skipped {len(report.skipped) - 10} more scene(s)[/] (listed with --json)")
     for status, what in (("no_prediction", "no prediction file (scored as an empty prediction)"),
                          ("no_ground_truth", "no ground-truth file (predictions count as false positives)")):
         names = report.scenes_with(status)

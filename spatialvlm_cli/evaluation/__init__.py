@@ -30,6 +30,8 @@ def make_options(
     thresholds = tuple(float(t) for t in thresholds)
     if not thresholds or any(not 0.0 < t <= 1.0 for t in thresholds):
         raise ConfigError(f"IoU thresholds must be in (0, 1], got {list(thresholds)}")
+    if len(set(thresholds)) != len(thresholds):
+        raise ConfigError(f"IoU thresholds must be distinct, got {list(thresholds)}")
     if label_mapping is None:
         return EvalOptions(thresholds=thresholds, exact=exact)
     mapping = read_label_mapping(label_mapping, label_from, label_to)

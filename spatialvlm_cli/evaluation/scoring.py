@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from spatialvlm_cli.evaluation.iou import box_iou, opening_corners, thin_rect_iou, wall_corners
 from spatialvlm_cli.evaluation.labels import DEFAULT_MAPPING, OBJECT_CLASSES
@@ -179,6 +178,8 @@ def _match(blocks: np.ndarray, iou: np.ndarray, sources: np.ndarray, thresholds:
     plus arbitrary pairs that count only when their IoU is exactly t. So a block where no IoU equals t and every
     row and column has at most one IoU > t has exactly those pairs as its matches; only the other blocks need
     scipy's linear_sum_assignment (with SpatialLM's cost matrix, so ties resolve as in eval.py)."""
+    from scipy.optimize import linear_sum_assignment  # imported here: scipy.optimize takes ~0.5 s to import
+
     scene, cls = blocks[:, 0], blocks[:, 1]
     counts[scene, cls, :, 1] = blocks[:, 3:4]
     counts[scene, cls, :, 2] = blocks[:, 5:6]

@@ -145,6 +145,7 @@ def test_label_mapping_tsv_replaces_the_built_in_table(tmp_path: Path):
     [
         (["--iou", "0.25,abc"], "--iou must be comma-separated numbers"),
         (["--iou", "0.5,1.5"], "IoU thresholds must be in (0, 1]"),
+        (["--iou", "0.5,0.5"], "must be distinct"),
         (["--metadata", "{tmp}/missing.csv"], "cannot read metadata"),
         (["--label_mapping", "{tmp}/map.tsv", "--label_to", "nope"], "has no column 'nope'"),
     ],
