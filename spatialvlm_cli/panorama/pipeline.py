@@ -64,7 +64,7 @@ class PanoramaRequest:
     @property
     def image_height_px(self) -> int:
         """Height of every image sent (tiles and the global view), pixels."""
-        return self.layout.tiles[0].height if self.layout.tiles else (self.view_height_px or DEFAULT_VIEW_HEIGHT_PX)
+        return self.view_height_px or DEFAULT_VIEW_HEIGHT_PX
 
     def for_model(self, loaded: Any) -> PanoramaRequest:
         """This request with views sized for `loaded`'s image processor (unless a height was given)."""
