@@ -210,3 +210,16 @@ def test_plot_reads_infer_json_and_reports_bad_input(tmp_path: Path):
     error(["-l", str(infer_json), "-o", str(tmp_path / "plan.jpg")], "must be a .png file")
     (tmp_path / "bad.json").write_text("{")
     error(["-l", str(tmp_path / "bad.json")], "is not valid JSON")
+
+
+def test_through_the_spatialvlm_app(tmp_path: Path):
+    from spatialvlm_cli.cli.app import app
+
+    pred, gt = folders(tmp_path, {"a": (GT, GT)})
+    result = CliRunner().invoke(app, ["eval", "--pred", str(pred), "--gt", str(gt)])
+    assert result.exit_code == 0, result.output
+    assert table_row(result.stdout, "door")[-1] == "100.0"
+    assert_one_line_error(CliRunner().invoke(app, ["eval", "--pred", str(tmp_path / "x"), "--gt", str(gt)]),
+                          "does not exist")
+    result = CliRunner().invoke(app, ["plot", "-l", str(pred / "a.txt"), "-o", str(tmp_path / "a.png")])
+    assert result.exit_code == 0 and (tmp_path / "a.png").exists()
