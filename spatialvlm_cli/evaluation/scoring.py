@@ -26,6 +26,7 @@ from spatialvlm_cli.layout import LAYOUT_LABELS, Bbox, Layout, ParseIssue, Wall
 LARGE_COST = 1e6
 ZERO_EXTENT_M = 1e-6
 MIN_BOX_SCALE_M = 0.1
+PAIRS_PER_CHUNK = 200_000
 
 
 @dataclass
@@ -113,12 +114,17 @@ def score_scenes(pairs: Sequence[ScenePair], options: EvalOptions | None = None,
     rect[opening_block, 4] += len(walls.rows)
     corners = np.concatenate([wall_corners(walls.array()), opening_corners(openings.array(), hosts.array())])
     pred_rows, gt_rows = _pair_rows(rect)
-    rect_iou, degenerate = thin_rect_iou(corners[pred_rows], corners[gt_rows], exact=options.exact)
+    rect_iou, degenerate = np.zeros(len(pred_rows)), np.zeros(len(pred_rows), dtype=bool)
+    for chunk in _chunks(len(pred_rows)):
+        rect_iou[chunk], degenerate[chunk] = thin_rect_iou(corners[pred_rows[chunk]], corners[gt_rows[chunk]],
+                                                           exact=options.exact)
 
     box_rows = boxes.array()
     box = np.array(box_blocks, dtype=np.int64).reshape(-1, 6)
     pred_rows, gt_rows = _pair_rows(box)
-    box_pair_iou = box_iou(box_rows[pred_rows], box_rows[gt_rows], exact=options.exact)
+    box_pair_iou = np.zeros(len(pred_rows))
+    for chunk in _chunks(len(pred_rows)):
+        box_pair_iou[chunk] = box_iou(box_rows[pred_rows[chunk]], box_rows[gt_rows[chunk]], exact=options.exact)
 
     counts = np.zeros((len(scenes), len(classes), len(options.thresholds), 3), dtype=np.int64)
     matches: list[MatchTable] = []
@@ -165,6 +171,11 @@ def _pair_rows(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     local = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     columns = np.repeat(np.maximum(num_gt, 1), sizes)
     return np.repeat(blocks[:, 2], sizes) + local // columns, np.repeat(blocks[:, 4], sizes) + local % columns
+
+
+def _chunks(count: int) -> list[slice]:
+    """Slices of at most PAIRS_PER_CHUNK pairs: bounds the clipping's temporaries (~1 kB a pair) on huge scenes."""
+    return [slice(start, start + PAIRS_PER_CHUNK) for start in range(0, count, PAIRS_PER_CHUNK)]
 
 
 def _match(blocks: np.ndarray, iou: np.ndarray, sources: np.ndarray, thresholds: Sequence[float],
