@@ -37,7 +37,12 @@ def infer(
     image: Annotated[Path | None, typer.Option("--image", "-i", help="An equirectangular panorama (jpg/png).")] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Output folder (a .txt + .json per scene), or a .txt file for one scene."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Point clouds: a folder (a .txt + .json per scene) or a .txt file for one scene (default ./layouts). "
+            "Image: a .json file or a folder (default ./<image stem>.json).",
+        ),
     ] = None,
     model: ModelOpt = None,
     vlm_pe: VlmPeOpt = None,
@@ -70,15 +75,36 @@ def infer(
     attn_implementation: Annotated[
         str | None, typer.Option("--attn_implementation", "--attn-implementation", help="sdpa | eager.")
     ] = None,
-    prompt: Annotated[str | None, typer.Option("--prompt", help="[image] Question about the panorama.")] = None,
-    views: Annotated[int, typer.Option("--views", help="[image] Perspective views (0: whole panorama).")] = 4,
-    overlap: Annotated[float, typer.Option("--overlap", help="[image] Overlap ratio of adjacent views, [0, 1).")] = 0.2,
-    fov: Annotated[float, typer.Option("--fov", help="[image] Vertical field of view of each view, degrees.")] = 90.0,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="[image] Question about the panorama (default: describe it).")
+    ] = None,
+    views: Annotated[
+        int,
+        typer.Option(
+            "--views", help="[image] Perspective views at yaw 0, 360/N, ...; 0: the whole panorama as one image; 3-24."
+        ),
+    ] = 4,
+    overlap: Annotated[
+        float,
+        typer.Option(
+            "--overlap",
+            help="[image] Fraction of each view's columns shared with its neighbour, [0, 1); sets the horizontal fov.",
+        ),
+    ] = 0.2,
+    fov: Annotated[
+        float, typer.Option("--fov", help="[image] Vertical field of view of each view, degrees (10-150).")
+    ] = 90.0,
     global_view: Annotated[
         bool, typer.Option("--global_view/--no_global_view", help="[image] Also send the whole panorama resized.")
     ] = True,
     pano_mode: Annotated[
-        str, typer.Option("--pano_mode", "--pano-mode", help="[image] PanoRoPE ids: shared (default) | cora.")
+        str,
+        typer.Option(
+            "--pano_mode",
+            "--pano-mode",
+            help="[image] PanoRoPE ids: shared (overlapping views share ids, text follows every image id) | "
+            "cora (the published panollava shift).",
+        ),
     ] = "shared",
     config: ConfigOpt = None,
 ) -> None:
@@ -126,6 +152,7 @@ def infer(
             generation=generation,
             device=values["device"],
             dtype=values["dtype"],
+            attn_implementation=values["attn_implementation"],
         )
         return
     _infer_point_clouds(values, generation)

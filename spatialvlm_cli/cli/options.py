@@ -13,7 +13,13 @@ ConfigOpt = Annotated[
 ]
 ModelOpt = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="Checkpoint directory, hub id or preset name (e.g. tiny-qwen)."),
+    typer.Option(
+        "--model",
+        "-m",
+        help="Checkpoint directory, hub id or preset name. Point clouds: tiny-qwen, tiny-llama (default "
+        "manycore-research/SpatialLM1.1-Qwen-0.5B). Images: tiny-internvl, tiny-gemma3, tiny-qwen2.5-vl, "
+        "tiny-qwen3-vl (default OpenGVLab/InternVL3_5-1B-HF).",
+    ),
 ]
 VlmPeOpt = Annotated[
     str | None,
