@@ -33,16 +33,15 @@ treats any jump in position_ids as packed sequences).
 Checkpoints of the seed fork (MixedRoPE3D with per-layer `self_attn.freqs_3d_q` etc.) load with
 `from_pretrained(..., key_mapping=mixed_rope3d.seed_key_mapping())`. Seed hyper-parameters: `seed_options(name)`.
 
-Diagnostics (`checks.py`): `with observe_rotary(PrefillChecker(pe)), pe.positions(p): ...` collects the nine
-prefill checkpoints as PASS/FAIL verdicts; with SPATIALVLM_VERBOSE=1 every `pe.positions` block of a rotary variant
-does so and logs them (logger `spatialvlm_cli.pe.checks`, INFO). `check_cache_length(cache, mask)` after a forward.
+Diagnostics: `with observe_rotary(observer): ...` reports to `observer.on_tables` the tables of each forward with
+point positions and to `observer.on_rotation` every layer's q/k before and after the rotation (RotaryObserver;
+`spatialvlm_cli.check` builds the nine checkpoints on it). Off, it costs one ContextVar lookup per layer.
 """
 
 from spatialvlm_cli.pe import mixed_rope3d, rope3d, sinusoidal3d, stock  # noqa: F401 - registers the variants
 from spatialvlm_cli.pe.allocation import LAYOUTS, MERGE_RULES, PairAllocation, allocate_pairs
 from spatialvlm_cli.pe.apply import QKTable, RotaryObserver, apply_rotary, install_apply, observe_rotary
 from spatialvlm_cli.pe.base import LayerwiseTables, LearnedParameters, PositionEncoding, RotaryPositionEncoding
-from spatialvlm_cli.pe.checks import PrefillChecker, Verdict, check_cache_length
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.positions import COORD_UNITS, PointPositions, normalize_coords, sequential_position_ids
 from spatialvlm_cli.pe.registry import (
@@ -67,17 +66,14 @@ __all__ = [
     "PairAllocation",
     "PointPositions",
     "PositionEncoding",
-    "PrefillChecker",
     "QKTable",
     "RotaryObserver",
     "RotaryPositionEncoding",
-    "Verdict",
     "allocate_pairs",
     "apply_rotary",
     "build_position_encoding",
     "canonical_merge_rule",
     "canonical_name",
-    "check_cache_length",
     "install_apply",
     "normalize_coords",
     "observe_rotary",

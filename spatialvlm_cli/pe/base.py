@@ -29,9 +29,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from spatialvlm_cli.errors import ConfigError, InputError
-from spatialvlm_cli.pe.apply import QKTable, current_observer, install_apply, observe_rotary
-from spatialvlm_cli.pe.checks import PrefillChecker, verbose_enabled
-from spatialvlm_cli.pe.checks import log as checks_log
+from spatialvlm_cli.pe.apply import QKTable, current_observer, install_apply
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.positions import PointPositions
 
@@ -113,23 +111,12 @@ class PositionEncoding(nn.Module):
 
     @contextlib.contextmanager
     def positions(self, positions: PointPositions) -> Iterator[None]:
-        """Make `positions` the point layout of the forward(s) run inside the block, in this thread only.
-        With SPATIALVLM_VERBOSE set, rotary variants also check the nine checkpoints and log the verdicts."""
-        checker = self._verbose_checker()
+        """Make `positions` the point layout of the forward(s) run inside the block, in this thread only."""
         token = _ACTIVE.set((*_ACTIVE.get(), (self, positions)))
         try:
-            if checker is None:
-                yield
-            else:
-                with observe_rotary(checker):
-                    yield
-                for verdict in checker.verdicts:
-                    checks_log.info(verdict.line())
+            yield
         finally:
             _ACTIVE.reset(token)
-
-    def _verbose_checker(self) -> PrefillChecker | None:
-        return None
 
     def active_positions(self) -> PointPositions | None:
         """The positions set by the innermost `with self.positions(...)` of this thread, else None."""
@@ -175,9 +162,6 @@ class RotaryPositionEncoding(PositionEncoding):
         """Tables for a forward with point tokens. stock_cos/sin: (B, S, D) of the model's 1-D RoPE at
         `positions.position_ids`, in the model dtype; text rows must come back unchanged."""
         raise NotImplementedError
-
-    def _verbose_checker(self) -> PrefillChecker | None:
-        return PrefillChecker(self) if verbose_enabled() else None
 
     def attach(self, decoder: nn.Module) -> None:
         self._check_unattached()
