@@ -6,6 +6,7 @@ and detached in turn. Per repetition and variant:
     prefill   one forward of 800 tokens (550 point tokens at random Sonata-like grid cells), logits of the last token
     decode    single-token forwards on the KV cache after that prefill (full-vocab logits, as in generate)
     tables    one call of the decoder's rotary module with the point positions active (what a forward adds)
+and, at the end, one layer's q/k rotation with the stock shared table vs MixedRoPE3D's per-head tables.
 Variants run in a rotated order in every repetition (the CPU is shared, so drifts hit all of them) and the report
 gives medians and each median as a ratio to `None`. Both process CPU time and wall time are recorded: on a CPU
 shared with other jobs, wall time mostly measures the neighbours, CPU time the work this process did.
@@ -27,7 +28,7 @@ from typing import Any
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from spatialvlm_cli.pe import PointPositions, build_position_encoding
+from spatialvlm_cli.pe import PointPositions, apply_rotary, build_position_encoding, normalize_coords
 
 log = logging.getLogger("bench_pe")
 
@@ -91,6 +92,26 @@ def measure(model: Qwen2ForCausalLM, pe, embeds: torch.Tensor, positions: PointP
             "tables cpu": statistics.median(table[0] for table in tables)}
 
 
+def rotation_costs(config: Qwen2Config, length: int, positions: PointPositions, repeats: int = 20) -> None:
+    """Per-layer rotation at prefill shape, CPU ms: transformers' apply with a shared table vs our per-head tables."""
+    shape = (1, config.num_attention_heads, length, config.hidden_size // config.num_attention_heads)
+    q, k = torch.randn(shape), torch.randn(shape[0], config.num_key_value_heads, *shape[2:])
+    rows = []
+    for label, name, rule, options in VARIANTS[:1] + VARIANTS[3:5]:
+        pe = build_position_encoding(name, rule, config, options)
+        stock = (torch.ones(1, length, shape[-1]), torch.zeros(1, length, shape[-1]))
+        if name == "None":
+            tables = stock
+        else:
+            coords = normalize_coords(positions.point_coords, positions.point_mask, pe.options.coord_unit)
+            tables = pe.tables_from_units(*stock, positions.point_mask, coords).for_layer(0)
+        times = [timed(apply_rotary, q, k, *tables)[0][0] for _ in range(repeats)]
+        rows.append(f"| {label} | {1e3 * statistics.median(times):.2f} |")
+    print(f"\nOne layer's q/k rotation at {length} tokens (median CPU ms of {repeats})\n")
+    print("| tables | rotation CPU ms |\n|---|---|")
+    print("\n".join(rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3, help="repetitions of every variant (default 3)")
@@ -138,6 +159,7 @@ def main() -> None:
                  for key, scale, digits in (("prefill cpu", 1, 2), ("decode cpu", 1e3, 1), ("prefill wall", 1, 2),
                                             ("decode wall", 1e3, 1))]
         print(f"| {label} | {' | '.join(cells)} | {1e3 * median['tables cpu']:.2f} |")
+    rotation_costs(config, args.length, positions)
 
 
 if __name__ == "__main__":
