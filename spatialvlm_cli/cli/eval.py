@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from spatialvlm_cli.errors import ConfigError
+from spatialvlm_cli.cli.options import ConfigOpt
+from spatialvlm_cli.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,12 +19,15 @@ if TYPE_CHECKING:
 
 
 def eval_command(
+    ctx: typer.Context,
     pred: Annotated[
-        Path, typer.Option("--pred", "--pred_dir", "--pred-dir", help="Folder of predicted layouts, <scene>.txt.")
-    ],
+        Path | None,
+        typer.Option("--pred", "--pred_dir", "--pred-dir", help="Folder of predicted layouts, <scene>.txt (required)."),
+    ] = None,
     gt: Annotated[
-        Path, typer.Option("--gt", "--gt_dir", "--gt-dir", help="Folder of ground-truth layouts, same file names.")
-    ],
+        Path | None,
+        typer.Option("--gt", "--gt_dir", "--gt-dir", help="Folder of ground-truth layouts, same names (required)."),
+    ] = None,
     metadata: Annotated[
         Path | None,
         typer.Option("--metadata", help="SpatialLM's test.csv: score the scenes of its 'id' column, in order."),
@@ -54,6 +58,7 @@ def eval_command(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write every number, per scene and match, to this JSON file.")
     ] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Score predicted layouts against ground truth with SpatialLM's benchmark metric.
 
@@ -73,28 +78,35 @@ def eval_command(
       spatialvlm eval --pred out/ --gt layout/ --metadata test.csv --label_mapping benchmark_categories.tsv
 
       spatialvlm eval --pred runs/3d_rope/ --gt layout/ --iou 0.25,0.5,0.75 --exact --json scores.json
+
+      spatialvlm eval --config eval.yaml --pred runs/mixed/   (YAML keys: pred, gt, metadata, label_mapping, ...)
     """
     from rich.console import Console
 
+    from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.evaluation import evaluate_folders
     from spatialvlm_cli.io import write_text_atomic
 
+    values = merge_config(ctx, config)
+    if values["pred"] is None or values["gt"] is None:
+        raise InputError("give both --pred (predicted layouts) and --gt (ground-truth layouts) folders")
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     out = Console(highlight=False)
     if not out.is_terminal:
         out.width = 160  # piped or redirected: keep each table row on one line
-    thresholds = _parse_thresholds(iou)
+    thresholds = _parse_thresholds(values["iou"])
     start = time.perf_counter()
-    report = evaluate_folders(pred, gt, metadata=metadata, label_mapping=label_mapping, label_from=label_from,
-                              label_to=label_to, thresholds=thresholds, exact=exact)
+    report = evaluate_folders(values["pred"], values["gt"], metadata=values["metadata"],
+                              label_mapping=values["label_mapping"], label_from=values["label_from"],
+                              label_to=values["label_to"], thresholds=thresholds, exact=values["exact"])
     _print_notes(err, report, time.perf_counter() - start)
     for group, classes in (("Layouts", report.layout_classes), ("Objects", report.object_classes)):
         out.print(_table(report, group, classes))
-    if json_path is not None:
+    if values["json_path"] is not None:
         import json
 
-        write_text_atomic(json_path, json.dumps(report.to_json(), indent=1) + "\n")
-        err.print(f"wrote {json_path}")
+        write_text_atomic(values["json_path"], json.dumps(report.to_json(), indent=1) + "\n")
+        err.print(f"wrote {values['json_path']}")
 
 
 def _parse_thresholds(text: str) -> tuple[float, ...]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from spatialvlm_cli.cli.options import ConfigOpt
 from spatialvlm_cli.errors import InputError, OutputError
 
 if TYPE_CHECKING:
@@ -16,9 +17,11 @@ if TYPE_CHECKING:
 
 
 def plot_command(
+    ctx: typer.Context,
     layout: Annotated[
-        Path, typer.Option("--layout", "-l", help="Layout to draw: SpatialLM text (.txt) or infer's .json.")
-    ],
+        Path | None,
+        typer.Option("--layout", "-l", help="Layout to draw: SpatialLM text (.txt) or infer's .json (required)."),
+    ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path("plan.png"),
     gt: Annotated[Path | None, typer.Option("--gt", help="Ground-truth layout drawn underneath, in blue.")] = None,
     point_cloud: Annotated[
@@ -30,6 +33,7 @@ def plot_command(
     size: Annotated[int, typer.Option("--size", help="Pixels along the longer side of the plan.")] = 1200,
     labels: Annotated[bool, typer.Option("--labels/--no-labels", help="Write class names on the boxes.")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the point subsample.")] = 0,
+    config: ConfigOpt = None,
 ) -> None:
     """Draw a floor plan seen from above: walls, doors, windows and boxes, prediction in orange, ground truth in blue.
 
@@ -46,8 +50,14 @@ def plot_command(
     """
     from rich.console import Console
 
+    from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.layout.floorplan import render_floor_plan
 
+    values = merge_config(ctx, config)
+    layout, output, gt, point_cloud = values["layout"], values["output"], values["gt"], values["point_cloud"]
+    max_points, size, labels, seed = values["max_points"], values["size"], values["labels"], values["seed"]
+    if layout is None:
+        raise InputError("give the layout to draw with --layout")
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if size < 64:
         raise InputError(f"--size must be at least 64 pixels, got {size}")

@@ -161,7 +161,18 @@ def test_missing_folders(tmp_path: Path):
     pred, gt = folders(tmp_path, {"a": (GT, GT)})
     assert_one_line_error(run(["--pred", str(tmp_path / "nope"), "--gt", str(gt)]), "--pred folder")
     assert_one_line_error(run(["--pred", str(pred), "--gt", str(pred / "a.txt")]), "is not a folder")
-    assert run(["--pred", str(pred)]).exit_code == 2  # a missing required flag is a usage error
+    assert_one_line_error(run(["--pred", str(pred)]), "give both --pred")
+
+
+def test_flags_from_a_yaml_config(tmp_path: Path):
+    pred, gt = folders(tmp_path, {"a": (GT, GT)})
+    config = tmp_path / "eval.yaml"
+    config.write_text(f"pred: {pred}\ngt: {tmp_path / 'nope'}\niou: '0.5'\njson: {tmp_path / 's.json'}\n")
+    result = run(["--config", str(config), "--gt", str(gt)])  # the command line wins over the file
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "s.json").read_text())["thresholds"] == [0.5]
+    config.write_text("pred_folder: x\n")
+    assert_one_line_error(run(["--config", str(config)]), "unknown key 'pred_folder'")
 
 
 def test_help_has_examples():
