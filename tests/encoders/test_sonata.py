@@ -11,6 +11,8 @@ from torch import nn
 
 from spatialvlm_cli.encoders import build_point_encoder, output_grid_coords
 from spatialvlm_cli.encoders.attention import SerializedAttention, window_groups
+from spatialvlm_cli.encoders.batch import VoxelBatch
+from spatialvlm_cli.encoders.sonata import GridPooling
 
 GOLDEN = Path(__file__).parent / "golden" / "sonata_tiny_upstream.pt"
 
@@ -194,3 +196,18 @@ def test_tiny_clouds_encode(tiny_sonata_config, num_voxels):
     out = run(build(tiny_sonata_config), grid, feat)
     assert out.grid_coord.tolist() == [[6, 12, 1]] and out.features.shape == (1, 32)
     assert bool(torch.isfinite(out.features).all())
+
+
+def test_grid_pooling_takes_the_channel_max_per_coarse_cell():
+    pooling = GridPooling(2, 2, stride=2)
+    with torch.no_grad():
+        pooling.proj.weight.copy_(torch.eye(2))
+        pooling.proj.bias.zero_()
+    grid = torch.tensor([[3, 0, 0], [0, 0, 1], [2, 1, 1], [1, 1, 0]])
+    feat = torch.tensor([[1.0, -5.0], [4.0, 0.0], [2.0, 7.0], [-1.0, 3.0]])
+    voxels = VoxelBatch(grid, torch.zeros(4, dtype=torch.long), torch.tensor([4]))
+    captured = {}
+    pooling.norm.register_forward_hook(lambda module, args, output: captured.setdefault("pooled", args[0]))
+    _, coarse = pooling(feat, voxels)
+    assert coarse.grid_coord.tolist() == [[0, 0, 0], [1, 0, 0]] and coarse.offset.tolist() == [2]
+    assert captured["pooled"].tolist() == [[4.0, 3.0], [2.0, 7.0]]
