@@ -138,6 +138,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions (min and median reported)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--skip-spconv", action="store_true", help="do not time spconv even if installed")
+    parser.add_argument("--forward-only", action="store_true", help="skip the convolution timings")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -168,6 +169,9 @@ def main() -> int:
     report["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: KiB
     logger.info("forward: %s s, peak RSS %.2f GB", [round(t, 2) for t in forward_s], report["peak_rss_gb"])
 
+    if args.forward_only:
+        print(json.dumps(report, indent=2) if args.json else report)
+        return 0
     stages = stage_voxels(grid)
     report["stage_voxels"] = [len(v.grid_coord) for v in stages]
     generator = torch.Generator().manual_seed(1)
