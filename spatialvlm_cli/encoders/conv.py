@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from .voxels import KernelMap, spconv_offsets, torchsparse_offsets
 
-CHUNK_ELEMENTS = 1 << 24  # gathered rows x channels per chunk: bounds the two work buffers to 64 MB each
+CHUNK_ELEMENTS = 1 << 20  # gathered rows x channels per chunk: two 4 MB work buffers that stay in cache
 
 
 def sparse_conv(feat: Tensor, kernel_map: KernelMap, weight: Tensor, bias: Tensor | None = None) -> Tensor:
