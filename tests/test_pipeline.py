@@ -101,3 +101,20 @@ def test_verbose_switch_prints_the_nine_checkpoints_during_infer(tmp_path: Path,
         assert f"[CHECKPOINT {number}]" in result.stderr
     assert "FAIL" not in result.stderr
     assert "[CHECKPOINT" not in result.stdout  # stdout carries only the generated text
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--VLM_PE", "4D_RoPE"], "'4D_RoPE'"),
+        (["--VLM_PE", "3D_RoPE", "--PCD_PE_Merge_Rule", "2D_only"], "'2D_only'"),
+        (["--VLM_PE", "3D_RoPE", "--pe_option", "theta_3d=hot"], "theta_3d"),
+        (["-m", "no-such-preset"], "no-such-preset"),
+    ],
+)
+def test_bad_pe_or_model_flags_are_one_line_errors(tmp_path: Path, flags: list[str], fragment: str):
+    result = CliRunner().invoke(app, ["infer", "-p", str(ROOM), "-o", str(tmp_path / "out"), *FAST, *flags])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
