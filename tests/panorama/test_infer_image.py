@@ -67,6 +67,13 @@ def pano_file(tmp_path_factory, synthetic_panorama) -> Path:
     return path
 
 
+def run_infer_image(image: Path, output: Path, **overrides) -> None:
+    """`infer_image` with the CLI's defaults, greedy, on CPU; keyword overrides for what a test varies."""
+    arguments = dict(model=None, vlm_pe=None, pano_mode="shared", prompt=None, views=4, overlap=0.2, fov_deg=90.0,
+                     global_view=True, generation=GREEDY, device="cpu", dtype="float32")
+    infer_image(image=image, output=output, **{**arguments, **overrides})
+
+
 def run_mini(args: list[str]):
     return CliRunner().invoke(mini_app, ["image", *args])
 
@@ -216,21 +223,7 @@ def test_offline_hub_id_names_the_alternatives(pano_file, tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelLoadError) as info:
-        infer_image(
-            image=pano_file,
-            output=tmp_path,
-            model="Qwen/Qwen2.5-VL-3B-Instruct",
-            vlm_pe=None,
-            pano_mode="shared",
-            prompt=None,
-            views=4,
-            overlap=0.2,
-            fov_deg=90.0,
-            global_view=True,
-            generation=GREEDY,
-            device="cpu",
-            dtype="float32",
-        )
+        run_infer_image(pano_file, tmp_path, model="Qwen/Qwen2.5-VL-3B-Instruct")
     message = str(info.value)
     assert "offline" in message and "tiny-internvl" in message and "\n" not in message
 
@@ -240,37 +233,9 @@ def test_wrong_family_checkpoint_folder(tmp_path, pano_file):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "llava"}))
     with pytest.raises(ModelLoadError, match="panorama inference supports internvl"):
-        infer_image(
-            image=pano_file,
-            output=tmp_path,
-            model=str(folder),
-            vlm_pe=None,
-            pano_mode="shared",
-            prompt=None,
-            views=4,
-            overlap=0.2,
-            fov_deg=90.0,
-            global_view=True,
-            generation=GREEDY,
-            device="cpu",
-            dtype="float32",
-        )
+        run_infer_image(pano_file, tmp_path, model=str(folder))
     with pytest.raises(ConfigError):
-        infer_image(
-            image=pano_file,
-            output=tmp_path,
-            model="tiny-gemma3",
-            vlm_pe="PanoRoPE",
-            pano_mode="shared",
-            prompt=None,
-            views=4,
-            overlap=0.2,
-            fov_deg=90.0,
-            global_view=True,
-            generation=GREEDY,
-            device="cpu",
-            dtype="float32",
-        )
+        run_infer_image(pano_file, tmp_path, model="tiny-gemma3", vlm_pe="PanoRoPE")
 
 
 def test_output_path_rules(tmp_path, monkeypatch):
