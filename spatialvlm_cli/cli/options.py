@@ -16,9 +16,9 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Checkpoint directory, hub id or preset name. Point clouds: tiny-qwen, tiny-llama (default "
-        "manycore-research/SpatialLM1.1-Qwen-0.5B). Images: tiny-internvl, tiny-gemma3, tiny-qwen2.5-vl, "
-        "tiny-qwen3-vl (default OpenGVLab/InternVL3_5-1B-HF).",
+        help="Checkpoint directory, hub id, shipped model or preset name. Point clouds: spatialvlm-rooms (the "
+        "default, trained on synthetic rooms), manycore-research/SpatialLM1.1-Qwen-0.5B, tiny-qwen, tiny-llama. "
+        "Images: tiny-internvl, tiny-gemma3, tiny-qwen2.5-vl, tiny-qwen3-vl (default OpenGVLab/InternVL3_5-1B-HF).",
     ),
 ]
 VlmPeOpt = Annotated[

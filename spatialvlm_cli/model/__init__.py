@@ -9,7 +9,14 @@ from __future__ import annotations
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
-from spatialvlm_cli.model.loading import DEFAULT_MODEL, KEEP, LoadedModel, list_presets, load_spatiallm
+from spatialvlm_cli.model.loading import (
+    DEFAULT_MODEL,
+    KEEP,
+    LoadedModel,
+    list_presets,
+    list_shipped_models,
+    load_spatiallm,
+)
 from spatialvlm_cli.model.modeling import SpatialLMLlamaForCausalLM, SpatialLMQwenForCausalLM
 from spatialvlm_cli.model.processing import SpatialLMProcessor
 
@@ -28,5 +35,6 @@ __all__ = [
     "SpatialLMQwenConfig",
     "SpatialLMQwenForCausalLM",
     "list_presets",
+    "list_shipped_models",
     "load_spatiallm",
 ]

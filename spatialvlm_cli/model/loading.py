@@ -1,7 +1,8 @@
-"""Load a SpatialLM-style model from a checkpoint directory, a preset (random weights) or the Hugging Face hub.
+"""Load a SpatialLM-style model from a checkpoint directory, a shipped model, a preset (random weights) or the hub.
 
-`load_spatiallm(spec)` resolves `spec` in this order: an existing directory (a checkpoint), a `.yaml` file (a
-preset), a preset name shipped in `assets/presets/`, then an `owner/name` hub id. The positional encoding of a
+`load_spatiallm(spec)` resolves `spec` in this order: an existing directory (a checkpoint), a model name shipped in
+`assets/models/` (trained weights, e.g. the default `spatialvlm-rooms`), a `.yaml` file (a preset), a preset name
+shipped in `assets/presets/`, then an `owner/name` hub id. The positional encoding of a
 checkpoint can be swapped at load time (`vlm_pe`, `merge_rule`, `pe_options`); learned PE parameters the
 checkpoint lacks are then freshly initialised, with a warning.
 """
@@ -19,7 +20,9 @@ from spatialvlm_cli.errors import ConfigError, ModelLoadError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "manycore-research/SpatialLM1.1-Qwen-0.5B"
+# The shipped model trained on synthetic rooms (scripts/train_rooms.py); SpatialLM's own checkpoints are a
+# --model away (e.g. manycore-research/SpatialLM1.1-Qwen-0.5B or a local copy).
+DEFAULT_MODEL = "spatialvlm-rooms"
 
 WEIGHT_FILES = (
     "model.safetensors",
@@ -50,7 +53,7 @@ class LoadedModel:
     model: SpatialLM{Qwen,Llama}ForCausalLM in eval mode on its device (encoder float32).
     processor: `SpatialLMProcessor` (point clouds -> input_ids, attention_mask, point_clouds).
     num_bins: input grid cells per 32 m axis (grid size 32 / num_bins metres).
-    source: 'local', 'preset' or 'hub'. random_weights: True for presets (their output is meaningless).
+    source: 'local', 'shipped', 'preset' or 'hub'. random_weights: True for presets (their output is meaningless).
     """
 
     model: Any
@@ -100,8 +103,24 @@ def list_presets() -> list[str]:
     return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
+def list_shipped_models() -> list[str]:
+    """Names of the trained models shipped with the package (checkpoint folders in `assets/models/`)."""
+    folder = files("spatialvlm_cli").joinpath("assets/models")
+    if not folder.is_dir():
+        return []
+    return sorted(entry.name for entry in folder.iterdir() if entry.joinpath("config.json").is_file())
+
+
+def shipped_model_dir(name: str) -> Path:
+    """The checkpoint folder of a shipped model (an installed package keeps its assets as plain files)."""
+    return Path(str(files("spatialvlm_cli").joinpath(f"assets/models/{name}")))
+
+
 def _alternatives() -> str:
-    return f"pass a local checkpoint directory or a preset name ({', '.join(list_presets())})"
+    return (
+        f"pass a local checkpoint directory, a shipped model ({', '.join(list_shipped_models()) or 'none'}) or a "
+        f"preset name ({', '.join(list_presets())})"
+    )
 
 
 def check_checkpoint_dir(path: Path) -> None:
@@ -126,7 +145,8 @@ def load_spatiallm(
 ) -> LoadedModel:
     """Load a model, its tokenizer and processor.
 
-    spec: checkpoint directory | preset YAML path | preset name (see `list_presets`) | hub id.
+    spec: checkpoint directory | shipped model name (see `list_shipped_models`) | preset YAML path | preset name
+    (see `list_presets`) | hub id.
     device: auto | cpu | cuda[:N] | mps. dtype: auto | float32 | bfloat16 | float16 (decoder and projector; the
     encoder stays float32). vlm_pe: KEEP (the checkpoint's), None or 'None' (stock 1-D RoPE), or a variant name.
     merge_rule: KEEP or None (the checkpoint's), '3D_only' or '3D_with_1D'. pe_options: PE options merged over
@@ -142,6 +162,9 @@ def load_spatiallm(
     if path.is_dir():
         check_checkpoint_dir(path)
         return _load_pretrained(str(path), spec, "local", torch_device, torch_dtype, overrides, attn_implementation)
+    if spec in list_shipped_models():
+        return _load_pretrained(str(shipped_model_dir(spec)), spec, "shipped", torch_device, torch_dtype, overrides,
+                                attn_implementation)
     if spec.endswith((".yaml", ".yml")) or spec in list_presets():
         preset = read_preset(spec)
         return build_preset(preset, spec, torch_device, torch_dtype, overrides, attn_implementation)

@@ -173,7 +173,7 @@ def test_offline_hub_id_fails_with_alternatives(monkeypatch):
         load_spatiallm("spatialvlm-tests/no-such-model-0000", device="cpu")
     message = _one_line(error)
     assert "offline" in message and "local checkpoint directory" in message and "tiny-qwen" in message
-    assert DEFAULT_MODEL == "manycore-research/SpatialLM1.1-Qwen-0.5B"
+    assert DEFAULT_MODEL == "spatialvlm-rooms"
 
 
 def test_device_and_dtype_resolution():

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Score a room model on the held-out synthetic rooms: greedy infer over the folder, then SpatialLM's metric.
+#
+#   scripts/eval_rooms.sh MODEL OUT [extra infer flags...]
+#   scripts/eval_rooms.sh runs/pe/3d_rope runs/pe/3d_rope/heldout
+#   scripts/eval_rooms.sh spatialvlm-rooms out/shipped          # the shipped default model
+#
+# The 50 held-out rooms (generator seeds 1,000,000..1,000,049) are made in data/heldout/ when missing
+# (HELDOUT=folder to use another set). Writes OUT/pred/*.txt|json, OUT/scores.json and OUT/scores.txt.
+set -euo pipefail
+if [[ $# -lt 2 ]]; then
+    echo "usage: $0 MODEL OUT [extra infer flags...]" >&2
+    exit 2
+fi
+model=$1 out=$2
+shift 2
+repo=$(cd "$(dirname "$0")/.." && pwd)
+heldout=${HELDOUT:-$repo/data/heldout}
+if [[ ! -d $heldout ]]; then
+    python "$repo/scripts/make_scenes.py" --out "$heldout" --split heldout --start 0 --count 50 > /dev/null
+fi
+mkdir -p "$out"
+spatialvlm infer --point_cloud "$heldout" --output "$out/pred" --model "$model" --greedy --skip_existing "$@" \
+    > "$out/infer.log"
+spatialvlm eval --pred "$out/pred" --gt "$heldout" --json "$out/scores.json" | tee "$out/scores.txt"

@@ -1,0 +1,122 @@
+"""Train a SpatialLM-style model on synthetic rooms (CPU-friendly), save it as a checkpoint `infer` can load.
+
+    python scripts/train_rooms.py --out runs/3d_rope --VLM_PE 3D_RoPE --PCD_PE_Merge_Rule 3D_only
+    python scripts/train_rooms.py --out runs/none --VLM_PE None --steps 20 --train-rooms 16   # a quick try
+    python scripts/train_rooms.py --out runs/3d_rope ... --resume                            # after an interruption
+
+The training rooms (generator seeds split_seed('train', 0..N-1)) are prepared once into --data and reused, so
+every PE variant trains on identical batches. Held-out rooms come from disjoint seeds (scripts/make_scenes.py
+--split heldout). The result in --out: config.json, model.safetensors, tokenizer files, training.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/rooms"),
+                        help="Run folder: checkpoint, final model, training.json.")
+    parser.add_argument("--architecture", default=str(REPO / "configs" / "train-rooms.yaml"),
+                        help="Preset name or YAML giving the model's shapes.")
+    parser.add_argument("--VLM_PE", "--vlm-pe", dest="vlm_pe", default="None",
+                        help="None, 3D_RoPE, MixedRoPE3D or 3D_Sinusoidal.")
+    parser.add_argument("--PCD_PE_Merge_Rule", "--pcd-pe-merge-rule", dest="merge_rule", default=None,
+                        help="3D_only or 3D_with_1D (default: the variant's).")
+    parser.add_argument("--pe_option", "--pe-option", dest="pe_options", action="append", default=[],
+                        help="PE option KEY=VALUE, repeatable (e.g. layout=interleaved).")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="Example cache (.pt); built when missing. Default: data/train-<N>.pt.")
+    parser.add_argument("--train-rooms", type=int, default=3000, help="Training rooms (seeds 0..N-1).")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup-steps", type=int, default=100)
+    parser.add_argument("--sigma-bins", type=float, default=1.5, help="Width of the ordinal number targets; 0: CE.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
+    parser.add_argument("--workers", type=int, default=2, help="Processes that prepare the training rooms.")
+    parser.add_argument("--resume", action="store_true", help="Continue from --out/resume.pt if it exists.")
+    parser.add_argument("--prepare-only", action="store_true", help="Build the --data cache, then stop.")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+    from rich.logging import RichHandler
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from spatialvlm_cli.cli.options import parse_key_values, parse_vlm_pe
+    from spatialvlm_cli.errors import SpatialVLMError
+    from spatialvlm_cli.training import TrainSettings, build_examples, load_examples, save_examples, train
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+    try:
+        settings = TrainSettings(
+            architecture=args.architecture,
+            vlm_pe=parse_vlm_pe(args.vlm_pe),
+            merge_rule=args.merge_rule,
+            pe_options=parse_key_values(args.pe_options, "--pe_option"),
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            warmup_steps=min(args.warmup_steps, args.steps),
+            sigma_bins=args.sigma_bins,
+            seed=args.seed,
+            checkpoint_every=args.checkpoint_every,
+        )
+        data_path = args.data or REPO / "data" / f"train-{args.train_rooms}.pt"
+        meta = {"architecture": Path(args.architecture).name, "split": "train", "start": 0, "count": args.train_rooms}
+        with Progress(*columns) as progress:
+            examples = None
+            if data_path.is_file():
+                examples, stored = load_examples(data_path)
+                if stored != meta:
+                    logging.warning("'%s' holds %s, not %s: rebuilding it", data_path, stored, meta)
+                    examples = None
+            if examples is None:
+                task = progress.add_task("rooms", total=args.train_rooms, status="")
+                examples = build_examples(args.architecture, "train", 0, args.train_rooms, args.workers,
+                                          on_done=lambda: progress.advance(task))
+                save_examples(data_path, examples, meta)
+            if args.prepare_only:
+                print(f"{data_path}: {len(examples)} rooms")
+                return 0
+            task = progress.add_task("train", total=settings.steps, status="")
+
+            def on_step(step: int, loss: float) -> None:
+                progress.update(task, completed=step, status=f"loss {loss:.3f}")
+
+            report = train(settings, examples, args.out, resume=args.resume, on_step=on_step)
+    except (SpatialVLMError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted; continue with --resume (checkpoint every {args.checkpoint_every} steps)", file=sys.stderr)
+        return 130
+    print(f"{args.out}: {report.parameters / 1e6:.2f}M parameters, {report.steps} steps, "
+          f"{report.seconds / 60:.1f} min, final loss {report.losses[-1]:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
