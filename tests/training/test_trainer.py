@@ -1,0 +1,83 @@
+"""Training smoke tests on tiny shapes: loss goes down, the result loads as a checkpoint, resume is exact."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from spatialvlm_cli.model import load_spatiallm
+from spatialvlm_cli.training import TrainSettings, build_examples, train
+
+REPO = Path(__file__).resolve().parents[2]
+ARCHITECTURE = "tiny-qwen"
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return build_examples(ARCHITECTURE, "train", 0, 2, workers=1)
+
+
+def settings(**changes) -> TrainSettings:
+    base = dict(architecture=ARCHITECTURE, vlm_pe="3D_RoPE", merge_rule="3D_with_1D", steps=8, batch_size=2,
+                lr=3e-3, warmup_steps=1, checkpoint_every=4)
+    return TrainSettings(**{**base, **changes})
+
+
+def test_loss_falls_and_the_result_loads_as_a_checkpoint(tmp_path, examples):
+    report = train(settings(), examples, tmp_path / "run", log_every=4)
+    assert report.steps == 8 and len(report.losses) == 2 and report.parameters > 0
+    assert report.losses[1] < report.losses[0] - 0.5  # nats per target token
+
+    loaded = load_spatiallm(str(tmp_path / "run"), device="cpu")
+    assert loaded.source == "local" and not loaded.random_weights
+    assert loaded.model.config.vlm_pe == "3D_RoPE" and loaded.model.config.pcd_pe_merge_rule == "3D_with_1D"
+    trained = torch.load(tmp_path / "run" / "resume.pt", weights_only=False)["model"]
+    state = loaded.model.state_dict()
+    assert all(torch.equal(state[name], tensor) for name, tensor in trained.items())
+    assert set(load_file(tmp_path / "run" / "model.safetensors")) <= set(trained)
+
+
+def test_resume_continues_exactly(tmp_path, examples):
+    train(settings(), examples, tmp_path / "straight")
+
+    def stop_after_checkpoint(step: int, loss: float) -> None:
+        if step == 5:  # the step-4 checkpoint is on disk
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(settings(), examples, tmp_path / "resumed", on_step=stop_after_checkpoint)
+    assert torch.load(tmp_path / "resumed" / "resume.pt", weights_only=False)["step"] == 4
+    report = train(settings(), examples, tmp_path / "resumed", resume=True)
+    assert report.steps == 8 and len(report.losses) == 1  # one window of 8 logged steps
+    straight = load_file(tmp_path / "straight" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert all(torch.allclose(straight[name], resumed[name], atol=1e-6) for name in straight)
+
+    with pytest.raises(ValueError, match="other settings"):
+        train(settings(lr=1e-4), examples, tmp_path / "resumed", resume=True)
+
+
+def _train_script():
+    spec = importlib.util.spec_from_file_location("train_rooms", REPO / "scripts" / "train_rooms.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_script_end_to_end(tmp_path, capsys):
+    script = _train_script()
+    common = ["--architecture", ARCHITECTURE, "--train-rooms", "2", "--data", str(tmp_path / "rooms.pt"),
+              "--workers", "1", "--batch-size", "1", "--threads", "1"]
+    assert script.main([*common, "--out", str(tmp_path / "run"), "--steps", "2", "--VLM_PE", "None"]) == 0
+    assert (tmp_path / "rooms.pt").is_file()
+    assert {"config.json", "model.safetensors", "tokenizer.json", "training.json"} <= {
+        p.name for p in (tmp_path / "run").iterdir()
+    }
+    capsys.readouterr()
+    assert script.main([*common, "--out", str(tmp_path / "bad"), "--VLM_PE", "4D_RoPE"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "4D_RoPE" in err[0]
