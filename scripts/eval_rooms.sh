@@ -20,6 +20,9 @@ if [[ ! -d $heldout ]]; then
     python "$repo/scripts/make_scenes.py" --out "$heldout" --split heldout --start 0 --count 50 > /dev/null
 fi
 mkdir -p "$out"
-spatialvlm infer --point_cloud "$heldout" --output "$out/pred" --model "$model" --greedy --skip_existing "$@" \
-    > "$out/infer.log"
+if ! spatialvlm infer --point_cloud "$heldout" --output "$out/pred" --model "$model" --greedy --skip_existing "$@" \
+    > "$out/infer.log" 2>&1; then
+    echo "infer failed: $(tail -n 1 "$out/infer.log") (log: $out/infer.log)" >&2
+    exit 1
+fi
 spatialvlm eval --pred "$out/pred" --gt "$heldout" --json "$out/scores.json" | tee "$out/scores.txt"
