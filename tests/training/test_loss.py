@@ -72,7 +72,7 @@ def test_ordinal_init_scores_bins_by_closeness(numbers):
     torch.manual_seed(0)
     embedding = torch.nn.Embedding(len(numbers.value_of_id), 256)
     torch.nn.init.normal_(embedding.weight, std=0.02)
-    before_norm = embedding.weight.norm(dim=1).mean()
+    before_norm = embedding.weight.detach().norm(dim=1).mean()
     init_number_embeddings(embedding, numbers)
     table = embedding.weight.detach()[numbers.ids]
     assert math.isclose(float(table.norm(dim=1).mean()), float(before_norm), rel_tol=1e-4)
