@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
     parser.add_argument("--workers", type=int, default=2, help="Processes that prepare the training rooms.")
     parser.add_argument("--resume", action="store_true", help="Continue from --out/resume.pt if it exists.")
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="Stop (and save) after this many steps of the --steps schedule; --resume finishes it.")
     parser.add_argument("--prepare-only", action="store_true", help="Build the --data cache, then stop.")
     return parser.parse_args(argv)
 
@@ -101,12 +103,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.prepare_only:
                 print(f"{data_path}: {len(examples)} rooms")
                 return 0
-            task = progress.add_task("train", total=settings.steps, status="")
+            task = progress.add_task("train", total=min(settings.steps, args.stop_after or settings.steps), status="")
 
             def on_step(step: int, loss: float) -> None:
                 progress.update(task, completed=step, status=f"loss {loss:.3f}")
 
-            report = train(settings, examples, args.out, resume=args.resume, on_step=on_step)
+            report = train(settings, examples, args.out, resume=args.resume, on_step=on_step,
+                           stop_after=args.stop_after)
     except (SpatialVLMError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

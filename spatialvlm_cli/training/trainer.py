@@ -87,10 +87,12 @@ def train(
     resume: bool = False,
     on_step: Callable[[int, float], None] | None = None,
     log_every: int = 25,
+    stop_after: int | None = None,
 ) -> TrainReport:
     """Train, checkpoint into `out` every `checkpoint_every` steps, and save the final model with `save_pretrained`
     (loadable with `load_spatiallm(out)`). resume: continue from `out/resume.pt` when it exists.
-    on_step(step, loss) is called after every step (progress display)."""
+    on_step(step, loss) is called after every step (progress display). stop_after: end after this many steps of
+    the `settings.steps` schedule (a time box); the checkpoint lets a later `resume` finish the schedule."""
     if not examples:
         raise ValueError("no training examples")
     out.mkdir(parents=True, exist_ok=True)
@@ -119,10 +121,11 @@ def train(
         start_step, seconds_before, losses = state["step"], state["seconds"], state["losses"]
         log.info("resuming at step %d of %d", start_step, settings.steps)
 
+    end_step = settings.steps if stop_after is None else min(stop_after, settings.steps)
     model.train()
     started = time.perf_counter()
     window: list[float] = []
-    for step in range(start_step, settings.steps):
+    for step in range(start_step, end_step):
         batch = template.collate([examples[i] for i in batch_indices(step, settings.batch_size, len(examples),
                                                                       settings.seed)])
         target_length = batch["target_length"]
@@ -144,13 +147,13 @@ def train(
         optimizer.step()
         step_loss = loss.item()
         window.append(step_loss)
-        if len(window) == log_every or step + 1 == settings.steps:
+        if len(window) == log_every or step + 1 == end_step:
             losses.append(sum(window) / len(window))
             window = []
         if on_step:
             on_step(step + 1, step_loss)
         done = step + 1
-        if done % settings.checkpoint_every == 0 or done == settings.steps:
+        if done % settings.checkpoint_every == 0 or done == end_step:
             _save_checkpoint(checkpoint_path, model, optimizer, settings, done,
                              seconds_before + time.perf_counter() - started, losses)
 
@@ -158,10 +161,11 @@ def train(
     model.eval()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    report = TrainReport(steps=settings.steps, seconds=seconds, losses=losses,
+    report = TrainReport(steps=max(end_step, start_step), seconds=seconds, losses=losses,
                          parameters=sum(p.numel() for p in model.parameters()))
     (out / REPORT_FILE).write_text(
-        json.dumps({"settings": asdict(settings), "report": asdict(report), "examples": len(examples)}, indent=2)
+        json.dumps({"settings": asdict(settings), "stop_after": stop_after, "report": asdict(report),
+                    "examples": len(examples)}, indent=2)
         + "\n"
     )
     return report
