@@ -114,6 +114,8 @@ def infer(
 
     Examples:
 
+      spatialvlm infer -p scenes/room_000.ply          (the shipped model, spatialvlm-rooms)
+
       spatialvlm infer -p scenes/room_000.ply -m tiny-qwen --VLM_PE 3D_RoPE --PCD_PE_Merge_Rule 3D_with_1D
 
       spatialvlm infer -p scenes/ -o out/ --model ./SpatialLM1.1-Qwen-0.5B --greedy --skip_existing
