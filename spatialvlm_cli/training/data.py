@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -80,19 +81,12 @@ def build_examples(architecture: str, split: str, start: int, count: int, worker
 
     architecture: preset name or YAML (decides num_bins and the encoder's token count). workers: processes.
     on_done: called once per finished example (progress)."""
+    build = partial(_build_one, architecture, split)
     indices = range(start, start + count)
-    if workers <= 1:
-        examples = []
-        for index in indices:
-            examples.append(_build_one(architecture, split, index))
-            if on_done:
-                on_done()
-        return examples
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_build_one, architecture, split, index) for index in indices]
-        examples = []
-        for future in futures:
-            examples.append(future.result())
+    examples = []
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+        for example in (pool.map(build, indices) if pool else map(build, indices)):
+            examples.append(example)
             if on_done:
                 on_done()
     return examples

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,15 +70,17 @@ class TrainReport:
     parameters: int
 
 
+@lru_cache(maxsize=2)
+def _epoch_order(num_examples: int, seed: int, epoch: int) -> list[int]:
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(num_examples, generator=generator).tolist()
+
+
 def batch_indices(step: int, batch_size: int, num_examples: int, seed: int) -> list[int]:
     """The examples of one step: epochs are seeded permutations, so any step's batch can be recomputed."""
     first = step * batch_size
-    indices = []
-    for position in range(first, first + batch_size):
-        epoch, offset = divmod(position, num_examples)
-        order = torch.randperm(num_examples, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        indices.append(int(order[offset]))
-    return indices
+    return [_epoch_order(num_examples, seed, position // num_examples)[position % num_examples]
+            for position in range(first, first + batch_size)]
 
 
 def train(
@@ -103,8 +106,10 @@ def train(
     if settings.ordinal_init:
         init_number_embeddings(model.get_input_embeddings(), numbers)
     template = PromptTemplate.from_processor(loaded.processor)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    # Weight decay on matrices only: not on embeddings, norms or biases.
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        (decay if parameter.ndim >= 2 and "embed" not in name else no_decay).append(parameter)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=settings.lr,
