@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from spatialvlm_cli.evaluation import EvalReport
+    from spatialvlm_cli.evaluation import EvalReport, GeometryReport
 
 
 def eval_command(
@@ -55,6 +55,21 @@ def eval_command(
             "heights (numbers then differ from SpatialLM's tables).",
         ),
     ] = False,
+    geometry: Annotated[
+        bool,
+        typer.Option(
+            "--geometry",
+            help="Also print geometric errors in metres per room, with no matching threshold: room extent, wall "
+            "centre lines, door and window centres (median and mean over rooms; missing or extra entities cost "
+            "the cutoff).",
+        ),
+    ] = False,
+    geometry_cutoff: Annotated[
+        float,
+        typer.Option("--geometry_cutoff", "--geometry-cutoff",
+                     help="Worst geometric error in metres: the cost of a missing or extra entity; larger "
+                     "distances are capped to it."),
+    ] = 2.0,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write every number, per scene and match, to this JSON file.")
     ] = None,
@@ -68,6 +83,12 @@ def eval_command(
     SpatialLM's eval.py (the numbers of its README tables, shown here x100). A scene with no prediction file counts
     as an empty prediction; a prediction with no ground truth counts as false positives.
 
+    --geometry adds errors in metres that no threshold hides, per room with ground truth: the room extent error
+    (largest difference of the wall-endpoint boxes' sides, in the ground truth's principal frame), the wall error
+    (walls paired by a Hungarian assignment on the Hausdorff distance between centre lines) and the door and
+    window errors (centre distance in the floor plane). Missing and extra walls, doors and windows each cost
+    --geometry_cutoff metres (OSPA), so an empty prediction scores the cutoff, the worst value; 0 is perfect.
+
     Object classes: box names are mapped to SpatialLM's 20 benchmark classes by a built-in table (e.g. dining_chair
     -> chair, sideboard -> cabinet; unmapped classes are not scored) or by --label_mapping.
 
@@ -78,6 +99,8 @@ def eval_command(
       spatialvlm eval --pred out/ --gt layout/ --metadata test.csv --label_mapping benchmark_categories.tsv
 
       spatialvlm eval --pred runs/3d_rope/ --gt layout/ --iou 0.25,0.5,0.75 --exact --json scores.json
+
+      spatialvlm eval --pred out/ --gt scenes/ --exact --geometry
 
       spatialvlm eval --config eval.yaml --pred runs/mixed/   (YAML keys: pred, gt, metadata, label_mapping, ...)
     """
@@ -98,10 +121,13 @@ def eval_command(
     start = time.perf_counter()
     report = evaluate_folders(values["pred"], values["gt"], metadata=values["metadata"],
                               label_mapping=values["label_mapping"], label_from=values["label_from"],
-                              label_to=values["label_to"], thresholds=thresholds, exact=values["exact"])
+                              label_to=values["label_to"], thresholds=thresholds, exact=values["exact"],
+                              geometry=values["geometry"], geometry_cutoff=values["geometry_cutoff"])
     _print_notes(err, report, time.perf_counter() - start)
     for group, classes in (("Layouts", report.layout_classes), ("Objects", report.object_classes)):
         out.print(_table(report, group, classes))
+    if report.geometry is not None:
+        out.print(_geometry_table(report.geometry))
     if values["json_path"] is not None:
         import json
 
@@ -168,6 +194,43 @@ def _table(report: EvalReport, group: str, classes: tuple[str, ...]) -> Table:
              for m in ("precision", "recall", "f1")]
     table.add_row("mean", "", "", "", *means, style="bold")
     return table
+
+
+def _geometry_table(geometry: GeometryReport) -> Table:
+    """Median and mean error (metres) over rooms of each geometric metric, with the entity counts."""
+    from rich import box
+    from rich.table import Table
+
+    from spatialvlm_cli.evaluation import METRICS
+    from spatialvlm_cli.evaluation.room_geometry import METRIC_TITLES
+
+    table = Table(title=f"Geometry: errors in metres over rooms (0 perfect, {geometry.cutoff:g} = cutoff = worst)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("error", no_wrap=True)
+    for label in ("rooms", "pred", "gt", "paired"):
+        table.add_column(label, justify="right", style="dim")
+    table.add_column("median m", justify="right", style="bold")
+    table.add_column("mean m", justify="right")
+    table.add_column("paired mean m", justify="right", style="dim")
+    for metric in METRICS:
+        summary = geometry.summary(metric)
+        if metric == "extent":
+            counts = ["", "", ""]
+            paired = "–"
+        else:
+            sets = [getattr(room, f"{metric}s") for room in geometry.rooms]
+            counts = [str(sum(s.num_pred for s in sets)), str(sum(s.num_gt for s in sets)),
+                      str(sum(s.num_matched for s in sets))]
+            total = sum(s.matched_mean * s.num_matched for s in sets if s.matched_mean is not None)
+            num_matched = sum(s.num_matched for s in sets)
+            paired = f"{total / num_matched:.3f}" if num_matched else "–"
+        table.add_row(METRIC_TITLES[metric], str(summary.rooms), *counts, _metres(summary.median),
+                      _metres(summary.mean), paired)
+    return table
+
+
+def _metres(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def _percent(value: float | None) -> str:

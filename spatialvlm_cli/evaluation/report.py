@@ -11,11 +11,14 @@ classes that were scored in at least one scene.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from spatialvlm_cli.layout import ParseIssue
+
+if TYPE_CHECKING:
+    from spatialvlm_cli.evaluation.room_geometry import GeometryReport
 
 SCENE_STATUSES = ("scored", "no_prediction", "no_ground_truth")
 
@@ -116,7 +119,8 @@ class EvalReport:
     """Everything `spatialvlm eval` prints and writes. Scores are fractions in [0, 1].
 
     counts: (S, C, T, 3) int64 [tp, num_pred, num_gt] for scene s, class c of `classes`, threshold t.
-    matches: every matched pair (IoU >= threshold)."""
+    matches: every matched pair (IoU >= threshold).
+    geometry: geometric errors in metres (`eval --geometry`, see room_geometry.py), None when not asked for."""
 
     thresholds: tuple[float, ...]
     exact: bool
@@ -126,6 +130,7 @@ class EvalReport:
     counts: np.ndarray
     matches: MatchTable = field(default_factory=lambda: MatchTable.concatenate([]))
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (scene, reason) that could not be read
+    geometry: GeometryReport | None = None
     scores: dict[str, dict[float, ClassScore]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -164,7 +169,7 @@ class EvalReport:
         """Summary per group and class, per-scene detail, and what was skipped. Thresholds are keys like "0.25"."""
         groups = {"layouts": self.layout_classes, "objects": self.object_classes}
         grouped = self.matches.grouped()
-        return {
+        result: dict[str, Any] = {
             "thresholds": list(self.thresholds),
             "exact": self.exact,
             "aggregation": "per class: mean over scenes of per-scene F1 (SpatialLM eval.py); mean: over classes",
@@ -182,6 +187,9 @@ class EvalReport:
             "skipped_scenes": [{"scene": name, "reason": reason} for name, reason in self.skipped],
             "scenes": [self._scene_json(s, cells, grouped) for s, cells in enumerate(self.counts.tolist())],
         }
+        if self.geometry is not None:
+            result["geometry"] = self.geometry.to_json()
+        return result
 
     def _scene_json(self, s: int, cells: list[list[list[int]]],
                     grouped: dict[tuple[int, int, int], list[Match]]) -> dict[str, Any]:
