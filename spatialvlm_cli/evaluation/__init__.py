@@ -65,7 +65,9 @@ def evaluate_folders(
     """Score `<scene>.txt` predictions against ground truth of the same names (metres, SpatialLM's text form).
 
     geometry: also measure the geometric errors in metres (report.geometry; see room_geometry.py), each capped at
-    geometry_cutoff metres, the value of a missing entity. Raises InputError when a folder or the metadata is missing, or when no scene can be scored."""
+    geometry_cutoff metres, the value of a missing entity.
+
+    Raises InputError when a folder or the metadata is missing, or when no scene can be scored."""
     options = make_options(label_mapping, label_from, label_to, thresholds, exact)
     loaded = load_scenes(Path(pred_dir), Path(gt_dir), Path(metadata) if metadata is not None else None)
     if not loaded.pairs:

@@ -176,8 +176,11 @@ def footprint_box(segments: np.ndarray, angle: float) -> np.ndarray:
     return np.array([x.min(), y.min(), x.max(), y.max()])
 
 
+Sides = tuple[float, float, float, float]
+
+
 def extent_difference(pred: np.ndarray, gt: np.ndarray,
-                      cutoff: float = DEFAULT_CUTOFF_M) -> tuple[float | None, tuple[float, float, float, float] | None]:
+                      cutoff: float = DEFAULT_CUTOFF_M) -> tuple[float | None, Sides | None]:
     """Room extent error (metres, capped at cutoff) and the signed side differences pred - gt.
 
     pred, gt: wall segments (N, 2, 2). No ground-truth wall: (None, None); no predicted wall: (cutoff, None)."""
@@ -187,7 +190,8 @@ def extent_difference(pred: np.ndarray, gt: np.ndarray,
         return cutoff, None
     angle = principal_angle(gt)
     sides = footprint_box(pred, angle) - footprint_box(gt, angle)
-    return min(float(np.abs(sides).max()), cutoff), tuple(float(v) for v in sides)  # type: ignore[return-value]
+    x_min, y_min, x_max, y_max = (float(v) for v in sides)
+    return min(float(np.abs(sides).max()), cutoff), (x_min, y_min, x_max, y_max)
 
 
 def point_segment_distance(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

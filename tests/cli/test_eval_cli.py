@@ -234,3 +234,30 @@ def test_through_the_spatialvlm_app(tmp_path: Path):
                           "does not exist")
     result = CliRunner().invoke(app, ["plot", "-l", str(pred / "a.txt"), "-o", str(tmp_path / "a.png")])
     assert result.exit_code == 0 and (tmp_path / "a.png").exists()
+
+
+def geometry_row(stdout: str, title: str) -> list[str]:
+    return next(line.split()[len(title.split()):] for line in stdout.splitlines() if line.strip().startswith(title))
+
+
+def test_geometry_errors_in_metres(tmp_path: Path):
+    # scene a: wall_1 predicted 0.3 m out (x = 4.3): walls (0 + 0.3) / 2 = 0.15, extent 0.3, door exact;
+    # scene b: no prediction, every error is the 2 m cutoff. Medians and means over the two rooms.
+    pred_text = GT.replace("Wall(4.0,0.0,0.0,4.0,3.0,", "Wall(4.3,0.0,0.0,4.3,3.0,")
+    pred, gt = folders(tmp_path, {"a": (pred_text, GT), "b": (None, GT)})
+    out = tmp_path / "scores.json"
+    result = run(["--pred", str(pred), "--gt", str(gt), "--exact", "--geometry", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Geometry: errors in metres" in result.stdout
+    assert geometry_row(result.stdout, "room extent") == ["2", "1.150", "1.150", "–"]
+    # rooms, pred, gt, paired, median, mean, paired mean (wall_1: 0.3, wall_0: 0)
+    assert geometry_row(result.stdout, "wall centre lines") == ["2", "2", "4", "2", "1.075", "1.075", "0.150"]
+    assert geometry_row(result.stdout, "door centres") == ["2", "1", "2", "1", "1.000", "1.000", "0.000"]
+    assert geometry_row(result.stdout, "window centres") == ["0", "0", "0", "0", "–", "–", "–"]
+    data = json.loads(out.read_text())["geometry"]
+    assert data["summary"]["extent"] == {"median": 1.15, "mean": 1.15, "rooms": 2}
+    assert data["rooms"][0]["extent_sides"] == [0.0, 0.0, 0.3, 0.0]
+    plain = run(["--pred", str(pred), "--gt", str(gt)])
+    assert "Geometry" not in plain.stdout
+    assert_one_line_error(run(["--pred", str(pred), "--gt", str(gt), "--geometry", "--geometry_cutoff", "0"]),
+                          "cutoff")
