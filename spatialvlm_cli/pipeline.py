@@ -19,7 +19,7 @@ from typing import Any
 from spatialvlm_cli.errors import ConfigError, OutputError, SpatialVLMError
 from spatialvlm_cli.generation import GenerationSettings, stream_generate
 from spatialvlm_cli.io import PointCloud, find_point_clouds, read_point_cloud, write_text_atomic
-from spatialvlm_cli.layout import Layout, ParseIssue, format_layout, layout_to_json, parse_layout
+from spatialvlm_cli.layout import Layout, ParseIssue, dedupe_layout, format_layout, layout_to_json, parse_layout
 from spatialvlm_cli.preprocess import prepare_point_cloud
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def infer_scene(
     inputs = {key: _to_device(value, loaded.model.device) for key, value in inputs.items()}
     with _verbose_checkpoints(loaded.model):
         result = stream_generate(loaded.model, loaded.tokenizer, inputs, settings.generation, on_text)
-    layout, issues = decode_layout(result.text, loaded.num_bins, prepared.min_extent)
+    layout, issues = decode_layout(result.text, loaded.num_bins, prepared.min_extent, source=path.name)
     if issues:
         log.warning("'%s': skipped %d malformed line(s) of model output", path.name, len(issues))
     return SceneResult(
@@ -126,9 +126,17 @@ def _verbose_checkpoints(model: Any) -> contextlib.AbstractContextManager:
     return verbose_prefill(model, Console(stderr=True))
 
 
-def decode_layout(text: str, num_bins: int, min_extent: Any) -> tuple[Layout, list[ParseIssue]]:
-    """Model text (integer bins, relative to the cloud's min corner) -> layout in metres in the file's frame."""
+def decode_layout(text: str, num_bins: int, min_extent: Any,
+                  source: str = "model output") -> tuple[Layout, list[ParseIssue]]:
+    """Model text (integer bins, relative to the cloud's min corner) -> layout in metres in the file's frame.
+
+    Near-duplicate entity lines (same kind, every value within one bin) are dropped and repeated ids renumbered
+    (`layout.dedupe_layout`), with a warning naming `source` that says how many."""
     layout_bins, issues = parse_layout(text)
+    layout_bins, stats = dedupe_layout(layout_bins, tolerance=1)
+    if stats:
+        log.warning("'%s': dropped %d near-duplicate entity line(s), renumbered %d repeated id(s)", source,
+                    stats.dropped, stats.renumbered)
     return layout_bins.undiscretize(num_bins).translate(tuple(float(v) for v in min_extent)), issues
 
 

@@ -2,6 +2,7 @@
 
 from spatialvlm_cli.layout.bins import NORMALIZATION_PRESET, bin_size
 from spatialvlm_cli.layout.categories import CATEGORIES, LAYOUT_LABELS
+from spatialvlm_cli.layout.dedupe import DedupeStats, dedupe_layout
 from spatialvlm_cli.layout.entities import Bbox, Door, Entity, Layout, Wall, Window
 from spatialvlm_cli.layout.format import format_entity, format_layout, layout_from_json, layout_to_json
 from spatialvlm_cli.layout.parse import ParseIssue, parse_layout
@@ -11,6 +12,7 @@ __all__ = [
     "LAYOUT_LABELS",
     "NORMALIZATION_PRESET",
     "Bbox",
+    "DedupeStats",
     "Door",
     "Entity",
     "Layout",
@@ -18,6 +20,7 @@ __all__ = [
     "Wall",
     "Window",
     "bin_size",
+    "dedupe_layout",
     "format_entity",
     "format_layout",
     "layout_from_json",
