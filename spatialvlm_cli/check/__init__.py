@@ -7,19 +7,20 @@
 `checkpoints.py` documents how each seed checkpoint maps onto our one-pass rotation.
 """
 
-from spatialvlm_cli.check.capture import AttentionRecorder, LayerCapture
+from spatialvlm_cli.check.capture import AttentionRecorder
 from spatialvlm_cli.check.model_checks import extend_attention_mask
 from spatialvlm_cli.check.results import CHECKPOINT_NAMES, CheckResult, results_to_json
 from spatialvlm_cli.check.runner import ALL_VARIANTS, check_variants, mode_label, run_checks, verbose_prefill
 from spatialvlm_cli.check.scene import CheckScene, load_check_scene, synthetic_room
+from spatialvlm_cli.model.attention import AttentionCall
 
 __all__ = [
     "ALL_VARIANTS",
     "CHECKPOINT_NAMES",
+    "AttentionCall",
     "AttentionRecorder",
     "CheckResult",
     "CheckScene",
-    "LayerCapture",
     "check_variants",
     "extend_attention_mask",
     "load_check_scene",

@@ -30,7 +30,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spatialvlm_cli.check.capture import LayerCapture
 from spatialvlm_cli.check.context import (
     CheckContext,
     half_tables,
@@ -39,6 +38,7 @@ from spatialvlm_cli.check.context import (
     tolerance,
 )
 from spatialvlm_cli.check.results import CHECKPOINT_NAMES, CheckResult
+from spatialvlm_cli.model.attention import AttentionCall
 from spatialvlm_cli.pe import LayerwiseTables, QKTable, apply_rotary, normalize_coords
 from spatialvlm_cli.pe.reference import reference_normalize, reference_rotary_angles
 
@@ -89,7 +89,7 @@ def _relative(observed: Tensor, expected: Tensor) -> float:
 class LayerCheck:
     """The nine checkpoints of one captured prefill attention call."""
 
-    def __init__(self, capture: LayerCapture, context: CheckContext) -> None:
+    def __init__(self, capture: AttentionCall, context: CheckContext) -> None:
         self.c = capture
         self.ctx = context
         self.pe = context.pe
@@ -436,6 +436,6 @@ class LayerCheck:
         return _relative(scores[1], scores[0])
 
 
-def check_layer(capture: LayerCapture, context: CheckContext) -> list[CheckResult]:
+def check_layer(capture: AttentionCall, context: CheckContext) -> list[CheckResult]:
     """The nine checkpoint verdicts of one prefill attention call (`capture.is_prefill` must hold)."""
     return LayerCheck(capture, context).run()

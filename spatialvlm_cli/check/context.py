@@ -49,9 +49,8 @@ class CheckContext:
 
     @property
     def stock_rotary(self) -> Any:
-        """The model's own 1-D rotary module (under PointAwareRotary when a rotary variant is attached)."""
-        rotary = self.model.model.rotary_emb
-        return getattr(rotary, "stock", rotary)
+        """The model's own 1-D rotary module."""
+        return self.model.model.rotary_emb
 
     @property
     def attention_scaling(self) -> float:

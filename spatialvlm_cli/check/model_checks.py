@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spatialvlm_cli.check.capture import LayerCapture
 from spatialvlm_cli.check.context import CheckContext, half_tables, sample, tolerance
 from spatialvlm_cli.check.results import CheckResult
+from spatialvlm_cli.model.attention import AttentionCall
 from spatialvlm_cli.pe.reference import reference_normalize, reference_sinusoid
 
 
@@ -38,7 +38,7 @@ class DecodeRecord:
     prefill_cache: int
     prefill_mask: int
     steps: list[DecodeStep] = field(default_factory=list)
-    captures: list[LayerCapture] = field(default_factory=list)
+    captures: list[AttentionCall] = field(default_factory=list)
 
 
 def run_decode(model: Any, inputs: dict[str, Any], prefill: Any, steps: int) -> DecodeRecord:
@@ -81,7 +81,7 @@ def cache_mask_check(context: CheckContext, record: DecodeRecord) -> CheckResult
                        "; ".join(problems) or detail)
 
 
-def detection_check(context: CheckContext, prefill: list[LayerCapture], record: DecodeRecord) -> CheckResult:
+def detection_check(context: CheckContext, prefill: list[AttentionCall], record: DecodeRecord) -> CheckResult:
     problems = []
     if not prefill:
         problems.append("no prefill attention call was seen with point positions active (prefill not detected)")
@@ -135,7 +135,7 @@ def recompute_check(context: CheckContext, inputs: dict[str, Any], record: Decod
 
 
 def embedding_check(context: CheckContext, inputs: dict[str, Any], embeds: Tensor | None,
-                    capture: LayerCapture | None) -> CheckResult:
+                    capture: AttentionCall | None) -> CheckResult:
     """Point rows of the decoder input == projected encoder tokens (+ the reference sinusoid for 3D_Sinusoidal);
     text rows == the token embeddings."""
     model, pe = context.model, context.pe

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from spatialvlm_cli.check.capture import LayerCapture
 from spatialvlm_cli.check.results import CheckResult
+from spatialvlm_cli.model.attention import AttentionCall
 
 
 def verdict(passed: bool) -> Text:
@@ -23,7 +23,7 @@ class CheckpointPrinter:
     def __init__(self, console: Console) -> None:
         self.console = console
 
-    def __call__(self, capture: LayerCapture, results: list[CheckResult]) -> None:
+    def __call__(self, capture: AttentionCall, results: list[CheckResult]) -> None:
         mode = results[0].mode if results else "?"
         tokens = capture.q.shape[2]
         self.console.print(Text(f"── layer {capture.layer} · {mode} · prefill of {tokens} tokens", style="bold"))

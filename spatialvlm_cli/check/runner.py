@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spatialvlm_cli.check.capture import AttentionRecorder, LayerCapture
+from spatialvlm_cli.check.capture import AttentionRecorder
 from spatialvlm_cli.check.checkpoints import check_layer
 from spatialvlm_cli.check.context import CheckContext
 from spatialvlm_cli.check.model_checks import (
@@ -24,8 +24,9 @@ from spatialvlm_cli.check.model_checks import (
 )
 from spatialvlm_cli.check.results import CheckResult
 from spatialvlm_cli.io import PointCloud
+from spatialvlm_cli.model.attention import AttentionCall
 
-VerbosePrinter = Callable[[LayerCapture, list[CheckResult]], None]
+VerbosePrinter = Callable[[AttentionCall, list[CheckResult]], None]
 
 # `--VLM_PE all`: (variant, merge rule) pairs; None is stock 1-D RoPE.
 ALL_VARIANTS: tuple[tuple[str | None, str | None], ...] = (
@@ -55,10 +56,10 @@ def run_checks(loaded: Any, inputs: dict[str, Any], layers: Sequence[int] | None
     context = CheckContext(model, mode_label(model), input_ids=inputs["input_ids"],
                            expected_point_counts=loaded.processor.num_point_tokens(list(inputs["point_clouds"])))
     results: list[CheckResult] = []
-    prefill: list[LayerCapture] = []
-    decode: list[LayerCapture] = []
+    prefill: list[AttentionCall] = []
+    decode: list[AttentionCall] = []
 
-    def judge(capture: LayerCapture) -> None:
+    def judge(capture: AttentionCall) -> None:
         if not capture.is_prefill:
             decode.append(capture)
             return
@@ -92,9 +93,9 @@ def run_checks(loaded: Any, inputs: dict[str, Any], layers: Sequence[int] | None
     return results
 
 
-def _light(capture: LayerCapture) -> LayerCapture:
+def _light(capture: AttentionCall) -> AttentionCall:
     """Drop the big tensors a whole-model check does not need (q, k, v of long prefill sequences stay small)."""
-    return LayerCapture(capture.layer, capture.hidden_states[:, :0], capture.q[..., :0], capture.k[:, :, :0], None,
+    return AttentionCall(capture.layer, capture.hidden_states[:, :0], capture.q[..., :0], capture.k[:, :, :0], None,
                         capture.cos, capture.sin, capture.q_rot[:, :, :0], capture.k_rot[:, :, :0],
                         capture.positions, capture.past_length, None)
 
@@ -142,7 +143,7 @@ def verbose_prefill(model: Any, console: Any, layers: Sequence[int] | None = Non
         if kwargs.get("point_clouds") is not None and input_ids is not None:
             ids[threading.get_ident()] = input_ids
 
-    def judge(capture: LayerCapture) -> None:
+    def judge(capture: AttentionCall) -> None:
         if not capture.is_prefill:
             return
         context = CheckContext(model, mode_label(model), input_ids=ids.get(threading.get_ident()))

@@ -6,6 +6,10 @@ AutoModelForCausalLM, so `AutoModelForCausalLM.from_pretrained(<SpatialLM checkp
 
 from __future__ import annotations
 
+from spatialvlm_cli.versions import warn_untested_versions
+
+warn_untested_versions()  # one warning line per dependency outside its tested window
+
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig

@@ -7,12 +7,14 @@ Unlike SpatialLM, which splices M point features in place of one placeholder ins
 exactly M `<|point_pad|>` ids per cloud and `forward` only `masked_scatter`s the features over them. Ids, attention
 mask, position ids and KV cache then have one length, so generate()'s bookkeeping (left padding, decode positions,
 cache) is right with no correction.
+
+The decoder's layers use our own attention (`spatialvlm_cli.model.attention`): a prefill with point tokens hands
+them the positional encoding's tables as `point_rotary`; everything else runs the stock rotation.
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -20,10 +22,17 @@ from torch import Tensor, nn
 from transformers import LlamaForCausalLM, Qwen2ForCausalLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.encoders import build_point_encoder
 from spatialvlm_cli.errors import ConfigError, InputError
+from spatialvlm_cli.model.attention import point_rotary_for, use_point_attention
 from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
-from spatialvlm_cli.model.points import default_position_ids, point_token_mask, split_point_clouds
+from spatialvlm_cli.model.points import (
+    default_position_ids,
+    pad_point_clouds,
+    point_token_mask,
+    split_point_clouds,
+)
 from spatialvlm_cli.pe import NO_PE, PointPositions, build_position_encoding
 
 log = logging.getLogger(__name__)
@@ -54,9 +63,9 @@ class PointCloudLMMixin:
             raise ConfigError("the model config's point_config must give num_bins")
         self.point_backbone = build_point_encoder(config.point_backbone, config.point_config)
         self.point_proj = build_projector(config.projector, self.point_backbone.out_channels, config.hidden_size)
-        # Every model has a PositionEncoding; "None" (stock 1-D RoPE) leaves the decoder untouched.
+        # Every model has a PositionEncoding; "None" (stock 1-D RoPE) hands the attention the stock tables.
         self.position_encoding = build_position_encoding(config.vlm_pe, config.pcd_pe_merge_rule, config, config.pe)
-        self.position_encoding.attach(self.model)
+        use_point_attention(self.model)
         if self.position_encoding.name != NO_PE:
             # Store the resolved spelling and every option, so a saved checkpoint rebuilds exactly this encoding.
             config.vlm_pe = self.position_encoding.name
@@ -131,7 +140,6 @@ class PointCloudLMMixin:
         input_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         position_ids: Tensor | None = None,
-        past_key_values: Any = None,
         inputs_embeds: Tensor | None = None,
         labels: Tensor | None = None,
         use_cache: bool | None = None,
@@ -139,84 +147,66 @@ class PointCloudLMMixin:
         point_clouds: Tensor | list[Tensor] | None = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
-        """Decoder forward; with `point_clouds` (prefill) the encoder's tokens replace the `<|point_pad|>` ids.
+        """Decoder forward; at the prefill the encoder's tokens replace the `<|point_pad|>` ids.
 
         input_ids: (B, S) int64 with exactly M_i point-pad ids per row (see `SpatialLMProcessor`).
         attention_mask: (B, S_past + S) 0/1, left padding. position_ids: (B, S) int64; default as generate().
-        point_clouds: list of B (N_i, 9) float32 rows, or (B, N, 9) padded with NaN rows. Only at prefill.
+        point_clouds: list of B (N_i, 9) float32 rows, or (B, N, 9) padded with NaN rows; used when input_ids hold
+        the point block (the prefill), ignored at decode steps. The KV cache comes as `cache` or
+        `past_key_values` (transformers' name changed in 5.24).
         Returns logits (B, S or logits_to_keep, vocab) and the KV cache."""
-        positions = None
-        if point_clouds is not None:
-            if input_ids is None:
-                raise InputError("point_clouds need input_ids to locate the <|point_pad|> ids")
+        cache = transformers_seam.pop_cache(kwargs)
+        point_rotary = None
+        if point_clouds is not None and input_ids is not None and point_token_mask(input_ids, self.config).any():
             if inputs_embeds is None:
                 inputs_embeds = self.get_input_embeddings()(input_ids)
             if position_ids is None:
-                past = past_key_values.get_seq_length() if past_key_values is not None else 0
+                past = cache.get_seq_length() if cache is not None else 0
                 batch, length = input_ids.shape
                 position_ids = default_position_ids(attention_mask, past, batch, length, input_ids.device)
             inputs_embeds, positions = self._point_positions(input_ids, point_clouds, inputs_embeds, position_ids)
+            point_rotary = point_rotary_for(self.model, self.position_encoding, inputs_embeds, positions)
             if labels is not None:
                 labels = labels.masked_fill(point_token_mask(input_ids, self.config), IGNORE_INDEX)
             input_ids = None
-        # Only the prefill with point tokens sets positions; decode steps are plain calls (stock 1-D RoPE).
-        with self.position_encoding.positions(positions) if positions is not None else nullcontext():
-            outputs = self.model(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=past_key_values,
-                inputs_embeds=inputs_embeds,
-                use_cache=use_cache,
-                **kwargs,
-            )
+        elif point_clouds is not None and (cache is None or cache.get_seq_length() == 0):
+            raise InputError("point_clouds were given but input_ids hold no <|point_start|> <|point_pad|>... block; "
+                             "build input_ids with the model's processor")
+        extra = {"point_rotary": point_rotary} if point_rotary is not None else {}
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **{transformers_seam.CACHE_ARGUMENT: cache},
+            **extra,
+            **kwargs,
+        )
         hidden_states = outputs.last_hidden_state
         keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
         logits = self.lm_head(hidden_states[:, keep, :])
         loss = None
         if labels is not None:
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
-        return CausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-        )
+        return transformers_seam.causal_lm_output(loss, logits, transformers_seam.output_cache(outputs),
+                                                  outputs.hidden_states, outputs.attentions)
 
     def prepare_inputs_for_generation(
-        self,
-        input_ids: Tensor,
-        next_sequence_length: int | None = None,
-        past_key_values: Any = None,
-        attention_mask: Tensor | None = None,
-        inputs_embeds: Tensor | None = None,
-        is_first_iteration: bool | None = False,
-        point_clouds: Any = None,
-        **kwargs: Any,
+        self, input_ids: Tensor, inputs_embeds: Tensor | None = None, point_clouds: Any = None, **kwargs: Any
     ) -> dict[str, Any]:
-        """generate()'s per-step inputs; the point clouds go to the prefill only (decode steps hit the cache)."""
-        model_inputs = super().prepare_inputs_for_generation(
-            input_ids,
-            next_sequence_length=next_sequence_length,
-            past_key_values=past_key_values,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            is_first_iteration=is_first_iteration,
-            **kwargs,
-        )
-        if is_first_iteration or not kwargs.get("use_cache", True):
-            model_inputs["point_clouds"] = point_clouds
+        """generate()'s per-step inputs plus the point clouds; `forward` uses them only when the step's ids hold
+        the point block (the prefill), so decode steps hit the cache."""
+        model_inputs = super().prepare_inputs_for_generation(input_ids, inputs_embeds=inputs_embeds, **kwargs)
+        model_inputs["point_clouds"] = point_clouds
         return model_inputs
 
-    def _expand_inputs_for_generation(
-        self, expand_size: int = 1, is_encoder_decoder: bool = False, input_ids: Tensor | None = None, **model_kwargs
-    ) -> tuple[Tensor | None, dict[str, Any]]:
-        # Beam search / num_return_sequences repeat every row; a list of clouds must repeat with them.
-        clouds = model_kwargs.get("point_clouds")
-        if expand_size > 1 and isinstance(clouds, (list, tuple)):
-            model_kwargs["point_clouds"] = [cloud for cloud in clouds for _ in range(expand_size)]
-        return super()._expand_inputs_for_generation(expand_size, is_encoder_decoder, input_ids, **model_kwargs)
+    def generate(self, *args: Any, point_clouds: Tensor | list[Tensor] | None = None, **kwargs: Any) -> Any:
+        """transformers' generate with point clouds; a list of clouds becomes one NaN-padded (B, N, 9) tensor, which
+        generate repeats with the rows for beam search and num_return_sequences."""
+        if isinstance(point_clouds, (list, tuple)):
+            point_clouds = pad_point_clouds(split_point_clouds(point_clouds))
+        return super().generate(*args, point_clouds=point_clouds, **kwargs)
 
 
 class SpatialLMQwenForCausalLM(PointCloudLMMixin, Qwen2ForCausalLM):

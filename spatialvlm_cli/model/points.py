@@ -61,3 +61,13 @@ def default_position_ids(
         positions = positions.masked_fill(attention_mask == 0, 0)
         return positions[:, -length:]
     return torch.arange(past_length, past_length + length, device=device).unsqueeze(0).expand(batch, length)
+
+
+def pad_point_clouds(clouds: list[Tensor]) -> Tensor:
+    """B clouds (N_i, 9) -> (B, max N_i, 9) float32 padded with NaN rows (SpatialLM's batch convention, which
+    `split_point_clouds` undoes)."""
+    padded = torch.full((len(clouds), max(len(cloud) for cloud in clouds), POINT_ROW_CHANNELS), float("nan"),
+                        dtype=torch.float32, device=clouds[0].device)
+    for index, cloud in enumerate(clouds):
+        padded[index, : len(cloud)] = cloud
+    return padded

@@ -12,7 +12,6 @@ that need them.
 
 from spatialvlm_cli.panorama.families import FAMILIES, ModelFamily, check_vlm_pe
 from spatialvlm_cli.panorama.geometry import ViewLayout, ViewSpec, horizontal_fov_deg, plan_views, render_view
-from spatialvlm_cli.panorama.hooks import PanoramaPositions, record_rotary_positions
 from spatialvlm_cli.panorama.image import Panorama, layout_images, read_panorama
 from spatialvlm_cli.panorama.models import DEFAULT_PANORAMA_MODEL, LoadedPanoramaModel, load_panorama_model
 from spatialvlm_cli.panorama.pipeline import (
@@ -23,6 +22,7 @@ from spatialvlm_cli.panorama.pipeline import (
     result_json,
     run_panorama,
 )
+from spatialvlm_cli.panorama.position_ids import PanoramaPositions, continue_ids, record_rotary_positions
 from spatialvlm_cli.panorama.positions import (
     DEFAULT_PANO_MODE,
     PANO_MODES,
@@ -53,6 +53,7 @@ __all__ = [
     "ViewLayout",
     "ViewSpec",
     "check_vlm_pe",
+    "continue_ids",
     "horizontal_fov_deg",
     "layout_images",
     "load_panorama_model",

@@ -130,23 +130,21 @@ def run_panorama(
     loaded: `LoadedPanoramaModel`. generation: `GenerationSettings`. Raises ConfigError when `request.vlm_pe`
     does not fit the model family."""
     from spatialvlm_cli.generation import stream_generate
-    from spatialvlm_cli.panorama.hooks import PanoramaPositions
+    from spatialvlm_cli.panorama.position_ids import PanoramaPositions
 
     request.check_family(loaded.family)
     request = request.for_model(loaded)
     scheme = request.scheme()
     inputs = prepare_inputs(loaded, panorama, request)
     positions = PanoramaPositions(loaded.model, loaded.family, scheme, loaded.processor.image_token_id)
-    ids = positions.compute(inputs["input_ids"], inputs["attention_mask"], inputs.get("image_grid_thw"))
+    ids = positions.for_inputs(inputs)
     rotary_ids = ids[0] if loaded.family.rope == "1d" else ids[1:, 0]
     is_image = (inputs["input_ids"][0] == loaded.processor.image_token_id).cpu().numpy()
     summary = summarize_positions(rotary_ids.cpu().numpy(), is_image, scheme.tile_of_image)
     started = time.perf_counter()
-    if scheme.vlm_pe is None:
-        result = stream_generate(loaded.model, loaded.processor.tokenizer, inputs, generation, on_text)
-    else:
-        with positions:
-            result = stream_generate(loaded.model, loaded.processor.tokenizer, inputs, generation, on_text)
+    # Native ids stay transformers' own; a panorama scheme's ids go in explicitly and generate() continues them.
+    model_inputs = inputs if scheme.vlm_pe is None else {**inputs, "position_ids": ids}
+    result = stream_generate(loaded.model, loaded.processor.tokenizer, model_inputs, generation, on_text)
     return PanoramaResult(
         text=result.text,
         num_new_tokens=result.num_new_tokens,

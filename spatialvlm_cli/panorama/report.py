@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spatialvlm_cli.panorama.hooks import PanoramaPositions, record_rotary_positions
 from spatialvlm_cli.panorama.models import LoadedPanoramaModel
+from spatialvlm_cli.panorama.position_ids import PanoramaPositions, record_rotary_positions
 from spatialvlm_cli.panorama.positions import PositionScheme, image_runs, summarize_positions
 
 
@@ -31,6 +31,8 @@ def panorama_position_report(
     feeds the rotary embedding)."""
     import torch
 
+    from spatialvlm_cli.transformers_seam import output_cache
+
     model = loaded.model
     positions = PanoramaPositions(model, loaded.family, scheme, loaded.processor.image_token_id)
     ids = inputs["input_ids"]
@@ -45,7 +47,7 @@ def panorama_position_report(
     ]
     if results[0]["level"] != "ok":
         return results  # no ids can be computed for a prompt that does not match its layout
-    expected = positions.compute(ids, inputs.get("attention_mask"), inputs.get("image_grid_thw"))
+    expected = positions.for_inputs(inputs)
     rotary_expected = expected if loaded.family.rope == "1d" else expected[1:]
     summary = summarize_positions(rotary_expected[..., 0, :].cpu().numpy(), is_image, scheme.tile_of_image)
     collide_level = "warning" if scheme.mode == "cora" and scheme.vlm_pe is not None else "error"
@@ -60,23 +62,24 @@ def panorama_position_report(
     )
     length = ids.shape[1]
     steps = decode_steps + 1  # new tokens: one from the prefill, then `decode_steps` cached steps
-    if scheme.vlm_pe is not None:
-        positions.install()
-    try:
-        with torch.no_grad():
-            with record_rotary_positions(model) as calls:
-                out = model.generate(
-                    **inputs,
-                    max_new_tokens=steps,
-                    min_new_tokens=steps,
-                    do_sample=False,
-                    return_dict_in_generate=True,
-                    output_logits=True,
-                )
-            tokens = out.sequences[:, length:]
-            full = model(**_extended(inputs, tokens[:, :-1]), use_cache=False).logits
-    finally:
-        positions.remove()
+    # A scheme's ids go in explicitly; native ids (vlm_pe None) are left to transformers and compared with ours.
+    explicit = {} if scheme.vlm_pe is None else {"position_ids": expected}
+    with torch.no_grad():
+        with record_rotary_positions(model) as calls:
+            out = model.generate(
+                **inputs,
+                **explicit,
+                max_new_tokens=steps,
+                min_new_tokens=steps,
+                do_sample=False,
+                return_dict_in_generate=True,
+                output_logits=True,
+            )
+        tokens = out.sequences[:, length:]
+        grown = _extended(inputs, tokens[:, :-1])
+        if explicit:
+            grown["position_ids"] = positions.for_inputs(grown)
+        full = model(**grown, use_cache=False).logits
     # Gemma3 builds one (cos, sin) table per layer type: several rotary calls per forward.
     per_forward = len(calls) // steps if len(calls) % steps == 0 else 0
     prefill_calls = calls[:per_forward]
@@ -107,7 +110,7 @@ def panorama_position_report(
             else "decode steps did not continue at the last prompt id + 1",
         )
     )
-    cache_length = out.past_key_values.get_seq_length()
+    cache_length = output_cache(out).get_seq_length()
     mask = inputs.get("attention_mask")
     mask_length = length if mask is None else int(mask.shape[-1])
     lengths_ok = cache_length == length + decode_steps and mask_length == length == expected.shape[-1]

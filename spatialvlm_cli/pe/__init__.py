@@ -4,11 +4,10 @@ Variants (PE_REGISTRY): "None" (stock 1-D RoPE; any case, or Python None), "3D_R
 "3D_Sinusoidal"; merge rules "3D_only" and "3D_with_1D". Unknown names raise UnknownPEVariant; options the model
 cannot take (odd head_dim, a pair split that does not add up, unknown keys) raise ConfigError when built.
 
-Contract with the model (SpatialLM-style `...ForCausalLM` wrapping a `Qwen2Model`/`LlamaModel` as `self.model`):
+Contract with the model (SpatialLM-style `...ForCausalLM` whose decoder uses `spatialvlm_cli.model.attention`):
 
     # __init__ (also runs inside from_pretrained):
-    self.position_encoding = build_position_encoding(**config.pe, lm_config=config)   # config.pe = pe.spec()
-    self.position_encoding.attach(self.model)
+    self.position_encoding = build_position_encoding(**config.pe, lm_config=config)
     #   `position_encoding` is the attribute name: learned parameters (MixedRoPE3D) are saved as
     #   `position_encoding.layers.<l>.freqs_3d_kv` etc. In `_init_weights(module)` call
     #   `module.reset_parameters()` when `isinstance(module, LearnedParameters)`, and list "position_encoding" in
@@ -17,31 +16,32 @@ Contract with the model (SpatialLM-style `...ForCausalLM` wrapping a `Qwen2Model
     # forward, prefill with point tokens (point tokens already scattered into inputs_embeds):
     positions = PointPositions.from_point_blocks(point_mask, coords_per_sample, attention_mask)
     inputs_embeds = self.position_encoding.embed_points(inputs_embeds, positions)   # identity unless 3D_Sinusoidal
-    with self.position_encoding.positions(positions):
-        out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                         position_ids=positions.position_ids, past_key_values=..., use_cache=...)
+    cos, sin = decoder.rotary_emb(inputs_embeds, positions.position_ids)             # the stock tables
+    rotary = self.position_encoding.point_rotary(cos, sin, positions, scaling)
+    out = decoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=positions.position_ids,
+                  point_rotary=rotary, ...)                                         # reaches every attention layer
 
     # decode steps and text-only forwards: a plain call, stock 1-D RoPE. generate() continues position_ids at
     # last + 1 per row, which is right because point tokens take ordinary sequential ids.
 
-`positions(...)` must be entered in the thread that runs the forward (it is a ContextVar: a generate() in a
-worker thread sees only what that thread set) and must not wrap decode steps (shape mismatch -> InputError).
 Coordinates are grid cells of the encoder's output tokens (one row per point token); `positions.py` documents
 how they are normalised. For a no-cache recomputation pass an explicit 2-D attention mask (transformers otherwise
 treats any jump in position_ids as packed sequences).
 
 Checkpoints of the seed fork (MixedRoPE3D with per-layer `self_attn.freqs_3d_q` etc.) load with
 `from_pretrained(..., key_mapping=mixed_rope3d.seed_key_mapping())`. Seed hyper-parameters: `seed_options(name)`.
-
-Diagnostics: `with observe_rotary(observer): ...` reports to `observer.on_tables` the tables of each forward with
-point positions and to `observer.on_rotation` every layer's q/k before and after the rotation (RotaryObserver;
-`spatialvlm_cli.check` builds the nine checkpoints on it). Off, it costs one ContextVar lookup per layer.
 """
 
 from spatialvlm_cli.pe import mixed_rope3d, rope3d, sinusoidal3d, stock  # noqa: F401 - registers the variants
 from spatialvlm_cli.pe.allocation import LAYOUTS, MERGE_RULES, PairAllocation, allocate_pairs
-from spatialvlm_cli.pe.apply import QKTable, RotaryObserver, apply_rotary, install_apply, observe_rotary
-from spatialvlm_cli.pe.base import LayerwiseTables, LearnedParameters, PositionEncoding, RotaryPositionEncoding
+from spatialvlm_cli.pe.apply import QKTable, apply_rotary
+from spatialvlm_cli.pe.base import (
+    LayerwiseTables,
+    LearnedParameters,
+    PointRotary,
+    PositionEncoding,
+    RotaryPositionEncoding,
+)
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.positions import COORD_UNITS, PointPositions, normalize_coords, sequential_position_ids
 from spatialvlm_cli.pe.registry import (
@@ -65,18 +65,16 @@ __all__ = [
     "PEOptions",
     "PairAllocation",
     "PointPositions",
+    "PointRotary",
     "PositionEncoding",
     "QKTable",
-    "RotaryObserver",
     "RotaryPositionEncoding",
     "allocate_pairs",
     "apply_rotary",
     "build_position_encoding",
     "canonical_merge_rule",
     "canonical_name",
-    "install_apply",
     "normalize_coords",
-    "observe_rotary",
     "register",
     "seed_options",
     "sequential_position_ids",

@@ -1,4 +1,4 @@
-"""The one rotation: `apply_rotary(q, k, cos, sin)`, and its installation into a transformers modeling module.
+"""The one rotation: `apply_rotary(q, k, cos, sin)`, used by the point-aware attention of our models.
 
 Convention (transformers' `rotate_half`, GPT-NeoX): pair i of a head of D dims rotates dims (i, i + D/2) by the
 angle a_i, i.e. (x_i, x_{i+D/2}) -> (x_i cos a_i - x_{i+D/2} sin a_i, x_i sin a_i + x_{i+D/2} cos a_i). A table
@@ -7,27 +7,17 @@ GPT-J style [a0, a0, a1, a1, ...] and applied them with `rotate_half`, which is 
 
 Tables come in two shapes:
     plain tensor (B, S, D)   one angle per token and pair, shared by all heads (stock RoPE, 3D_RoPE), both halves
-                             equal as transformers builds them;
+                             equal as transformers builds them; applied with exactly the operations of transformers'
+                             `apply_rotary_pos_emb`, so stock tables give bit-identical results;
     QKTable                  per-head *half* tables (one value per pair, D/2 wide: half the memory to build and to
                              read), `k` (B, Hkv, S, D/2) and `q` either the same tensor (query head h uses key/value
                              head h // (Hq/Hkv), so q.k depends only on relative position under GQA) or its own
                              (B, Hq, S, D/2) tables (MixedRoPE3D's seed-compatible mode).
-
-`Qwen2Attention` / `LlamaAttention` call the module-level name `apply_rotary_pos_emb` at run time.
-`install_apply(module)` replaces it by a dispatcher that sends QKTable to `apply_rotary` and plain tensors to the
-model's own function, so every other model instance in the process keeps bit-identical results. An optional
-observer (`observe_rotary`, for `spatialvlm check --verbose`) sees the tables and every rotation; when none is set
-it costs one ContextVar lookup per layer.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -39,30 +29,6 @@ class QKTable:
 
     q: Tensor
     k: Tensor
-
-
-class RotaryObserver(Protocol):
-    """Watches a forward (for `spatialvlm check --verbose`). Both calls happen only while observing.
-
-    on_tables: once per forward with point positions active, from the decoder's rotary module: the positions
-        (a PointPositions), the stock (cos, sin) (B, S, D) and the variant's tables (a (cos, sin) pair or
-        LayerwiseTables).
-    on_rotation: once per attention layer, in layer order: q (B, Hq, S, D) and k (B, Hkv, S, D) after projection
-        and head reshape, the tables that layer used, and the rotated q and k.
-    """
-
-    def on_tables(self, positions: Any, stock: tuple[Tensor, Tensor], tables: Any) -> None: ...
-
-    def on_rotation(self, q: Tensor, k: Tensor, cos: Tensor | QKTable, sin: Tensor | QKTable, q_rotated: Tensor,
-                    k_rotated: Tensor) -> None: ...
-
-
-_OBSERVER: ContextVar[RotaryObserver | None] = ContextVar("spatialvlm_rotary_observer", default=None)
-
-
-def current_observer() -> RotaryObserver | None:
-    """The observer set by `observe_rotary` in this thread, else None (the only cost when not observing)."""
-    return _OBSERVER.get()
 
 
 def rotate_half(x: Tensor) -> Tensor:
@@ -93,36 +59,3 @@ def apply_rotary(q: Tensor, k: Tensor, cos: Tensor | QKTable, sin: Tensor | QKTa
         return rotate_pairs(q, cos.q, sin.q), rotate_pairs(k, cos.k, sin.k)
     cos, sin = cos.unsqueeze(unsqueeze_dim), sin.unsqueeze(unsqueeze_dim)
     return (q * cos) + (rotate_half(q) * sin), (k * cos) + (rotate_half(k) * sin)
-
-
-def install_apply(module: ModuleType) -> None:
-    """Make `module.apply_rotary_pos_emb` understand QKTable tables (idempotent; plain tables go to the original)."""
-    current = module.apply_rotary_pos_emb
-    if getattr(current, "spatialvlm_original", None) is not None:
-        return
-    module.apply_rotary_pos_emb = _dispatcher(current)
-
-
-def _dispatcher(original: Callable[..., tuple[Tensor, Tensor]]) -> Callable[..., tuple[Tensor, Tensor]]:
-    def apply_rotary_pos_emb(q: Tensor, k: Tensor, cos: Any, sin: Any, unsqueeze_dim: int = 1) -> tuple[Tensor, Tensor]:
-        own = isinstance(cos, QKTable)
-        rotated = apply_rotary(q, k, cos, sin) if own else original(q, k, cos, sin, unsqueeze_dim)
-        observer = _OBSERVER.get()
-        if observer is not None:
-            observer.on_rotation(q, k, cos, sin, *rotated)
-        return rotated
-
-    apply_rotary_pos_emb.spatialvlm_original = original  # type: ignore[attr-defined]
-    apply_rotary_pos_emb.__doc__ = original.__doc__
-    return apply_rotary_pos_emb
-
-
-@contextlib.contextmanager
-def observe_rotary(observer: RotaryObserver) -> Iterator[None]:
-    """Report the tables and every rotation of forwards run in this thread inside the block to `observer`
-    (rotations through an installed dispatcher, i.e. of decoders carrying a rotary variant)."""
-    token = _OBSERVER.set(observer)
-    try:
-        yield
-    finally:
-        _OBSERVER.reset(token)

@@ -135,7 +135,6 @@ class MixedRoPE3D(RoPE3D):
 
     Options = MixedRoPE3DOptions
     options: MixedRoPE3DOptions
-    layerwise = True
 
     def __init__(self, merge_rule: str, lm_config: Any, options: MixedRoPE3DOptions) -> None:
         super().__init__(merge_rule, lm_config, options)

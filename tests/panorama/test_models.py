@@ -9,9 +9,10 @@ import torch
 
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.panorama.families import FAMILIES, check_vlm_pe
-from spatialvlm_cli.panorama.hooks import PanoramaPositions, record_rotary_positions
+from spatialvlm_cli.panorama.position_ids import PanoramaPositions, continue_ids, record_rotary_positions
 from spatialvlm_cli.panorama.positions import summarize_positions
 from spatialvlm_cli.panorama.presets import PRESETS
+from spatialvlm_cli.transformers_seam import CACHE_ARGUMENT, output_cache
 
 MODES = (None, "shared", "cora")
 
@@ -29,12 +30,12 @@ def test_native_ids_are_bit_identical_to_transformers(name, loaded_models, pano_
     loaded = loaded_models[name]
     images, tiles = pano_images
     inputs = inputs_for(loaded, images)
+    positions = positions_for(loaded, scheme_for(loaded.family, None, tiles))
+    ids = positions.for_inputs(inputs)
     with torch.no_grad():
         stock = loaded.model(**inputs).logits
-        with positions_for(loaded, scheme_for(loaded.family, None, tiles)) as positions:
-            ours = loaded.model(**inputs).logits
+        ours = loaded.model(**inputs, position_ids=ids).logits
     assert torch.equal(stock, ours)
-    ids = positions.compute(inputs["input_ids"], inputs["attention_mask"], inputs.get("image_grid_thw"))
     if loaded.family.rope == "1d":
         assert torch.equal(ids, torch.arange(inputs["input_ids"].shape[1])[None])
     else:
@@ -63,12 +64,12 @@ def test_ids_reach_the_rotary_at_prefill_and_every_decode_step(name, mode, loade
         )[-rotary_rows.shape[0] :],
     )
     per_forward = 2 if loaded.family.name == "gemma3" else 1  # Gemma3: one table per layer type
-    with positions, torch.no_grad(), record_rotary_positions(loaded.model) as calls:
-        loaded.model(**inputs)  # a plain forward: the pre-hook supplies the ids
+    with torch.no_grad(), record_rotary_positions(loaded.model) as calls:
+        loaded.model(**inputs, position_ids=expected)
         assert len(calls) == per_forward
         assert all(torch.equal(call["position_ids"].expand_as(rotary_rows), rotary_rows) for call in calls)
         calls.clear()
-        loaded.model.generate(**inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False)
+        loaded.model.generate(**inputs, position_ids=expected, max_new_tokens=3, min_new_tokens=3, do_sample=False)
     assert len(calls) == 3 * per_forward
     if per_forward == 2:
         assert {call["layer_type"] for call in calls} == {"sliding_attention", "full_attention"}
@@ -81,9 +82,10 @@ def test_ids_reach_the_rotary_at_prefill_and_every_decode_step(name, mode, loade
             assert torch.equal(call["position_ids"], last + step)
 
 
-def _greedy_with_cache(model, inputs, steps: int):
+def _greedy_with_cache(model, inputs, position_ids, steps: int):
     out = model.generate(
         **inputs,
+        position_ids=position_ids,
         max_new_tokens=steps,
         min_new_tokens=steps,
         do_sample=False,
@@ -112,14 +114,19 @@ def test_cached_generation_equals_full_recomputation(name, mode, loaded_models, 
     images, tiles = pano_images
     inputs = inputs_for(loaded, images)
     steps = 4
-    with positions_for(loaded, scheme_for(loaded.family, mode, tiles)), torch.no_grad():
-        tokens, cached_logits = _greedy_with_cache(loaded.model, inputs, steps)
-        full = loaded.model(**_extend(inputs, tokens[:, :-1]), use_cache=False).logits[:, -steps:]
-        # A hand-written decode loop (no generate) goes through the forward hook's appended-token ids.
-        out = loaded.model(**inputs, use_cache=True)
+    positions = positions_for(loaded, scheme_for(loaded.family, mode, tiles))
+    ids = positions.for_inputs(inputs)
+    with torch.no_grad():
+        tokens, cached_logits = _greedy_with_cache(loaded.model, inputs, ids, steps)
+        grown = _extend(inputs, tokens[:, :-1])
+        full = loaded.model(**grown, position_ids=positions.for_inputs(grown), use_cache=False).logits[:, -steps:]
+        # A hand-written decode loop (no generate): appended tokens continue at last id + 1.
+        out = loaded.model(**inputs, position_ids=ids, use_cache=True)
         manual = [out.logits[:, -1]]
+        appended = continue_ids(ids, steps - 1)
         for step in range(steps - 1):
-            out = loaded.model(input_ids=tokens[:, step : step + 1], past_key_values=out.past_key_values)
+            out = loaded.model(input_ids=tokens[:, step : step + 1], position_ids=appended[..., step : step + 1],
+                               **{CACHE_ARGUMENT: output_cache(out)})
             manual.append(out.logits[:, -1])
     assert torch.equal(full.argmax(-1), tokens)
     assert (full - cached_logits).abs().max() < 1e-4
@@ -142,8 +149,8 @@ def test_pano_ids_change_the_output_and_shared_has_no_collisions(name, loaded_mo
             assert summary["collisions"] == 0 and summary["next_position_after_images"]
         if mode == "cora":
             assert summary["collisions"] > 0  # the published scheme leaves text on shifted image ids
-        with positions, torch.no_grad():
-            logits[mode] = loaded.model(**inputs).logits
+        with torch.no_grad():
+            logits[mode] = loaded.model(**inputs, position_ids=ids).logits
     assert not torch.allclose(logits[None], logits["shared"]) and not torch.allclose(logits[None], logits["cora"])
 
 
@@ -153,11 +160,12 @@ def test_gemma3_image_attention_stays_bidirectional_under_pano_ids(loaded_models
     inputs = inputs_for(loaded, images)
     model = loaded.model
     model.set_attn_implementation("eager")
+    ids = positions_for(loaded, scheme_for(loaded.family, "shared", tiles)).for_inputs(inputs)
     try:
-        with positions_for(loaded, scheme_for(loaded.family, "shared", tiles)), torch.no_grad():
-            attentions = model(**inputs, output_attentions=True).attentions
+        with torch.no_grad():
+            attentions = model(**inputs, position_ids=ids, output_attentions=True).attentions
             no_types = {k: v for k, v in inputs.items() if k != "token_type_ids"}
-            causal = model(**no_types, output_attentions=True).attentions
+            causal = model(**no_types, position_ids=ids, output_attentions=True).attentions
     finally:
         model.set_attn_implementation("sdpa")
     image = np.flatnonzero(inputs["token_type_ids"][0].numpy())

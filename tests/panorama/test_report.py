@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
-from spatialvlm_cli.panorama.hooks import PanoramaPositions
 from spatialvlm_cli.panorama.report import panorama_position_report
 
 CHECKS = [
@@ -45,8 +46,13 @@ def test_report_notices_ids_that_do_not_reach_the_model(loaded_models, pano_imag
     loaded = loaded_models["tiny-internvl"]
     images, tiles = pano_images
     inputs = loaded.processor(images, "Describe the room.")
-    monkeypatch.setattr(PanoramaPositions, "install", lambda self: self)
-    monkeypatch.setattr(PanoramaPositions, "remove", lambda self: None)
+    forward = loaded.model.forward
+
+    @functools.wraps(forward)
+    def drop_position_ids(*args, position_ids=None, **kwargs):  # a model that ignores the ids it is given
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(loaded.model, "forward", drop_position_ids)
     levels = {
         row["check"]: row["level"]
         for row in panorama_position_report(loaded, inputs, scheme_for(loaded.family, "shared", tiles))

@@ -1,7 +1,9 @@
-"""Tiny stock transformers language models and point-cloud prompts for the positional-encoding tests.
+"""Tiny transformers language models (stock, and with our point-aware attention) and point-cloud prompts for the
+positional-encoding tests.
 
 A "scene" mimics what the SpatialLM model hands the decoder at prefill: text tokens, <point_start>, M point-token
-embeddings (random, like projected encoder features), <point_end>, more text; left-padded when batched.
+embeddings (random, like projected encoder features), <point_end>, more text; left-padded when batched. `prefill`
+runs a forward with a variant's tables, as the SpatialLM model's forward does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import torch
 from torch import Tensor
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel, Qwen2Config, Qwen2ForCausalLM
 
+from spatialvlm_cli.model.attention import point_rotary_for, use_point_attention
 from spatialvlm_cli.pe import PointPositions, PositionEncoding
+from spatialvlm_cli.transformers_seam import CACHE_ARGUMENT, output_cache
 
 COMMON = dict(vocab_size=256, intermediate_size=128, num_hidden_layers=2, max_position_embeddings=2048,
               rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, bos_token_id=1, eos_token_id=2,
@@ -35,10 +39,31 @@ def make_config(case: str):
     return config_cls(**COMMON, **sizes)
 
 
-def make_lm(case: str, attn: str = "sdpa", seed: int = 0) -> PreTrainedModel:
+def make_stock_lm(case: str, attn: str = "sdpa", seed: int = 0) -> PreTrainedModel:
+    """A plain transformers Qwen2 / Llama causal LM with seeded random weights."""
     _, model_cls, _ = LM_CASES[case]
     torch.manual_seed(seed)
     return model_cls._from_config(make_config(case), attn_implementation=attn).eval()
+
+
+def make_lm(case: str, attn: str = "sdpa", seed: int = 0) -> PreTrainedModel:
+    """The same model and weights as `make_stock_lm`, its decoder using our point-aware attention."""
+    model = make_stock_lm(case, attn, seed)
+    state = model.state_dict()
+    use_point_attention(model.model)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def prefill(model: PreTrainedModel, pe: PositionEncoding, embeds: Tensor, positions: PointPositions, **kwargs):
+    """A forward over `embeds` (B, S, C) whose attention rotates with `pe`'s tables for `positions`."""
+    rotary = point_rotary_for(model.model, pe, embeds, positions)
+    return model(inputs_embeds=embeds, position_ids=positions.position_ids, point_rotary=rotary, **kwargs)
+
+
+def cache_of(out) -> dict:
+    """The keyword argument that hands `out`'s KV cache to the next forward."""
+    return {CACHE_ARGUMENT: output_cache(out)}
 
 
 @dataclass
@@ -81,8 +106,7 @@ def greedy_cached(model: PreTrainedModel, pe: PositionEncoding, scene: Scene, st
     embeds = pe.embed_points(scene.embeds, scene.positions)
     mask, position_ids = scene.attention_mask, scene.positions.position_ids
     with torch.no_grad():
-        with pe.positions(scene.positions):
-            out = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=True)
+        out = prefill(model, pe, embeds, scene.positions, attention_mask=mask, use_cache=True)
         tokens, logits = [], []
         for _ in range(steps):
             logits.append(out.logits[:, -1])
@@ -90,7 +114,7 @@ def greedy_cached(model: PreTrainedModel, pe: PositionEncoding, scene: Scene, st
             mask = torch.cat((mask, torch.ones_like(mask[:, :1])), dim=1)
             position_ids = position_ids[:, -1:] + 1
             out = model(input_ids=tokens[-1][:, None], attention_mask=mask, position_ids=position_ids,
-                        past_key_values=out.past_key_values, use_cache=True)
+                        use_cache=True, **cache_of(out))
     return torch.stack(tokens, 1), torch.stack(logits, 1)
 
 
@@ -112,8 +136,7 @@ def greedy_recomputed(model: PreTrainedModel, pe: PositionEncoding, scene: Scene
                 position_ids,
                 torch.cat((scene.positions.point_mask, torch.zeros(batch, n, dtype=torch.bool)), dim=1),
                 torch.cat((scene.positions.point_coords, torch.zeros(batch, n, 3)), dim=1))
-            with pe.positions(positions):
-                out = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False)
+            out = prefill(model, pe, embeds, positions, attention_mask=mask, use_cache=False)
             logits.append(out.logits[:, -1])
             tokens.append(out.logits[:, -1].argmax(-1))
             generated = torch.cat((generated, tokens[-1][:, None]), dim=1)
@@ -135,6 +158,11 @@ def lm() -> Callable[..., PreTrainedModel]:
 
 
 @pytest.fixture
+def stock_lm() -> Callable[..., PreTrainedModel]:
+    return make_stock_lm
+
+
+@pytest.fixture
 def lm_config() -> Callable[[str], object]:
     return make_config
 
@@ -142,6 +170,11 @@ def lm_config() -> Callable[[str], object]:
 @pytest.fixture
 def scene() -> Callable[..., Scene]:
     return make_scene
+
+
+@pytest.fixture
+def point_forward() -> Callable[..., object]:
+    return prefill
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import Qwen2ForCausalLM
 
+from spatialvlm_cli.model.attention import use_point_attention
 from spatialvlm_cli.pe import LearnedParameters, build_position_encoding
 from spatialvlm_cli.pe.mixed_rope3d import seed_key_mapping
 
@@ -20,7 +21,7 @@ class PELM(Qwen2ForCausalLM):
     def __init__(self, config) -> None:
         super().__init__(config)
         self.position_encoding = build_position_encoding(**config.pe, lm_config=config)
-        self.position_encoding.attach(self.model)
+        use_point_attention(self.model)
 
     def _init_weights(self, module) -> None:
         super()._init_weights(module)
@@ -134,12 +135,11 @@ def test_random_init_is_a_rotated_axial_rope_per_head(lm) -> None:
     assert torch.equal(again.layers[0].freqs_3d_kv, pe.layers[0].freqs_3d_kv)  # reproducible from init_seed
 
 
-def test_frequencies_are_learnable(lm, scene) -> None:
+def test_frequencies_are_learnable(lm, scene, point_forward) -> None:
     model = pe_model(lm, {"init": "random"})
     prompt = scene(model, [6])
-    with model.position_encoding.positions(prompt.positions):
-        out = model(inputs_embeds=prompt.embeds, position_ids=prompt.positions.position_ids,
-                    attention_mask=prompt.attention_mask)
+    out = point_forward(model, model.position_encoding, prompt.embeds, prompt.positions,
+                        attention_mask=prompt.attention_mask)
     out.logits.square().mean().backward()
     for layer in model.position_encoding.layers:
         assert layer.freqs_3d_kv.grad.abs().sum() > 0 and layer.axial_weights_3d_kv.grad.abs().sum() > 0

@@ -1,4 +1,4 @@
-"""The observer hook (groundwork for `spatialvlm check --verbose`): what it sees at prefill and decode."""
+"""The attention observer (what `spatialvlm check` builds on): what it sees at prefill and decode."""
 
 from __future__ import annotations
 
@@ -6,61 +6,64 @@ import pytest
 import torch
 from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
 
-from spatialvlm_cli.pe import QKTable, build_position_encoding, observe_rotary
+from spatialvlm_cli.errors import ConfigError
+from spatialvlm_cli.model.attention import AttentionCall, observe_attention
+from spatialvlm_cli.pe import QKTable, build_position_encoding
 from spatialvlm_cli.pe.apply import rotate_half
+from spatialvlm_cli.transformers_seam import CACHE_ARGUMENT, output_cache
 
 
 class Recorder:
     def __init__(self) -> None:
-        self.tables: list[tuple] = []
-        self.rotations: list[tuple] = []
+        self.calls: list[AttentionCall] = []
 
-    def on_tables(self, positions, stock, tables) -> None:
-        self.tables.append((positions, stock, tables))
-
-    def on_rotation(self, q, k, cos, sin, q_rotated, k_rotated) -> None:
-        self.rotations.append((q, k, cos, sin, q_rotated, k_rotated))
+    def on_attention(self, call: AttentionCall) -> None:
+        self.calls.append(call)
 
 
 @pytest.mark.parametrize("name", ["3D_RoPE", "MixedRoPE3D"])
-def test_observer_sees_tables_once_and_every_layer_at_prefill(lm, scene, name: str) -> None:
+def test_observer_sees_every_layer_at_prefill_and_decode(lm, scene, point_forward, name: str) -> None:
     model = lm("qwen2-hd16")
     pe = build_position_encoding(name, "3D_with_1D", model.config, {"init": "random"} if name == "MixedRoPE3D"
                                  else None)
-    pe.attach(model.model)
     prompt = scene(model, [6])
     recorder = Recorder()
-    with torch.no_grad(), observe_rotary(recorder), pe.positions(prompt.positions):
-        out = model(inputs_embeds=prompt.embeds, position_ids=prompt.positions.position_ids, use_cache=True)
-    assert len(recorder.tables) == 1 and len(recorder.rotations) == model.config.num_hidden_layers
-    positions, (stock_cos, stock_sin), _ = recorder.tables[0]
-    assert positions is prompt.positions
-    text = ~positions.point_mask[0]
-    for q, k, cos, _, q_rotated, k_rotated in recorder.rotations:
-        assert isinstance(cos, QKTable) == (name == "MixedRoPE3D")
-        stock_q, stock_k = apply_rotary_pos_emb(q, k, stock_cos, stock_sin)
-        assert torch.equal(q_rotated[:, :, text], stock_q[:, :, text])  # text rows: exactly the stock 1-D RoPE
-        assert torch.equal(k_rotated[:, :, text], stock_k[:, :, text])
-        assert not torch.allclose(q_rotated[:, :, ~text], stock_q[:, :, ~text])  # points: their own rotation
-        torch.testing.assert_close(q_rotated.norm(dim=-1), q.norm(dim=-1))
+    with torch.no_grad(), observe_attention(model, recorder):
+        out = point_forward(model, pe, prompt.embeds, prompt.positions, use_cache=True)
+    assert [call.layer for call in recorder.calls] == list(range(model.config.num_hidden_layers))
+    stock_cos, stock_sin = model.model.rotary_emb(prompt.embeds, prompt.positions.position_ids)
+    text = ~prompt.positions.point_mask[0]
+    for call in recorder.calls:
+        assert call.is_prefill and call.positions is prompt.positions and call.past_length == 0
+        assert isinstance(call.cos, QKTable) == (name == "MixedRoPE3D")
+        stock_q, stock_k = apply_rotary_pos_emb(call.q, call.k, stock_cos, stock_sin)
+        assert torch.equal(call.q_rot[:, :, text], stock_q[:, :, text])  # text rows: exactly the stock 1-D RoPE
+        assert torch.equal(call.k_rot[:, :, text], stock_k[:, :, text])
+        assert not torch.allclose(call.q_rot[:, :, ~text], stock_q[:, :, ~text])  # points: their own rotation
+        torch.testing.assert_close(call.q_rot.norm(dim=-1), call.q.norm(dim=-1))
+        assert torch.equal(call.cached_keys, call.k_rot)  # the cache holds the rotated keys
 
     decode = Recorder()  # a decode step: no point positions, plain stock tables
-    with torch.no_grad(), observe_rotary(decode):
-        model(input_ids=torch.tensor([[7]]), position_ids=prompt.positions.position_ids[:, -1:] + 1,
-              past_key_values=out.past_key_values, use_cache=True)
-    assert not decode.tables and len(decode.rotations) == model.config.num_hidden_layers
-    q, _, cos, sin, q_rotated, _ = decode.rotations[0]
-    assert cos.shape == (1, 1, 16) and torch.equal(q_rotated, q * cos[:, None] + rotate_half(q) * sin[:, None])
+    with torch.no_grad(), observe_attention(model, decode):
+        model(input_ids=torch.tensor([[7]]), position_ids=prompt.positions.position_ids[:, -1:] + 1, use_cache=True,
+              **{CACHE_ARGUMENT: output_cache(out)})
+    assert len(decode.calls) == model.config.num_hidden_layers
+    call = decode.calls[0]
+    assert not call.is_prefill and call.positions is None and call.past_length == prompt.embeds.shape[1]
+    assert call.cos.shape == (1, 1, 16)
+    assert torch.equal(call.q_rot, call.q * call.cos[:, None] + rotate_half(call.q) * call.sin[:, None])
 
 
-def test_nothing_is_reported_outside_the_block(lm, scene) -> None:
+def test_nothing_is_reported_outside_the_block(lm, scene, point_forward, stock_lm) -> None:
     model = lm("qwen2-hd16")
     pe = build_position_encoding("3D_RoPE", "3D_only", model.config)
-    pe.attach(model.model)
     prompt = scene(model, [4])
     recorder = Recorder()
-    with observe_rotary(recorder):
+    with observe_attention(model, recorder):
         pass
-    with torch.no_grad(), pe.positions(prompt.positions):
-        model(inputs_embeds=prompt.embeds, position_ids=prompt.positions.position_ids)
-    assert not recorder.tables and not recorder.rotations
+    with torch.no_grad():
+        point_forward(model, pe, prompt.embeds, prompt.positions)
+    assert not recorder.calls
+    assert all(layer.self_attn.observer is None for layer in model.model.layers)
+    with pytest.raises(ConfigError, match="no point-aware attention"):
+        observe_attention(stock_lm("qwen2-hd16"), recorder).__enter__()
