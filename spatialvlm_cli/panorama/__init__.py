@@ -10,6 +10,10 @@ that need them.
     result = run_panorama(loaded, read_panorama("scenes/pano_room.png"), request, GenerationSettings(greedy=True))
 """
 
+from spatialvlm_cli.versions import warn_untested_versions
+
+warn_untested_versions()  # one warning line per dependency outside its tested window
+
 from spatialvlm_cli.panorama.families import FAMILIES, ModelFamily, check_vlm_pe
 from spatialvlm_cli.panorama.geometry import ViewLayout, ViewSpec, horizontal_fov_deg, plan_views, render_view
 from spatialvlm_cli.panorama.image import Panorama, layout_images, read_panorama
