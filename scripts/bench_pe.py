@@ -5,7 +5,7 @@ tied embeddings; ~494 M parameters, ~2 GB, ~12 s to build) is shared by all vari
 and detached in turn. Per repetition and variant:
     prefill   one forward of 800 tokens (550 point tokens at random Sonata-like grid cells), logits of the last token
     decode    single-token forwards on the KV cache after that prefill (full-vocab logits, as in generate)
-    tables    one call of the decoder's rotary module with the point positions active (what a forward adds)
+    tables    building the point tables of a prefill (stock rotary + the variant's tables: what a forward adds)
 and, at the end, one layer's q/k rotation with the stock shared table vs MixedRoPE3D's per-head tables.
 Variants run in a rotated order in every repetition (the CPU is shared, so drifts hit all of them) and the report
 gives medians and each median as a ratio to `None`. Both process CPU time and wall time are recorded: on a CPU
@@ -28,7 +28,9 @@ from typing import Any
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
+from spatialvlm_cli.model.attention import point_rotary_for, use_point_attention
 from spatialvlm_cli.pe import PointPositions, apply_rotary, build_position_encoding, normalize_coords
+from spatialvlm_cli.transformers_seam import CACHE_ARGUMENT, output_cache
 
 log = logging.getLogger("bench_pe")
 
@@ -69,23 +71,23 @@ def measure(model: Qwen2ForCausalLM, pe, embeds: torch.Tensor, positions: PointP
             decode_tokens: int) -> dict[str, float]:
     """Seconds (CPU and wall): prefill, median decode step, median rotary-table call (point positions active)."""
     decoder = model.model
-    prefill_embeds = pe.embed_points(embeds, positions)
-    with pe.positions(positions):
-        prefill, out = timed(model, inputs_embeds=prefill_embeds, position_ids=positions.position_ids,
-                             use_cache=True, logits_to_keep=1)
-    cache, token = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+
+    def prefill_forward() -> Any:
+        prefill_embeds = pe.embed_points(embeds, positions)
+        rotary = point_rotary_for(decoder, pe, prefill_embeds, positions)
+        return model(inputs_embeds=prefill_embeds, position_ids=positions.position_ids, point_rotary=rotary,
+                     use_cache=True, logits_to_keep=1)
+
+    prefill, out = timed(prefill_forward)
+    cache, token = output_cache(out), out.logits[:, -1].argmax(-1, keepdim=True)
     position = positions.position_ids[:, -1:]
     steps = []
     for _ in range(decode_tokens):
         position = position + 1
-        step, out = timed(model, input_ids=token, position_ids=position, past_key_values=cache, use_cache=True)
-        cache, token = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+        step, out = timed(model, input_ids=token, position_ids=position, use_cache=True, **{CACHE_ARGUMENT: cache})
+        cache, token = output_cache(out), out.logits[:, -1].argmax(-1, keepdim=True)
         steps.append(step)
-    tables = []
-    hidden = embeds[:, :, :8]
-    for _ in range(10):
-        with pe.positions(positions):
-            tables.append(timed(decoder.rotary_emb, hidden, positions.position_ids)[0])
+    tables = [timed(point_rotary_for, decoder, pe, embeds, positions)[0] for _ in range(10)]
     return {"prefill cpu": prefill[0], "prefill wall": prefill[1],
             "decode cpu": statistics.median(step[0] for step in steps),
             "decode wall": statistics.median(step[1] for step in steps),
@@ -127,7 +129,9 @@ def main() -> None:
     config = qwen2_05b_shapes()
     log.info("building Qwen2-0.5B-shaped model (random fp32 weights), %d threads", torch.get_num_threads())
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM._from_config(config, attn_implementation="sdpa").eval()
+    model = Qwen2ForCausalLM._from_config(config, attn_implementation="sdpa")
+    use_point_attention(model.model)  # what a SpatialLM model's decoder runs (fresh random weights)
+    model.eval()
     generator = torch.Generator().manual_seed(0)
     embeds = torch.randn(1, args.length, config.hidden_size, generator=generator) * 0.02
     positions = scene_positions(args.length, args.points, (args.length - args.points) // 2, generator)
@@ -138,10 +142,8 @@ def main() -> None:
             shift = rep % len(VARIANTS)
             for label, name, rule, options in VARIANTS[shift:] + VARIANTS[:shift]:
                 pe = build_position_encoding(name, rule, config, options)
-                pe.attach(model.model)
                 for key, seconds in measure(model, pe, embeds, positions, args.decode_tokens).items():
                     results[label][key].append(seconds)
-                pe.detach()
                 last = {key: values[-1] for key, values in results[label].items()}
                 log.info("rep %d %-40s prefill %.2f s cpu / %.2f s wall, decode %.1f ms cpu / %.1f ms wall", rep,
                          label, last["prefill cpu"], last["prefill wall"], 1e3 * last["decode cpu"],

@@ -85,7 +85,7 @@ def test_our_attention_forward_equals_the_stock_one(family: str, attn: str) -> N
 def test_cache_update_returns_everything_cached_so_far() -> None:
     cache = DynamicCache(config=Qwen2Config(**SIZES))
     first = torch.randn(1, 2, 3, 8)
-    keys, values = cache.update(first, first, 0)
+    keys, _ = cache.update(first, first, 0)
     assert cache.get_seq_length(0) == 3
     keys, _ = cache.update(torch.ones(1, 2, 1, 8), torch.ones(1, 2, 1, 8), 0)
     assert keys.shape == (1, 2, 4, 8) and torch.equal(keys[:, :, :3], first)
