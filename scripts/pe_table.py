@@ -1,10 +1,17 @@
-"""The README's PE comparison table from `scripts/compare_pe.sh` results (markdown on stdout).
+"""Benchmark tables of room models and baselines on the held-out rooms (markdown on stdout).
 
-    python scripts/pe_table.py runs/pe
+    python scripts/pe_table.py runs/pe --baselines out/baselines          # the PE comparison, with baselines
+    python scripts/pe_table.py --row spatialvlm-rooms=out/shipped --baselines out/baselines   # the model card's
 
-Reads every <row>/training.json and <row>/heldout/scores.json below the folder; F1 figures are x100, per-class
-means over scenes (SpatialLM's eval.py aggregation); the best wall F1@.25 is in bold. "vs none": the mean
-per-room difference of wall F1@.25 from the `none` row (same rooms, so paired) ± its standard error.
+Rows: every RUNS/<row>/heldout/pred folder (`scripts/compare_pe.sh`; flags, minutes and loss from
+RUNS/<row>/training.json), each --row NAME=DIR (DIR/pred, as `scripts/eval_rooms.sh MODEL DIR` writes it) and the
+baselines of `scripts/baseline_rooms.py` (--baselines OUT: OUT/constant, OUT/empty, OUT/gt_noise). Every row is
+scored here from its predictions against --gt, two ways (`spatialvlm_cli.evaluation.benchmark`): F1 x100 under the
+exact metric (`eval --exact`: unsigned wall distance) first, SpatialLM's wall F1@.25 as a second column, then the
+median over rooms of the geometric errors in metres (`eval --geometry`: room extent, wall centre lines, door and
+window centres; 2 m, the cutoff, is the worst). F1 figures are per-class means over scenes (SpatialLM's
+aggregation); the best exact wall F1@.25 among several model rows is in bold. "vs none": the mean per-room difference of
+exact wall F1@.25 from the `none` row (same rooms, so paired) ± its standard error.
 """
 
 from __future__ import annotations
@@ -15,21 +22,17 @@ import math
 import statistics
 from pathlib import Path
 
+from spatialvlm_cli.evaluation.benchmark import COLUMNS, BenchmarkRow, format_figure, score_row
 
-def class_f1(summary: dict, group: str, name: str, threshold: str) -> float | None:
-    return summary[group]["classes"][name][threshold]["f1"]
-
-
-def room_wall_f1(scores: dict) -> dict[str, float]:
-    """Wall F1@.25 of every scored room."""
-    return {scene["scene"]: scene["classes"]["wall"]["0.25"]["f1"] for scene in scores["scenes"]
-            if scene["status"] == "scored"}
+REPO = Path(__file__).resolve().parent.parent
+BASELINES = (("constant", "baseline: constant room"), ("empty", "baseline: empty layout"),
+             ("gt_noise", "reference: ground truth + noise"))
 
 
 def paired_difference(rooms: dict[str, float], baseline: dict[str, float] | None) -> str:
     if baseline is None or rooms.keys() != baseline.keys() or len(rooms) < 2:
         return "–"
-    diffs = [100 * (rooms[name] - baseline[name]) for name in rooms]
+    diffs = [rooms[name] - baseline[name] for name in rooms]
     return f"{statistics.mean(diffs):+.1f} ± {statistics.stdev(diffs) / math.sqrt(len(diffs)):.1f}"
 
 
@@ -41,43 +44,63 @@ def pe_flags(settings: dict) -> str:
     return " ".join(flags)
 
 
-def fmt(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path)
+    parser.add_argument("runs", type=Path, nargs="?", help="Folder of runs (compare_pe.sh), e.g. runs/pe.")
+    parser.add_argument("--row", action="append", default=[], metavar="NAME=DIR",
+                        help="Another row: DIR/pred holds its predictions (repeatable).")
+    parser.add_argument("--baselines", type=Path, help="Output folder of scripts/baseline_rooms.py.")
+    parser.add_argument("--gt", type=Path, default=REPO / "data" / "heldout", help="Ground-truth folder.")
+    parser.add_argument("--cutoff", type=float, default=2.0, help="Geometric errors' cutoff, metres.")
     args = parser.parse_args()
-    rows = []
-    baseline_path = args.runs / "none" / "heldout" / "scores.json"
-    baseline = room_wall_f1(json.loads(baseline_path.read_text())) if baseline_path.is_file() else None
-    for scores_path in sorted(args.runs.glob("*/heldout/scores.json")):
-        run = scores_path.parent.parent
-        training = json.loads((run / "training.json").read_text())
-        scores = json.loads(scores_path.read_text())
-        summary = scores["summary"]
-        objects = summary["objects"]["mean"]["0.25"]["f1"]
-        rows.append((
-            run.name,
-            pe_flags(training["settings"]),
-            class_f1(summary, "layouts", "wall", "0.25"),
-            paired_difference(room_wall_f1(scores), baseline),
-            class_f1(summary, "layouts", "wall", "0.5"),
-            class_f1(summary, "layouts", "door", "0.25"),
-            class_f1(summary, "layouts", "window", "0.25"),
-            objects,
-            training["report"]["seconds"] / 60,
-            training["report"]["losses"][-1],
-        ))
-    best = max((row[2] or 0.0 for row in rows), default=0.0)
-    print("| row | training flags | wall F1@.25 | vs none | wall F1@.5 | door F1@.25 | window F1@.25 "
-          "| boxes F1@.25 (mean) | train min | final loss |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, flags, wall, versus, wall50, door, window, boxes, minutes, loss in rows:
-        wall_text = f"**{fmt(wall)}**" if wall is not None and wall == best else fmt(wall)
-        print(f"| {name} | `{flags}` | {wall_text} | {versus} | {fmt(wall50)} | {fmt(door)} | {fmt(window)} "
-              f"| {fmt(boxes)} | {minutes:.1f} | {loss:.3f} |")
+
+    sources: list[tuple[str, Path, dict | None, bool]] = []  # name, pred folder, training.json, is a model
+    if args.runs is not None:
+        for pred in sorted(args.runs.glob("*/heldout/pred")):
+            run = pred.parent.parent
+            training = run / "training.json"
+            sources.append((run.name, pred, json.loads(training.read_text()) if training.is_file() else None, True))
+    for spec in args.row:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name:
+            parser.error(f"--row takes NAME=DIR, got '{spec}'")
+        sources.append((name, Path(folder) / "pred", None, True))
+    if args.baselines is not None:
+        sources += [(title, args.baselines / key / "pred", None, False) for key, title in BASELINES
+                    if (args.baselines / key / "pred").is_dir()]
+    if not sources:
+        parser.error("no rows: give RUNS, --row or --baselines")
+
+    rows: list[tuple[BenchmarkRow, dict | None, bool]] = [
+        (score_row(name, pred, args.gt, args.cutoff), training, is_model) for name, pred, training, is_model in sources
+    ]
+    by_name = {row.name: row for row, _, _ in rows}
+    baseline = by_name["none"].room_wall_f1() if "none" in by_name else None
+    with_training = any(training is not None for _, training, _ in rows)
+    model_f1 = [row.figures()["wall_f1_25"] or 0.0 for row, _, is_model in rows if is_model]
+    best = max(model_f1) if len(model_f1) > 1 else None  # bold only picks among several models
+
+    headers = ["row"] + (["training flags"] if with_training else [])
+    headers += [title for _, title in COLUMNS[:2]] + (["vs none"] if baseline is not None else [])
+    headers += [title for _, title in COLUMNS[2:]] + (["train min", "final loss"] if with_training else [])
+    print("| " + " | ".join(headers) + " |")
+    print("|---" * len(headers) + "|")
+    for row, training, is_model in rows:
+        figures = row.figures()
+        cells = {key: format_figure(key, figures[key]) for key, _ in COLUMNS}
+        if is_model and best is not None and figures["wall_f1_25"] == best:
+            cells["wall_f1_25"] = f"**{cells['wall_f1_25']}**"
+        line = [row.name]
+        if with_training:
+            line.append(f"`{pe_flags(training['settings'])}`" if training else "–")
+        line += [cells[key] for key, _ in COLUMNS[:2]]
+        if baseline is not None:
+            line.append(paired_difference(row.room_wall_f1(), baseline))
+        line += [cells[key] for key, _ in COLUMNS[2:]]
+        if with_training:
+            line += [f"{training['report']['seconds'] / 60:.1f}", f"{training['report']['losses'][-1]:.3f}"] \
+                if training else ["–", "–"]
+        print("| " + " | ".join(line) + " |")
 
 
 if __name__ == "__main__":
