@@ -44,6 +44,7 @@ import numpy as np
 from spatialvlm_cli.layout import Door, Layout, Wall, Window
 
 DEFAULT_CUTOFF_M = 2.0
+Sides = tuple[float, float, float, float]  # x_min, y_min, x_max, y_max (metres)
 METRICS: tuple[str, ...] = ("extent", "wall", "door", "window")
 METRIC_TITLES: dict[str, str] = {
     "extent": "room extent",
@@ -72,7 +73,7 @@ class RoomGeometry:
 
     scene: str
     extent_error: float | None
-    extent_sides: tuple[float, float, float, float] | None
+    extent_sides: Sides | None
     walls: SetError
     doors: SetError
     windows: SetError
@@ -174,9 +175,6 @@ def footprint_box(segments: np.ndarray, angle: float) -> np.ndarray:
     x = points[:, 0] * cos + points[:, 1] * sin
     y = -points[:, 0] * sin + points[:, 1] * cos
     return np.array([x.min(), y.min(), x.max(), y.max()])
-
-
-Sides = tuple[float, float, float, float]
 
 
 def extent_difference(pred: np.ndarray, gt: np.ndarray,
