@@ -25,23 +25,18 @@ from spatialvlm_cli.check.model_checks import (
 from spatialvlm_cli.check.results import CheckResult
 from spatialvlm_cli.io import PointCloud
 from spatialvlm_cli.model.attention import AttentionCall
+from spatialvlm_cli.pe import PESpec
 
 VerbosePrinter = Callable[[AttentionCall, list[CheckResult]], None]
 
-# `--VLM_PE all`: (variant, merge rule) pairs; None is stock 1-D RoPE.
-ALL_VARIANTS: tuple[tuple[str | None, str | None], ...] = (
-    (None, None),
-    ("3D_RoPE", "3D_only"),
-    ("3D_RoPE", "3D_with_1D"),
-    ("MixedRoPE3D", "3D_only"),
-    ("3D_Sinusoidal", "3D_only"),
-)
+# `--VLM_PE all`: (variant, merge rule) pairs from the registry: stock 1-D RoPE, then every variant x rule.
+ALL_VARIANTS: tuple[tuple[str, str | None], ...] = tuple(
+    (spec.name, None if spec.is_stock else spec.merge_rule) for spec in PESpec.every_variant())
 
 
 def mode_label(model: Any) -> str:
-    """"None", or "<variant>/<merge rule>" of the PE attached to `model`."""
-    pe = model.position_encoding
-    return pe.name if pe.name == "None" else f"{pe.name}/{pe.merge_rule}"
+    """"None", or "<variant>/<merge rule>" of the PE `model` runs."""
+    return model.config.pe_spec.label
 
 
 def run_checks(loaded: Any, inputs: dict[str, Any], layers: Sequence[int] | None = None,

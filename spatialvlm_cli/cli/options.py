@@ -45,8 +45,12 @@ DtypeOpt = Annotated[
 
 
 def parse_vlm_pe(value: str | None) -> str | None:
-    """The CLI string 'None' (any case) means stock 1-D RoPE, i.e. Python None."""
-    if value is None or value.strip().lower() == "none":
+    """A `--VLM_PE` value: the stock spellings ('None' in any case, the seed fork's '1D_RoPE') mean stock 1-D RoPE,
+    i.e. Python None; other names pass on as given (point-cloud and panorama variants are checked by their own
+    registries)."""
+    from spatialvlm_cli.pe.spec import STOCK_SPELLINGS
+
+    if value is None or value.strip().lower() in STOCK_SPELLINGS:
         return None
     return value.strip()
 

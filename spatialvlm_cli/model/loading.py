@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from spatialvlm_cli.errors import ConfigError, ModelLoadError
+from spatialvlm_cli.pe.spec import KEEP
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,7 @@ DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-class _Keep:
-    """Sentinel default: keep the checkpoint's value (distinct from None, which means stock 1-D RoPE)."""
 
-    def __repr__(self) -> str:
-        return "KEEP"
-
-
-KEEP: Any = _Keep()
 
 
 @dataclass
@@ -174,18 +168,13 @@ def load_spatiallm(
 
 
 def apply_pe_overrides(config: Any, vlm_pe: Any, merge_rule: Any, pe_options: dict[str, Any] | None) -> bool:
-    """Set the PE fields of a model config in place; returns True when the PE differs from the stored one."""
-    before = (config.vlm_pe, config.pcd_pe_merge_rule, dict(config.pe or {}))
-    if vlm_pe is not KEEP:
-        vlm_pe = None if vlm_pe is None or str(vlm_pe).strip().lower() == "none" else str(vlm_pe)
-        if vlm_pe != config.vlm_pe:
-            config.pe = {}  # options belong to a variant: a new variant starts from its defaults
-        config.vlm_pe = vlm_pe
-    if merge_rule is not KEEP and merge_rule is not None:  # a merge rule has no "off": None keeps the stored one
-        config.pcd_pe_merge_rule = merge_rule
-    if pe_options:
-        config.pe = {**(config.pe or {}), **pe_options}
-    return (config.vlm_pe, config.pcd_pe_merge_rule, dict(config.pe or {})) != before
+    """Store the stored spec with load-time overrides (see `PESpec.overridden`) in the config, before the model is
+    built from it; returns True when the PE differs from the stored one."""
+    stored = config.pe_spec
+    spec = stored.overridden(vlm_pe, merge_rule, pe_options)
+    for name, value in spec.config_fields().items():
+        setattr(config, name, value)
+    return spec != stored
 
 
 def _hub_error(spec: str, error: Exception) -> ModelLoadError:

@@ -33,7 +33,7 @@ from spatialvlm_cli.model.points import (
     point_token_mask,
     split_point_clouds,
 )
-from spatialvlm_cli.pe import NO_PE, PointPositions, build_position_encoding
+from spatialvlm_cli.pe import PointPositions
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +64,8 @@ class PointCloudLMMixin:
         self.point_backbone = build_point_encoder(config.point_backbone, config.point_config)
         self.point_proj = build_projector(config.projector, self.point_backbone.out_channels, config.hidden_size)
         # Every model has a PositionEncoding; "None" (stock 1-D RoPE) hands the attention the stock tables.
-        self.position_encoding = build_position_encoding(config.vlm_pe, config.pcd_pe_merge_rule, config, config.pe)
+        self.position_encoding = config.pe_spec.build(config)
         use_point_attention(self.model)
-        if self.position_encoding.name != NO_PE:
-            # Store the resolved spelling and every option, so a saved checkpoint rebuilds exactly this encoding.
-            config.vlm_pe = self.position_encoding.name
-            config.pcd_pe_merge_rule = self.position_encoding.merge_rule
-            config.pe = self.position_encoding.options.to_dict()
 
     @property
     def num_bins(self) -> int:

@@ -44,18 +44,19 @@ from spatialvlm_cli.pe.base import (
 )
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.positions import COORD_UNITS, PointPositions, normalize_coords, sequential_position_ids
-from spatialvlm_cli.pe.registry import (
-    NO_PE,
-    PE_REGISTRY,
+from spatialvlm_cli.pe.registry import NO_PE, PE_REGISTRY, register
+from spatialvlm_cli.pe.spec import (
+    KEEP,
+    PESpec,
     build_position_encoding,
-    canonical_merge_rule,
-    canonical_name,
-    register,
+    merge_rule_name,
     seed_options,
+    variant_name,
 )
 
 __all__ = [
     "COORD_UNITS",
+    "KEEP",
     "LAYOUTS",
     "MERGE_RULES",
     "NO_PE",
@@ -63,6 +64,7 @@ __all__ = [
     "LayerwiseTables",
     "LearnedParameters",
     "PEOptions",
+    "PESpec",
     "PairAllocation",
     "PointPositions",
     "PointRotary",
@@ -72,10 +74,10 @@ __all__ = [
     "allocate_pairs",
     "apply_rotary",
     "build_position_encoding",
-    "canonical_merge_rule",
-    "canonical_name",
+    "merge_rule_name",
     "normalize_coords",
     "register",
     "seed_options",
     "sequential_position_ids",
+    "variant_name",
 ]

@@ -16,6 +16,7 @@ from spatialvlm_cli.check.scene import load_check_scene, synthetic_room
 from spatialvlm_cli.cli.check import check_command, parse_layers
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.model import load_spatiallm
+from spatialvlm_cli.pe import PESpec
 from spatialvlm_cli.pe.rope3d import RoPE3D
 from spatialvlm_cli.preprocess import prepare_point_cloud
 
@@ -36,7 +37,8 @@ def _failed(results):
 def test_every_variant_passes(preset, small_room):
     results = check_variants(preset, small_room, ALL_VARIANTS)
     assert _failed(results) == {}
-    modes = ["None", "3D_RoPE/3D_only", "3D_RoPE/3D_with_1D", "MixedRoPE3D/3D_only", "3D_Sinusoidal/3D_only"]
+    modes = ["None"] + [f"{name}/{rule}" for name in ("3D_RoPE", "MixedRoPE3D", "3D_Sinusoidal")
+                        for rule in ("3D_only", "3D_with_1D")]
     assert sorted({r.mode for r in results}) == sorted(modes)
     for mode in modes:
         mine = [r for r in results if r.mode == mode]
@@ -137,7 +139,7 @@ def test_cli_all_variants_json_and_exit_code(tmp_path, monkeypatch, small_room):
     assert "all passed" in result.output and "synthetic" in result.output
     payload = json.loads(out.read_text())
     assert payload["passed"] is True and payload["counts"]["failed"] == 0
-    assert payload["counts"]["total"] == 5 * (9 + 4)
+    assert payload["counts"]["total"] == len(PESpec.every_variant()) * (9 + 4) == 7 * 13
     assert {r["layer"] for r in payload["results"]} == {0, None}
 
 

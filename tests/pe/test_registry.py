@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from spatialvlm_cli.errors import ConfigError, UnknownPEVariant
-from spatialvlm_cli.pe import PE_REGISTRY, build_position_encoding, canonical_name, register, seed_options
+from spatialvlm_cli.pe import PE_REGISTRY, build_position_encoding, register, seed_options, variant_name
 from spatialvlm_cli.pe.mixed_rope3d import MixedRoPE3DOptions
 from spatialvlm_cli.pe.rope3d import RoPE3DOptions
 
@@ -22,7 +22,7 @@ def test_registry_has_the_cli_variants() -> None:
 @pytest.mark.parametrize("spelling", [None, "None", "none", "NONE", " None "])
 def test_none_in_any_spelling_is_the_stock_encoding(spelling: str | None) -> None:
     # seed bug: the CLI string "None" was not None and switched the custom attention on
-    assert canonical_name(spelling) == "None"
+    assert variant_name(spelling) == "None"
 
 
 def test_unknown_names_list_the_valid_ones(lm_config) -> None:
@@ -30,7 +30,7 @@ def test_unknown_names_list_the_valid_ones(lm_config) -> None:
         build_position_encoding("CCA_2DProj", "3D_only", lm_config("qwen2-hd16"))
     with pytest.raises(UnknownPEVariant, match=r"3D_only, 3D_with_1D"):
         build_position_encoding("3D_RoPE", "4D", lm_config("qwen2-hd16"))
-    assert canonical_name("3d_rope") == "3D_RoPE"
+    assert variant_name("3d_rope") == "3D_RoPE"
 
 
 def test_register_refuses_duplicates() -> None:
