@@ -40,6 +40,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup-steps", type=int, default=100)
     parser.add_argument("--sigma-bins", type=float, default=1.5, help="Width of the ordinal number targets; 0: CE.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dense-weight", type=float, default=0.0,
+                        help="Weight of the dense per-token loss (occupancy + room extent; 0: off).")
+    parser.add_argument("--mix-prompts", action="store_true",
+                        help="Train with SpatialLM's detect types and category prompts (answers filtered).")
+    parser.add_argument("--heldout", type=Path, default=REPO / "data" / "heldout",
+                        help="Held-out rooms (.ply + .txt) for the evaluation during training.")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="Score greedy layouts of --eval-rooms held-out rooms every N steps into curve.jsonl.")
+    parser.add_argument("--eval-rooms", type=int, default=8)
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
     parser.add_argument("--workers", type=int, default=2, help="Processes that prepare the training rooms.")
@@ -85,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             sigma_bins=args.sigma_bins,
             seed=args.seed,
             checkpoint_every=args.checkpoint_every,
+            dense_weight=args.dense_weight,
+            mix_prompts=args.mix_prompts,
         )
         data_path = args.data or REPO / "data" / f"train-{args.train_rooms}.pt"
         meta = {"architecture": Path(args.architecture).name, "split": "train", "start": 0, "count": args.train_rooms}
@@ -108,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             def on_step(step: int, loss: float) -> None:
                 progress.update(task, completed=step, status=f"loss {loss:.3f}")
 
+            if args.eval_every and not args.heldout.is_dir():
+                raise ValueError(f"no held-out rooms in '{args.heldout}' (scripts/make_scenes.py --split heldout)")
             report = train(settings, examples, args.out, resume=args.resume, on_step=on_step,
-                           stop_after=args.stop_after)
+                           stop_after=args.stop_after, heldout=args.heldout, eval_every=args.eval_every,
+                           eval_rooms=args.eval_rooms)
     except (SpatialVLMError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

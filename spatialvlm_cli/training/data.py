@@ -7,6 +7,7 @@ bins relative to the cleaned cloud's min corner (`decode_layout`'s inverse), the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
@@ -20,9 +21,9 @@ import torch
 from torch import Tensor
 
 from spatialvlm_cli.io import PointCloud
-from spatialvlm_cli.layout import format_layout
+from spatialvlm_cli.layout import Layout, format_layout, parse_layout
 from spatialvlm_cli.preprocess import prepare_point_cloud
-from spatialvlm_cli.synthetic import SyntheticRoom, make_room, split_seed
+from spatialvlm_cli.synthetic import FURNITURE, SyntheticRoom, make_room, split_seed
 from spatialvlm_cli.training.loss import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
@@ -163,4 +164,106 @@ class PromptTemplate:
             "labels": labels,
             "point_clouds": clouds,
             "target_length": target_length,
+        }
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one training prompt asks for: SpatialLM's detect type ('all' | 'arch' | 'object') and category names
+    (boxes of other classes are then left out of the answer; ignored for 'arch', as upstream)."""
+
+    detect_type: str = "all"
+    categories: tuple[str, ...] = ()
+
+
+ALL = Request()
+# How often each kind of request is drawn when prompts are mixed (SpatialLM's three detect types, category prompts
+# with either 'all' or 'object').
+REQUEST_MIX: tuple[tuple[str, float], ...] = (
+    ("all", 0.55), ("arch", 0.15), ("object", 0.10), ("categories-all", 0.10), ("categories-object", 0.10),
+)
+
+
+def filter_layout(layout: Layout, request: Request) -> Layout:
+    """The part of a layout that answers `request`; boxes are renumbered 0.. in their original order."""
+    walls, doors, windows = (layout.walls, layout.doors, layout.windows) if request.detect_type != "object" else (
+        [], [], [])
+    boxes = [] if request.detect_type == "arch" else [
+        box for box in layout.bboxes if not request.categories or box.class_name in request.categories
+    ]
+    boxes = [dataclasses.replace(box, id=index) for index, box in enumerate(boxes)]
+    return Layout(walls=list(walls), doors=list(doors), windows=list(windows), bboxes=boxes)
+
+
+def sample_request(generator: torch.Generator, present: list[str]) -> Request:
+    """A request drawn from REQUEST_MIX. present: the room's box classes (category prompts name one of them at
+    least 70 % of the time, plus up to two other generator classes)."""
+    kinds = [kind for kind, _ in REQUEST_MIX]
+    kind = kinds[int(torch.multinomial(torch.tensor([p for _, p in REQUEST_MIX]), 1, generator=generator))]
+    if not kind.startswith("categories"):
+        return Request(kind)
+    classes = list(FURNITURE)
+    count = 1 + int(torch.randint(3, (1,), generator=generator))
+    chosen: list[str] = []
+    if present and float(torch.rand((), generator=generator)) < 0.7:
+        chosen.append(present[int(torch.randint(len(present), (1,), generator=generator))])
+    while len(chosen) < count:
+        name = classes[int(torch.randint(len(classes), (1,), generator=generator))]
+        if name not in chosen:
+            chosen.append(name)
+    return Request(kind.split("-")[1], tuple(chosen))
+
+
+class PromptMix:
+    """Collates batches where every example may carry its own request (prompt and filtered answer)."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.eos_id = int(processor.tokenizer.eos_token_id)
+        self.point_token_id = int(processor.config.point_token_id)
+        self.pad_token_id = int(processor.pad_token_id)
+        self._prompts: dict[Request, list[int]] = {}
+
+    def prompt(self, request: Request) -> list[int]:
+        if request not in self._prompts:
+            self._prompts[request] = self.processor.prompt_ids(request.detect_type, request.categories)
+        return self._prompts[request]
+
+    def answer_text(self, example: LayoutExample) -> str:
+        """The example's full answer text (without the end-of-turn token)."""
+        return self.tokenizer.decode(example.target_ids[:-1].tolist())
+
+    def target_ids(self, example: LayoutExample, request: Request) -> list[int]:
+        """Answer ids for `request`: the full answer for 'all' without categories, else the filtered layout."""
+        if request == ALL:
+            return example.target_ids.tolist()
+        layout, _ = parse_layout(self.answer_text(example))
+        text = format_layout(filter_layout(layout, request))
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
+
+    def collate(self, examples: list[LayoutExample], requests: list[Request] | None = None) -> dict[str, Any]:
+        """Left-padded batch as `PromptTemplate.collate`, with one request per example (default: all)."""
+        requests = requests or [ALL] * len(examples)
+        rows = []
+        for example, request in zip(examples, requests, strict=True):
+            prompt = self.prompt(request)
+            at = prompt.index(self.point_token_id)
+            ids = prompt[:at] + [self.point_token_id] * example.num_point_tokens + prompt[at + 1 :]
+            rows.append((ids, self.target_ids(example, request)))
+        length = max(len(p) + len(t) for p, t in rows)
+        input_ids = torch.full((len(rows), length), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for b, (prompt, target) in enumerate(rows):
+            start = length - len(prompt) - len(target)
+            input_ids[b, start:] = torch.tensor(prompt + target)
+            labels[b, length - len(target) :] = torch.tensor(target)
+            attention_mask[b, start:] = 1
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": labels,
+            "point_clouds": [torch.from_numpy(example.rows) for example in examples],
+            "target_length": max(len(t) for _, t in rows),
         }

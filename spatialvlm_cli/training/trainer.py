@@ -20,7 +20,16 @@ from typing import Any
 
 import torch
 
-from spatialvlm_cli.training.data import LayoutExample, PromptTemplate
+from spatialvlm_cli.encoders import output_grid_coords
+from spatialvlm_cli.training.data import LayoutExample, PromptMix, Request, sample_request
+from spatialvlm_cli.training.dense import (
+    DenseHead,
+    DenseLabels,
+    dense_targets,
+    labels_from_target_text,
+    token_cell_size_m,
+)
+from spatialvlm_cli.training.heldout import heldout_rooms, log_heldout
 from spatialvlm_cli.training.loss import NumberVocabulary, init_number_embeddings, layout_loss
 from spatialvlm_cli.training.model import build_untrained_model
 
@@ -28,12 +37,15 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "resume.pt"
 REPORT_FILE = "training.json"
+PROGRESS_FILE = "progress.jsonl"  # one line per logged window: step, mean loss, learning rate, training seconds
 
 
 @dataclass
 class TrainSettings:
     """Everything that decides the trained weights (with the examples). lr: peak AdamW learning rate, linear
-    warm-up then cosine decay to lr * min_lr_ratio at `steps`; sigma_bins: width of the ordinal number targets."""
+    warm-up then cosine decay to lr * min_lr_ratio at `steps`; sigma_bins: width of the ordinal number targets.
+    dense_weight: weight of the dense per-token loss (`dense.py`; 0 turns it off); mix_prompts: draw each example's
+    request (detect type, categories) from `REQUEST_MIX` and filter its answer, else always 'all'."""
 
     architecture: str
     vlm_pe: str | None = None
@@ -50,6 +62,8 @@ class TrainSettings:
     ordinal_init: bool = True
     seed: int = 0
     checkpoint_every: int = 200
+    dense_weight: float = 0.0
+    mix_prompts: bool = False
 
     def learning_rate(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -91,11 +105,16 @@ def train(
     on_step: Callable[[int, float], None] | None = None,
     log_every: int = 25,
     stop_after: int | None = None,
+    heldout: Path | None = None,
+    eval_every: int = 0,
+    eval_rooms: int = 8,
 ) -> TrainReport:
     """Train, checkpoint into `out` every `checkpoint_every` steps, and save the final model with `save_pretrained`
     (loadable with `load_spatiallm(out)`). resume: continue from `out/resume.pt` when it exists.
     on_step(step, loss) is called after every step (progress display). stop_after: end after this many steps of
-    the `settings.steps` schedule (a time box); the checkpoint lets a later `resume` finish the schedule."""
+    the `settings.steps` schedule (a time box); the checkpoint lets a later `resume` finish the schedule.
+    heldout, eval_every, eval_rooms: every `eval_every` steps (and at the end) score greedy layouts of the first
+    `eval_rooms` rooms of the `heldout` folder and append them to out/curve.jsonl (see `heldout.py`)."""
     if not examples:
         raise ValueError("no training examples")
     out.mkdir(parents=True, exist_ok=True)
@@ -105,11 +124,23 @@ def train(
     numbers = NumberVocabulary.from_tokenizer(tokenizer, loaded.num_bins, model.config.vocab_size)
     if settings.ordinal_init:
         init_number_embeddings(model.get_input_embeddings(), numbers)
-    template = PromptTemplate.from_processor(loaded.processor)
+    mix = PromptMix(loaded.processor)
+    point_config = model.config.point_config
+    cell_size = token_cell_size_m(loaded.num_bins, point_config.get("stride", ()))
+    dense_head = DenseHead(model.config.hidden_size) if settings.dense_weight > 0 else None
+    dense_cache: dict[int, DenseLabels] = {}
+    captured: dict[str, Any] = {}
+    if dense_head is not None:
+        # The point tokens as the first decoder layer sees them: after its input RMSNorm.
+        model.model.layers[0].input_layernorm.register_forward_hook(
+            lambda module, args, output: captured.__setitem__("normed", output))
     # Weight decay on matrices only: not on embeddings, norms or biases.
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
         (decay if parameter.ndim >= 2 and "embed" not in name else no_decay).append(parameter)
+    if dense_head is not None:
+        decay.append(dense_head.linear.weight)
+        no_decay.append(dense_head.linear.bias)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=settings.lr,
@@ -122,17 +153,21 @@ def train(
         if state["settings"] != asdict(settings):
             raise ValueError(f"'{checkpoint_path}' was written with other settings; start a fresh run elsewhere")
         model.load_state_dict(state["model"])
+        if dense_head is not None:
+            dense_head.load_state_dict(state["dense_head"])
         optimizer.load_state_dict(state["optimizer"])
         start_step, seconds_before, losses = state["step"], state["seconds"], state["losses"]
         log.info("resuming at step %d of %d", start_step, settings.steps)
 
     end_step = settings.steps if stop_after is None else min(stop_after, settings.steps)
+    rooms = heldout_rooms(heldout, eval_rooms) if heldout is not None and eval_every > 0 else []
     model.train()
     started = time.perf_counter()
     window: list[float] = []
     for step in range(start_step, end_step):
-        batch = template.collate([examples[i] for i in batch_indices(step, settings.batch_size, len(examples),
-                                                                      settings.seed)])
+        indices = batch_indices(step, settings.batch_size, len(examples), settings.seed)
+        requests = _requests(settings, step, [examples[i] for i in indices], mix) if settings.mix_prompts else None
+        batch = mix.collate([examples[i] for i in indices], requests)
         target_length = batch["target_length"]
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate(step)
@@ -146,21 +181,44 @@ def train(
         labels = batch["labels"][:, -target_length:]
         loss = layout_loss(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), numbers,
                            settings.sigma_bins)
+        if dense_head is not None:
+            for i in indices:
+                if i not in dense_cache:
+                    dense_cache[i] = labels_from_target_text(mix.answer_text(examples[i]), loaded.num_bins, cell_size)
+            clouds = batch["point_clouds"]
+            grid, offset = output_grid_coords(
+                model.config.point_backbone, point_config, torch.cat([c[:, :3] for c in clouds]).long(),
+                torch.cumsum(torch.tensor([len(c) for c in clouds]), dim=0))
+            counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()
+            occupancy, extent = dense_targets([dense_cache[i] for i in indices], grid, counts)
+            point_mask = batch["input_ids"] == model.config.point_token_id
+            dense_loss, _ = dense_head.loss(captured.pop("normed")[point_mask], occupancy, extent)
+            loss = loss + settings.dense_weight * dense_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
+                                       settings.grad_clip)
         optimizer.step()
         step_loss = loss.item()
         window.append(step_loss)
         if len(window) == log_every or step + 1 == end_step:
             losses.append(sum(window) / len(window))
             window = []
+            with (out / PROGRESS_FILE).open("a") as handle:
+                handle.write(json.dumps({"step": step + 1, "loss": round(losses[-1], 4),
+                                         "lr": settings.learning_rate(step),
+                                         "seconds": round(seconds_before + time.perf_counter() - started, 1)})
+                             + "\n")
         if on_step:
             on_step(step + 1, step_loss)
         done = step + 1
         if done % settings.checkpoint_every == 0 or done == end_step:
             _save_checkpoint(checkpoint_path, model, optimizer, settings, done,
-                             seconds_before + time.perf_counter() - started, losses)
+                             seconds_before + time.perf_counter() - started, losses, dense_head)
+        if rooms and (done % eval_every == 0 or done == end_step):
+            paused = time.perf_counter()
+            log_heldout(loaded, rooms, out, done)
+            started += time.perf_counter() - paused  # evaluation time is not training time
 
     seconds = seconds_before + time.perf_counter() - started
     model.eval()
@@ -176,10 +234,23 @@ def train(
     return report
 
 
+def _requests(settings: TrainSettings, step: int, batch: list[LayoutExample], mix: PromptMix) -> list[Request]:
+    """Each example's request at `step`: a function of (seed, step), so a resumed run draws the same ones."""
+    generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step + 7)
+    requests = []
+    for example in batch:
+        text = mix.answer_text(example)
+        present = sorted({line.split("(", 1)[1].split(",", 1)[0] for line in text.splitlines()
+                          if line.startswith("bbox_")})
+        requests.append(sample_request(generator, present))
+    return requests
+
+
 def _save_checkpoint(path: Path, model: Any, optimizer: Any, settings: TrainSettings, step: int, seconds: float,
-                     losses: list[float]) -> None:
+                     losses: list[float], dense_head: Any = None) -> None:
     state = {
         "model": model.state_dict(),
+        "dense_head": None if dense_head is None else dense_head.state_dict(),
         "optimizer": optimizer.state_dict(),
         "settings": asdict(settings),
         "step": step,

@@ -1,0 +1,143 @@
+"""Dense per-token supervision: every point token must say what its cell holds, and how big the room is.
+
+Why (see the README, "Why the first model ignored its input"): trained on the layout text alone, the decoder first
+learns the mean room, and the cheapest way to stop random point tokens from disturbing that guess is to make them
+all alike; the first shipped model's projected point tokens had a common vector of norm 34.6 against 2.4 of
+per-token variation, so after the decoder's RMSNorm every token looked the same, and the layout loss no longer
+changed when the point features were zeroed. This module adds a training-only linear head on the point tokens as
+the first decoder layer sees them (the output of its input RMSNorm), with targets from the generator's labels:
+
+* occupancy (multi-label, binary cross-entropy): does the token's output-grid cell (a cube of
+  `grid_size_m(num_bins) * prod(stride)` metres, 0.8 m for the shipped shapes) contain part of a wall, a door, a
+  window, or a box of each generator class;
+* room extent (smooth L1, in units of `EXTENT_SCALE_M`): the wall endpoints' (x_min, y_min, x_max, y_max), metres
+  relative to the cloud's min corner, the figure the first wall lines need; every token predicts it.
+
+The head is not part of the saved model (`save_pretrained` writes only the SpatialLM weights); it lives in the
+resume checkpoint. All geometry here is in the prepared cloud's frame: metres from its min corner.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from spatialvlm_cli.layout import Layout, parse_layout
+from spatialvlm_cli.preprocess import grid_size_m
+from spatialvlm_cli.synthetic import FURNITURE
+
+DENSE_CLASSES: tuple[str, ...] = ("wall", "door", "window", *FURNITURE)
+EXTENT_SCALE_M = 8.0
+_STEP_M = 0.1  # sampling step along entity surfaces, metres
+
+
+@dataclass(frozen=True)
+class DenseLabels:
+    """One room's dense targets. cells: dict from an output-grid cell (x, y, z) to a bitmask over DENSE_CLASSES;
+    extent: (4,) float32 wall-endpoint box (x_min, y_min, x_max, y_max), metres from the cloud's min corner."""
+
+    cells: dict[tuple[int, int, int], int]
+    extent: np.ndarray
+
+
+def token_cell_size_m(num_bins: int, strides: Sequence[int]) -> float:
+    """Side of one output-grid cell in metres (input voxel times the product of the encoder's strides)."""
+    return grid_size_m(num_bins) * math.prod(int(s) for s in strides)
+
+
+def _grid(lo: float, hi: float) -> np.ndarray:
+    count = max(2, math.ceil((hi - lo) / _STEP_M) + 1)
+    return np.linspace(lo, hi, count)
+
+
+def _surface_points(layout: Layout) -> list[tuple[int, np.ndarray]]:
+    """(class index, (P, 3) points in metres) sampled over every entity."""
+    out: list[tuple[int, np.ndarray]] = []
+    walls = {wall.id: wall for wall in layout.walls}
+    for wall in layout.walls:
+        t = _grid(0.0, 1.0)[:, None]
+        line = np.array([wall.ax, wall.ay]) * (1 - t) + np.array([wall.bx, wall.by]) * t
+        z = _grid(wall.az, wall.az + max(wall.height, _STEP_M))
+        points = np.concatenate([np.repeat(line, len(z), 0), np.tile(z, len(line))[:, None]], axis=1)
+        out.append((0, points))
+    for index, openings in ((1, layout.doors), (2, layout.windows)):
+        for opening in openings:
+            wall = walls.get(opening.wall_id)
+            if wall is None:
+                continue
+            direction = np.array([wall.bx - wall.ax, wall.by - wall.ay])
+            direction = direction / max(float(np.linalg.norm(direction)), 1e-6)
+            s = _grid(-opening.width / 2, opening.width / 2)
+            z = _grid(opening.position_z - opening.height / 2, opening.position_z + opening.height / 2)
+            line = np.array([opening.position_x, opening.position_y]) + s[:, None] * direction
+            points = np.concatenate([np.repeat(line, len(z), 0), np.tile(z, len(line))[:, None]], axis=1)
+            out.append((index, points))
+    for box in layout.bboxes:
+        if box.class_name not in FURNITURE:
+            continue
+        u, v, w = np.meshgrid(_grid(-box.scale_x / 2, box.scale_x / 2), _grid(-box.scale_y / 2, box.scale_y / 2),
+                              _grid(-box.scale_z / 2, box.scale_z / 2), indexing="ij")
+        cos, sin = math.cos(box.angle_z), math.sin(box.angle_z)
+        points = np.stack([box.position_x + cos * u - sin * v, box.position_y + sin * u + cos * v,
+                           box.position_z + w], axis=-1).reshape(-1, 3)
+        out.append((3 + list(FURNITURE).index(box.class_name), points))
+    return out
+
+
+def dense_labels(layout: Layout, cell_size_m: float) -> DenseLabels:
+    """Dense targets of one room. layout: metres relative to the prepared cloud's min corner."""
+    cells: dict[tuple[int, int, int], int] = {}
+    for index, points in _surface_points(layout):
+        keys = np.unique(np.floor(np.maximum(points, 0.0) / cell_size_m).astype(np.int64), axis=0)
+        for key in map(tuple, keys.tolist()):
+            cells[key] = cells.get(key, 0) | (1 << index)
+    if layout.walls:
+        ends = np.array([[w.ax, w.ay] for w in layout.walls] + [[w.bx, w.by] for w in layout.walls])
+        extent = np.concatenate([ends.min(0), ends.max(0)]).astype(np.float32)
+    else:
+        extent = np.zeros(4, dtype=np.float32)
+    return DenseLabels(cells, extent)
+
+
+def labels_from_target_text(text: str, num_bins: int, cell_size_m: float) -> DenseLabels:
+    """Dense targets from a training answer (layout text in bins, relative to the cloud's min corner)."""
+    layout, _ = parse_layout(text)
+    return dense_labels(layout.undiscretize(num_bins), cell_size_m)
+
+
+def dense_targets(labels: Sequence[DenseLabels], grid_coord: Tensor, counts: Sequence[int]) -> tuple[Tensor, Tensor]:
+    """Per-token targets for a batch. grid_coord: (M, 3) int64 output-grid cells, clouds in order; counts: tokens
+    per cloud. Returns occupancy (M, len(DENSE_CLASSES)) float32 0/1 and extent (M, 4) float32 in units of
+    EXTENT_SCALE_M."""
+    occupancy = torch.zeros(grid_coord.shape[0], len(DENSE_CLASSES))
+    extent = torch.zeros(grid_coord.shape[0], 4)
+    bits = torch.tensor([1 << i for i in range(len(DENSE_CLASSES))])
+    start = 0
+    for room, count in zip(labels, counts, strict=True):
+        cells = grid_coord[start : start + count].tolist()
+        masks = torch.tensor([room.cells.get(tuple(cell), 0) for cell in cells], dtype=torch.long)
+        occupancy[start : start + count] = ((masks[:, None] & bits[None, :]) > 0).float()
+        extent[start : start + count] = torch.from_numpy(room.extent / EXTENT_SCALE_M)
+        start += count
+    return occupancy, extent
+
+
+class DenseHead(nn.Module):
+    """Linear head from a point token's hidden vector to occupancy logits and the room extent."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, len(DENSE_CLASSES) + 4)
+
+    def loss(self, hidden: Tensor, occupancy: Tensor, extent: Tensor) -> tuple[Tensor, dict[str, float]]:
+        """hidden: (M, H) point tokens; targets as `dense_targets`. Returns the summed loss and its parts."""
+        out = self.linear(hidden.float())
+        occupancy_loss = F.binary_cross_entropy_with_logits(out[:, : len(DENSE_CLASSES)], occupancy)
+        extent_loss = F.smooth_l1_loss(out[:, len(DENSE_CLASSES) :], extent, beta=0.05)
+        return occupancy_loss + extent_loss, {"occupancy": occupancy_loss.item(), "extent": extent_loss.item()}

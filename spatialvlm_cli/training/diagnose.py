@@ -1,0 +1,118 @@
+"""Does a room model read its point cloud? Four measurements on held-out rooms (the README's diagnosis).
+
+    python -m spatialvlm_cli.training.diagnose spatialvlm-rooms --rooms 20 [--json out.json]
+
+* input ablation: teacher-forced layout loss (nats per answer token) with the real clouds, with their point
+  features (xyz, rgb) zeroed, and with another room's cloud; a model that reads its input loses clearly more;
+* attention: the share of attention that the answer tokens give the point tokens, per decoder layer, against the
+  point tokens' share of the context (what uniform attention would give);
+* collapse: the projected point tokens' mean vector norm against the mean norm of each token's deviation from it
+  (after the decoder's RMSNorm only the direction counts, so a large common vector hides the per-token part);
+* linear probe: ridge regression (leave-one-out) from mean- and max-pooled projected tokens to the cloud's x and y
+  extent (metres), against predicting the mean extent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def diagnose(spec: str, rooms: int = 20, architecture: str | None = None) -> dict[str, Any]:
+    """The four measurements for model `spec` on held-out rooms 0..rooms-1 (seeds 1,000,000+)."""
+    from spatialvlm_cli.model import load_spatiallm
+    from spatialvlm_cli.training.data import LayoutExample, PromptMix, build_examples
+    from spatialvlm_cli.training.loss import NumberVocabulary, layout_loss
+
+    loaded = load_spatiallm(spec, device="cpu", attn_implementation="eager")
+    model = loaded.model.eval()
+    examples = build_examples(architecture or str(REPO / "configs" / "train-rooms.yaml"), "heldout", 0, rooms,
+                              workers=1)
+    mix = PromptMix(loaded.processor)
+    numbers = NumberVocabulary.from_tokenizer(loaded.tokenizer, loaded.num_bins, model.config.vocab_size)
+
+    def run(example: LayoutExample, rows: np.ndarray, tokens: int) -> tuple[float, list[float], float]:
+        batch = mix.collate([LayoutExample(rows, example.target_ids, tokens, example.seed)])
+        length = batch["target_length"]
+        with torch.no_grad():
+            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                        point_clouds=batch["point_clouds"], output_attentions=True)
+        logits = out.logits[:, -length - 1 : -1]
+        loss = layout_loss(logits.reshape(-1, logits.shape[-1]), batch["labels"][:, -length:].reshape(-1), numbers,
+                           1.5).item()
+        mask = batch["input_ids"][0] == model.config.point_token_id
+        mass = [float(att[0, :, -length:, :][..., mask].sum(-1).mean()) for att in out.attentions]
+        return loss, mass, float(mask.sum() / batch["attention_mask"].sum())
+
+    real, zeroed, swapped, masses, shares = [], [], [], [], []
+    for index, example in enumerate(examples):
+        loss, mass, share = run(example, example.rows, example.num_point_tokens)
+        real.append(loss)
+        masses.append(mass)
+        shares.append(share)
+        rows = example.rows.copy()
+        rows[:, 3:] = 0.0
+        zeroed.append(run(example, rows, example.num_point_tokens)[0])
+        other = examples[(index + 1) % len(examples)]
+        swapped.append(run(example, other.rows, other.num_point_tokens)[0])
+
+    pooled, extents, common, residual = [], [], [], []
+    for example in examples:
+        with torch.no_grad():
+            features, _, _ = model.encode_point_clouds([torch.from_numpy(example.rows)], torch.float32)
+        mean = features.mean(0)
+        common.append(float(mean.norm()))
+        residual.append(float((features - mean).norm(dim=1).mean()))
+        pooled.append(torch.cat([mean, features.max(0).values]).numpy())
+        extents.append(example.rows[:, 3:5].max(0))
+    x, y = np.asarray(pooled, dtype=np.float64), np.asarray(extents, dtype=np.float64)
+    predictions = []
+    for held in range(len(x)):
+        keep = [j for j in range(len(x)) if j != held]
+        x_mean, y_mean = x[keep].mean(0), y[keep].mean(0)
+        centred = x[keep] - x_mean
+        weights = np.linalg.solve(centred.T @ centred + np.eye(x.shape[1]), centred.T @ (y[keep] - y_mean))
+        predictions.append((x[held] - x_mean) @ weights + y_mean)
+    probe = np.abs(np.asarray(predictions) - y).mean(0)
+    constant = np.abs(y - y.mean(0)).mean(0)
+    return {
+        "model": spec,
+        "rooms": rooms,
+        "loss_real": float(np.mean(real)),
+        "loss_features_zeroed": float(np.mean(zeroed)),
+        "loss_other_room": float(np.mean(swapped)),
+        "attention_on_points_per_layer": [round(v, 3) for v in np.mean(masses, 0).tolist()],
+        "point_share_of_context": round(float(np.mean(shares)), 3),
+        "token_common_norm": float(np.mean(common)),
+        "token_residual_norm": float(np.mean(residual)),
+        "probe_mae_m": [round(float(v), 3) for v in probe],
+        "constant_mae_m": [round(float(v), 3) for v in constant],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="Checkpoint directory or shipped model name.")
+    parser.add_argument("--rooms", type=int, default=20, help="Held-out rooms (seeds 1,000,000..).")
+    parser.add_argument("--architecture", default=None, help="Preset YAML the model was trained with.")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    result = diagnose(args.model, args.rooms, args.architecture)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Held-out evaluation during training: greedy layouts for a few held-out rooms, scored with the exact metric.
+
+Every `eval_every` steps the trainer runs the model being trained through `infer_scene` (the inference path,
+greedy) on the first `eval_rooms` rooms of a held-out folder (`.ply` + ground-truth `.txt`, as
+`scripts/make_scenes.py --split heldout` writes them), scores them with `evaluate_folders(exact=True,
+geometry=True)`, and appends one JSON line to `<run>/curve.jsonl`: step, F1@.25 per class (wall, door, window,
+mean over the box classes), the median room-extent error (metres) and the seconds it took. Those lines are the
+held-out learning curve.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CURVE_FILE = "curve.jsonl"
+
+
+def heldout_rooms(folder: Path, count: int) -> list[Path]:
+    """The first `count` `.ply` files of `folder` (sorted) that have a ground-truth `.txt` beside them."""
+    rooms = [p for p in sorted(Path(folder).glob("*.ply")) if p.with_suffix(".txt").is_file()]
+    return rooms[:count]
+
+
+def evaluate_heldout(loaded: Any, rooms: list[Path], out: Path, max_new_tokens: int = 1200) -> dict[str, Any]:
+    """Greedy layouts for `rooms` into out/pred, scored against their .txt into a dict (F1 x100, metres).
+
+    loaded: a `LoadedModel` (model in eval mode). Returns {"wall", "door", "window", "boxes": F1@.25 x100 or None,
+    "extent_median_m": median room-extent error, "wall_error_median_m": median wall OSPA error, "rooms": n}."""
+    import torch
+
+    from spatialvlm_cli.evaluation import evaluate_folders
+    from spatialvlm_cli.generation import GenerationSettings
+    from spatialvlm_cli.pipeline import SceneSettings, infer_scene, write_scene_outputs
+
+    pred, gt = out / "pred", out / "gt"
+    for folder in (pred, gt):
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    settings = SceneSettings(generation=GenerationSettings(greedy=True, max_new_tokens=max_new_tokens))
+    with torch.no_grad():
+        for room in rooms:
+            result = infer_scene(loaded, room, settings)
+            write_scene_outputs(result, pred / f"{room.stem}.txt", pred / f"{room.stem}.json", {"model": "training"})
+            shutil.copy(room.with_suffix(".txt"), gt / f"{room.stem}.txt")
+    report = evaluate_folders(pred, gt, exact=True, geometry=True)
+    geometry = report.geometry
+
+    def percent(value: float | None) -> float | None:
+        return None if value is None else round(100 * value, 1)
+
+    return {
+        **{name: percent(report.f1(name, 0.25)) for name in ("wall", "door", "window")},
+        "boxes": percent(report.group_mean("objects", 0.25)),
+        "extent_median_m": None if geometry is None else geometry.summary("extent").median,
+        "wall_error_median_m": None if geometry is None else geometry.summary("wall").median,
+        "rooms": len(rooms),
+    }
+
+
+def log_heldout(loaded: Any, rooms: list[Path], run: Path, step: int) -> dict[str, Any]:
+    """Evaluate (model switched to eval mode and back to train mode) and append the result to run/curve.jsonl."""
+    model = loaded.model
+    was_training = model.training
+    model.eval()
+    started = time.perf_counter()
+    try:
+        scores = evaluate_heldout(loaded, rooms, run / "heldout-eval")
+    finally:
+        model.train(was_training)
+    entry = {"step": step, **scores, "seconds": round(time.perf_counter() - started, 1)}
+    with (run / CURVE_FILE).open("a") as handle:
+        handle.write(json.dumps(entry) + "\n")
+    log.info("held-out at step %d: %s", step, entry)
+    return entry

@@ -1,0 +1,114 @@
+"""Dense per-token targets, prompt mixing (detect types, categories) and a training smoke run with both."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from spatialvlm_cli.layout import Bbox, Door, Layout, Wall, parse_layout
+from spatialvlm_cli.training import build_examples, build_processor, train
+from spatialvlm_cli.training.data import ALL, PromptMix, Request, filter_layout, sample_request
+from spatialvlm_cli.training.dense import (
+    DENSE_CLASSES,
+    EXTENT_SCALE_M,
+    DenseHead,
+    dense_labels,
+    dense_targets,
+    token_cell_size_m,
+)
+from spatialvlm_cli.training.trainer import TrainSettings
+
+ARCHITECTURE = "tiny-qwen"
+
+
+def room_layout() -> Layout:
+    """A 4 m wall along x (height 2.5 m), a door in it, a bed and a chair; metres from the min corner."""
+    return Layout(
+        walls=[Wall(0, 0.0, 0.1, 0.0, 4.0, 0.1, 0.0, 2.5, 0.2)],
+        doors=[Door(0, 0, 2.0, 0.1, 1.0, 0.9, 2.0)],
+        bboxes=[Bbox(0, "bed", 2.0, 2.0, 0.25, 0.0, 2.0, 1.6, 0.5), Bbox(1, "chair", 3.5, 3.5, 0.45, 0.0, 0.5, 0.5,
+                                                                         0.9)],
+    )
+
+
+def test_cell_size_is_voxel_times_strides():
+    assert token_cell_size_m(1280, [2, 2, 2, 2, 2]) == pytest.approx(0.8)
+    assert token_cell_size_m(1280, [2, 2, 2, 2]) == pytest.approx(0.4)
+
+
+def test_dense_labels_mark_the_cells_each_entity_touches():
+    labels = dense_labels(room_layout(), 0.8)
+    wall, door, bed, chair = (1 << DENSE_CLASSES.index(name) for name in ("wall", "door", "bed", "chair"))
+    assert all(labels.cells[(x, 0, z)] & wall for x in range(6) for z in range(4))  # x 0..4 m, z 0..2.5 m
+    assert labels.cells[(2, 0, 1)] & door and not labels.cells.get((0, 0, 3), 0) & door
+    assert labels.cells[(2, 2, 0)] & bed and labels.cells[(4, 4, 0)] & chair
+    assert not labels.cells.get((4, 4, 0), 0) & bed
+    np.testing.assert_allclose(labels.extent, [0.0, 0.1, 4.0, 0.1], atol=1e-6)
+
+
+def test_dense_targets_per_token_and_head_loss():
+    labels = [dense_labels(room_layout(), 0.8), dense_labels(Layout(), 0.8)]
+    grid = torch.tensor([[2, 0, 1], [7, 7, 7], [0, 0, 0]])
+    occupancy, extent = dense_targets(labels, grid, [2, 1])
+    assert occupancy.shape == (3, len(DENSE_CLASSES)) and extent.shape == (3, 4)
+    assert occupancy[0, DENSE_CLASSES.index("wall")] == 1 and occupancy[0, DENSE_CLASSES.index("door")] == 1
+    assert occupancy[1].sum() == 0 and occupancy[2].sum() == 0  # empty cell; a room with no entities
+    torch.testing.assert_close(extent[1], torch.tensor([0.0, 0.1, 4.0, 0.1]) / EXTENT_SCALE_M)
+    loss, parts = DenseHead(16).loss(torch.randn(3, 16), occupancy, extent)
+    assert loss.ndim == 0 and set(parts) == {"occupancy", "extent"}
+
+
+@pytest.mark.parametrize(("request_", "counts"), [
+    (ALL, (1, 1, 0, 2)),
+    (Request("arch"), (1, 1, 0, 0)),
+    (Request("object"), (0, 0, 0, 2)),
+    (Request("object", ("chair",)), (0, 0, 0, 1)),
+    (Request("all", ("bed", "sofa")), (1, 1, 0, 1)),
+    (Request("arch", ("bed",)), (1, 1, 0, 0)),  # categories are ignored for arch, as upstream
+])
+def test_filter_layout_answers_the_request(request_, counts):
+    layout = filter_layout(room_layout(), request_)
+    assert (len(layout.walls), len(layout.doors), len(layout.windows), len(layout.bboxes)) == counts
+    assert [box.id for box in layout.bboxes] == list(range(len(layout.bboxes)))
+
+
+def test_sample_request_is_a_function_of_the_generator():
+    first = [sample_request(torch.Generator().manual_seed(3), ["bed"]) for _ in range(2)]
+    assert first[0] == first[1]
+    drawn = [sample_request(torch.Generator().manual_seed(s), ["bed", "chair"]) for s in range(200)]
+    kinds = {(r.detect_type, bool(r.categories)) for r in drawn}
+    assert kinds == {("all", False), ("arch", False), ("object", False), ("all", True), ("object", True)}
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return build_examples(ARCHITECTURE, "train", 0, 2, workers=1)
+
+
+def test_prompt_mix_targets_and_prompts(examples):
+    mix = PromptMix(build_processor(ARCHITECTURE))
+    example = examples[0]
+    assert mix.target_ids(example, ALL) == example.target_ids.tolist()
+    full, _ = parse_layout(mix.answer_text(example))
+    arch_ids = mix.target_ids(example, Request("arch"))
+    arch, issues = parse_layout(mix.tokenizer.decode(arch_ids[:-1]))
+    assert not issues and arch.walls == full.walls and not arch.bboxes and arch_ids[-1] == mix.eos_id
+    batch = mix.collate(examples, [Request("arch"), Request("object", ("bed",))])
+    text = mix.tokenizer.decode(batch["input_ids"][1])
+    assert "Detect bed." in text and "Detect walls, doors, windows." in mix.tokenizer.decode(batch["input_ids"][0])
+    assert batch["labels"].shape == batch["input_ids"].shape
+
+
+def test_training_with_dense_loss_and_mixed_prompts_resumes_exactly(tmp_path, examples):
+    settings = TrainSettings(architecture=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
+                             checkpoint_every=2, dense_weight=1.0, mix_prompts=True)
+    train(settings, examples, tmp_path / "straight")
+    train(settings, examples, tmp_path / "resumed", stop_after=2)
+    state = torch.load(tmp_path / "resumed" / "resume.pt", weights_only=False)
+    assert state["dense_head"] is not None
+    train(settings, examples, tmp_path / "resumed", resume=True)
+    straight, resumed = (load_file(tmp_path / name / "model.safetensors") for name in ("straight", "resumed"))
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[name], resumed[name]) for name in straight)
