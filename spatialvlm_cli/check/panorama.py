@@ -20,7 +20,7 @@ import numpy as np
 import spatialvlm_cli
 from spatialvlm_cli.check.results import CheckResult
 from spatialvlm_cli.errors import ModelLoadError
-from spatialvlm_cli.panorama.families import ModelFamily, check_vlm_pe
+from spatialvlm_cli.panorama.families import PanoramaFamily, check_vlm_pe
 from spatialvlm_cli.panorama.image import Panorama, read_panorama
 from spatialvlm_cli.panorama.models import peek_family
 from spatialvlm_cli.panorama.positions import DEFAULT_PANO_MODE, PANO_MODES
@@ -41,7 +41,7 @@ class CheckPanorama:
     source: str
 
 
-def panorama_family(spec: str) -> ModelFamily | None:
+def panorama_family(spec: str) -> PanoramaFamily | None:
     """The panorama family of a preset name or a local checkpoint whose config.json names a panorama model type;
     None for anything else (point-cloud presets and checkpoints, hub ids), which the point-cloud checks handle."""
     try:
@@ -50,7 +50,7 @@ def panorama_family(spec: str) -> ModelFamily | None:
         return None
 
 
-def panorama_variants(family: ModelFamily, vlm_pe: str | None) -> list[Variant]:
+def panorama_variants(family: PanoramaFamily, vlm_pe: str | None) -> list[Variant]:
     """The (vlm_pe, mode) pairs `--VLM_PE` asks for: None / 'None' -> native ids; 'all' -> native ids plus the
     family's PanoRoPE variant in every mode; a PanoRoPE name -> that variant in the default mode. ConfigError
     (one line) when the variant does not fit the family."""

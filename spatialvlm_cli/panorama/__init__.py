@@ -14,7 +14,7 @@ from spatialvlm_cli.versions import warn_untested_versions
 
 warn_untested_versions()  # one warning line per dependency outside its tested window
 
-from spatialvlm_cli.panorama.families import FAMILIES, ModelFamily, check_vlm_pe
+from spatialvlm_cli.panorama.families import FAMILIES, PanoramaFamily, check_vlm_pe
 from spatialvlm_cli.panorama.geometry import ViewLayout, ViewSpec, horizontal_fov_deg, plan_views, render_view
 from spatialvlm_cli.panorama.image import Panorama, layout_images, read_panorama
 from spatialvlm_cli.panorama.models import DEFAULT_PANORAMA_MODEL, LoadedPanoramaModel, load_panorama_model
@@ -48,8 +48,8 @@ __all__ = [
     "PANO_ROPE_MROPE",
     "PRESETS",
     "LoadedPanoramaModel",
-    "ModelFamily",
     "Panorama",
+    "PanoramaFamily",
     "PanoramaPositions",
     "PanoramaRequest",
     "PanoramaResult",

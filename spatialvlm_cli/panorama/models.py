@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spatialvlm_cli.errors import ModelLoadError
-from spatialvlm_cli.panorama.families import ModelFamily, family_for_model_type
+from spatialvlm_cli.panorama.families import PanoramaFamily, family_for_model_type
 from spatialvlm_cli.panorama.presets import PRESETS, save_tiny_checkpoint
 from spatialvlm_cli.panorama.processing import PanoramaProcessor
 
@@ -32,7 +32,7 @@ class LoadedPanoramaModel:
 
     model: Any
     processor: PanoramaProcessor
-    family: ModelFamily
+    family: PanoramaFamily
     spec: str
     source: str
     random_weights: bool = False
@@ -89,7 +89,7 @@ def model_source(spec: str) -> str:
     return "hub"
 
 
-def peek_family(spec: str) -> ModelFamily | None:
+def peek_family(spec: str) -> PanoramaFamily | None:
     """The family of `spec` without loading weights: from the preset table or a local config.json; None for hub
     ids (known only after download) and unreadable folders (the load reports those)."""
     import json

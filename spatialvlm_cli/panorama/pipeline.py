@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from spatialvlm_cli.errors import ConfigError
-from spatialvlm_cli.panorama.families import ModelFamily, check_vlm_pe
+from spatialvlm_cli.panorama.families import PanoramaFamily, check_vlm_pe
 from spatialvlm_cli.panorama.geometry import ViewLayout, plan_views
 from spatialvlm_cli.panorama.image import Panorama, layout_images
 from spatialvlm_cli.panorama.positions import (
@@ -80,7 +80,7 @@ class PanoramaRequest:
             tile_of_image=tuple(self.layout.tile_of_image()),
         )
 
-    def check_family(self, family: ModelFamily) -> None:
+    def check_family(self, family: PanoramaFamily) -> None:
         check_vlm_pe(family, self.vlm_pe)
 
 
@@ -138,7 +138,7 @@ def run_panorama(
     inputs = prepare_inputs(loaded, panorama, request)
     positions = PanoramaPositions(loaded.model, loaded.family, scheme, loaded.processor.image_token_id)
     ids = positions.for_inputs(inputs)
-    rotary_ids = ids[0] if loaded.family.rope == "1d" else ids[1:, 0]
+    rotary_ids = loaded.family.rotary_rows(ids)[..., 0, :]
     is_image = (inputs["input_ids"][0] == loaded.processor.image_token_id).cpu().numpy()
     summary = summarize_positions(rotary_ids.cpu().numpy(), is_image, scheme.tile_of_image)
     started = time.perf_counter()

@@ -14,10 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
-
-from spatialvlm_cli.panorama.families import ModelFamily
-from spatialvlm_cli.panorama.positions import PositionScheme, batch_positions_1d, batch_positions_mrope
+from spatialvlm_cli.panorama.families import PanoramaFamily
+from spatialvlm_cli.panorama.positions import PositionScheme
 
 
 class PanoramaPositions:
@@ -26,11 +24,13 @@ class PanoramaPositions:
     model: a loaded `*ForConditionalGeneration` (read for Qwen-VL's spatial merge size). image_token_id: the id of
     image-feature tokens."""
 
-    def __init__(self, model: Any, family: ModelFamily, scheme: PositionScheme, image_token_id: int) -> None:
+    def __init__(self, model: Any, family: PanoramaFamily, scheme: PositionScheme, image_token_id: int) -> None:
         self.family = family
         self.scheme = scheme
         self.image_token_id = image_token_id
-        self.spatial_merge_size = int(model.config.vision_config.spatial_merge_size) if family.rope == "mrope" else None
+        vision = getattr(model.config, "vision_config", None)
+        merge = getattr(vision, "spatial_merge_size", None)
+        self.spatial_merge_size = None if merge is None else int(merge)
 
     def compute(self, input_ids: Any, attention_mask: Any = None, image_grid_thw: Any = None) -> Any:
         """input_ids: (B, L) int64 tensor; attention_mask: (B, L) 0/1 or None; image_grid_thw: (n_images, 3) for
@@ -39,15 +39,9 @@ class PanoramaPositions:
 
         ids = input_ids.detach().cpu().numpy()
         mask = None if attention_mask is None else attention_mask.detach().cpu().numpy()
-        is_image = ids == self.image_token_id
-        if self.family.rope == "1d":
-            positions = batch_positions_1d(is_image, mask, self.scheme)
-        else:
-            if image_grid_thw is None:
-                raise ValueError("Qwen-VL position ids need image_grid_thw")
-            grids = image_grid_thw.detach().cpu().numpy()
-            rows = batch_positions_mrope(is_image, mask, grids, self.spatial_merge_size, self.scheme)
-            positions = np.concatenate([_real_index(ids.shape, mask)[None], rows])
+        grids = None if image_grid_thw is None else image_grid_thw.detach().cpu().numpy()
+        positions = self.family.position_ids(ids, mask, grids, self.spatial_merge_size, self.image_token_id,
+                                             self.scheme)
         return torch.from_numpy(positions).to(input_ids.device)
 
     def for_inputs(self, inputs: dict[str, Any]) -> Any:
@@ -62,14 +56,6 @@ def continue_ids(position_ids: Any, count: int) -> Any:
 
     steps = torch.arange(1, count + 1, dtype=position_ids.dtype, device=position_ids.device)
     return position_ids[..., -1:] + steps
-
-
-def _real_index(shape: tuple[int, int], mask: np.ndarray | None) -> np.ndarray:
-    """(B, L) index among unpadded tokens (transformers' text row), 0 on padding."""
-    if mask is None:
-        return np.broadcast_to(np.arange(shape[1]), shape).astype(np.int64)
-    index = np.cumsum(mask, axis=-1) - 1
-    return np.where(mask > 0, index, 0).astype(np.int64)
 
 
 @contextmanager

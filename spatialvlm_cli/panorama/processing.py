@@ -3,14 +3,8 @@
 Why not `AutoProcessor`: in transformers 5.23 the InternVL and Qwen-VL processor classes take a video processor,
 and video processors need torchvision; without it they cannot even be constructed. The pieces they combine load
 without it (`AutoTokenizer`, `AutoImageProcessor` and the processor's saved settings and chat template), so this
-module loads those from the checkpoint and expands the image placeholders with each processor's own rule:
-
-- InternVL: `<IMG_CONTEXT>` -> `<img>` + `<IMG_CONTEXT>` × image_seq_length × patches + `</img>`. Each view is
-  sent as one 448-px patch (`crop_to_patches=False`): the panorama is already cut into views.
-- Gemma3: `<start_of_image>` -> `\\n\\n<start_of_image>` + `<image_soft_token>` × image_seq_length +
-  `<end_of_image>\\n\\n`, plus `token_type_ids` (1 on image tokens: bidirectional attention inside an image).
-- Qwen2.5-VL / Qwen3-VL: `<|image_pad|>` -> `<|image_pad|>` × (t·h·w / merge²), plus `image_grid_thw` and
-  `mm_token_type_ids` (1 on image tokens).
+module loads those from the checkpoint and expands the image placeholders with each processor's own rule, which
+the family class states (`families/`: `placeholder`, `expand_images`, `extra_inputs`).
 Tests check the result token for token against the official processor classes where they can be built.
 """
 
@@ -23,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from spatialvlm_cli.errors import InputError, ModelLoadError
-from spatialvlm_cli.panorama.families import ModelFamily
+from spatialvlm_cli.panorama.families import PanoramaFamily
 
 
 @dataclass
@@ -31,14 +25,14 @@ class PanoramaProcessor:
     """tokenizer / image_processor: transformers objects from the checkpoint. chat_template: the processor's
     Jinja template. image_seq_length: tokens per image patch (InternVL, Gemma3; unused for Qwen-VL)."""
 
-    family: ModelFamily
+    family: PanoramaFamily
     tokenizer: Any
     image_processor: Any
     chat_template: str
     image_seq_length: int | None = None
 
     @classmethod
-    def from_pretrained(cls, location: str, family: ModelFamily, model_config: Any) -> PanoramaProcessor:
+    def from_pretrained(cls, location: str, family: PanoramaFamily, model_config: Any) -> PanoramaProcessor:
         """Load the tokenizer, image processor, chat template and processor settings saved with a checkpoint."""
         from transformers import AutoImageProcessor, AutoTokenizer
         from transformers.processing_utils import ProcessorMixin
@@ -51,12 +45,7 @@ class PanoramaProcessor:
             template = template.get("default")
         if not template:
             raise ModelLoadError(f"checkpoint '{location}' has no chat template")
-        seq_length = None
-        if family.name == "internvl":
-            seq_length = int(settings.get("image_seq_length", model_config.image_seq_length))
-        elif family.name == "gemma3":
-            seq_length = int(settings.get("image_seq_length", model_config.mm_tokens_per_image))
-        return cls(family, tokenizer, image_processor, template, seq_length)
+        return cls(family, tokenizer, image_processor, template, family.image_seq_length(settings, model_config))
 
     @property
     def view_height_px(self) -> int:
@@ -70,20 +59,12 @@ class PanoramaProcessor:
     @property
     def placeholder(self) -> str:
         """The text the chat template writes for one image."""
-        tok = self.tokenizer
-        if self.family.name == "internvl":
-            return tok.context_image_token
-        if self.family.name == "gemma3":
-            return tok.boi_token
-        return getattr(tok, "image_token", None) or "<|image_pad|>"
+        return self.family.placeholder(self.tokenizer)
 
     @property
     def image_token_id(self) -> int:
         """The id of the tokens that receive image features."""
-        tok = self.tokenizer
-        if self.family.name == "gemma3":
-            return int(tok.image_token_id)
-        return int(tok.convert_tokens_to_ids(self.placeholder))
+        return self.family.image_token_id(self.tokenizer)
 
     def prompt_text(self, num_images: int, prompt: str) -> str:
         """The chat-formatted prompt with one placeholder per image, before expansion."""
@@ -111,25 +92,8 @@ class PanoramaProcessor:
 
         pil_images = [Image.fromarray(image) for image in images]
         text = self.prompt_text(len(images), prompt)
-        if self.family.name == "internvl":
-            vision = self.image_processor(pil_images, crop_to_patches=False, return_tensors="pt")
-            patches = [int(n) for n in vision.pop("num_patches")]
-            tok = self.tokenizer
-            pieces = [
-                tok.start_image_token + tok.context_image_token * (self.image_seq_length * n) + tok.end_image_token
-                for n in patches
-            ]
-        elif self.family.name == "gemma3":
-            # The processor's defaults: no pan-and-scan crops, so every image is one 256-token block.
-            vision = self.image_processor(pil_images, do_pan_and_scan=False, return_tensors="pt")
-            vision.pop("num_crops", None)
-            tok = self.tokenizer
-            piece = f"\n\n{tok.boi_token}{tok.image_token * self.image_seq_length}{tok.eoi_token}\n\n"
-            pieces = [piece] * len(images)
-        else:
-            vision = self.image_processor(pil_images, return_tensors="pt")
-            merge = int(self.image_processor.merge_size) ** 2
-            pieces = [self.placeholder * (int(grid.prod()) // merge) for grid in vision["image_grid_thw"]]
+        vision, pieces = self.family.expand_images(self.image_processor, self.tokenizer, pil_images,
+                                                   self.image_seq_length)
         expanded = _replace_in_order(text, self.placeholder, pieces)
         bos = self.tokenizer.bos_token
         encoded = self.tokenizer(
@@ -140,11 +104,7 @@ class PanoramaProcessor:
         )
         inputs: dict[str, Any] = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
         inputs.update(vision)
-        is_image = (inputs["input_ids"] == self.image_token_id).long()
-        if self.family.name == "gemma3":
-            inputs["token_type_ids"] = is_image
-        elif self.family.rope == "mrope":
-            inputs["mm_token_type_ids"] = is_image
+        inputs.update(self.family.extra_inputs((inputs["input_ids"] == self.image_token_id).long()))
         return inputs
 
 

@@ -48,7 +48,7 @@ def panorama_position_report(
     if results[0]["level"] != "ok":
         return results  # no ids can be computed for a prompt that does not match its layout
     expected = positions.for_inputs(inputs)
-    rotary_expected = expected if loaded.family.rope == "1d" else expected[1:]
+    rotary_expected = loaded.family.rotary_rows(expected)
     summary = summarize_positions(rotary_expected[..., 0, :].cpu().numpy(), is_image, scheme.tile_of_image)
     collide_level = "warning" if scheme.mode == "cora" and scheme.vlm_pe is not None else "error"
     results.append(

@@ -1,0 +1,154 @@
+"""What a panorama VLM family is: `PanoramaFamily` and its two position-id rules (1-D RoPE, Qwen-VL's M-RoPE).
+
+A family is one small class: the transformers model type it covers, the PanoRoPE variant that fits it, how its
+processor expands an image placeholder into tokens (and which extra inputs it adds), how position ids are laid out,
+and the toy configuration of its tiny preset. Adding a family is one module in this folder plus a line in
+`families/__init__.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from spatialvlm_cli.panorama.positions import (
+    PANO_ROPE_1D,
+    PANO_ROPE_MROPE,
+    PositionScheme,
+    batch_positions_1d,
+    batch_positions_mrope,
+)
+
+# Text decoder sizes of every tiny preset (hidden 64, 4 heads of 16, 2 KV heads).
+TINY_TEXT: dict[str, Any] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+}
+
+
+@dataclass(frozen=True)
+class TinyTokens:
+    """The special tokens of a family's tiny tokenizer, as the real tokenizer defines them.
+
+    tokens: every special token; named: `extra_special_tokens` roles (e.g. image_token); eos / pad / bos tokens;
+    template: the chat template file in `assets/panorama/`; extra_eos: tokens that also end a turn."""
+
+    tokens: tuple[str, ...]
+    named: dict[str, str]
+    eos: str
+    pad: str
+    bos: str | None
+    template: str
+    extra_eos: tuple[str, ...] = ()
+
+
+class PanoramaFamily:
+    """One transformers VLM family. Subclasses set the class attributes and implement the methods marked so."""
+
+    name: ClassVar[str]  # our name, e.g. "qwen2.5-vl"
+    model_type: ClassVar[str]  # transformers' config.model_type
+    rope: ClassVar[str]  # "1d" (position ids (B, L)) or "mrope" ((4, B, L): text row, then t, h, w)
+    pano_pe: ClassVar[str]  # the --VLM_PE name of the PanoRoPE variant that fits it
+    example_checkpoint: ClassVar[str]
+    processor_class: ClassVar[str]  # the transformers processor the checkpoint names
+    tiny_tokens: ClassVar[TinyTokens]
+
+    # -- processing ------------------------------------------------------------------------------------------------
+
+    def image_seq_length(self, settings: dict[str, Any], model_config: Any) -> int | None:
+        """Tokens per image patch from the processor settings or model config (None: computed per image)."""
+        return None
+
+    def placeholder(self, tokenizer: Any) -> str:
+        """The text the chat template writes for one image. Implemented by each family."""
+        raise NotImplementedError
+
+    def image_token_id(self, tokenizer: Any) -> int:
+        """The id of the tokens that receive image features."""
+        return int(tokenizer.convert_tokens_to_ids(self.placeholder(tokenizer)))
+
+    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any],
+                      image_seq_length: int | None) -> tuple[dict[str, Any], list[str]]:
+        """Run the image processor on PIL `images`; returns its tensors (the model's vision inputs) and, per image,
+        the text that replaces its placeholder. Implemented by each family."""
+        raise NotImplementedError
+
+    def extra_inputs(self, is_image: Any) -> dict[str, Any]:
+        """Inputs derived from the (1, L) int64 image-token mask (token type ids); none by default."""
+        return {}
+
+    # -- position ids ----------------------------------------------------------------------------------------------
+
+    def position_ids(self, ids: np.ndarray, mask: np.ndarray | None, image_grid_thw: np.ndarray | None,
+                     spatial_merge_size: int | None, image_token_id: int, scheme: PositionScheme) -> np.ndarray:
+        """(B, L) int64 token ids -> the scheme's ids, (B, L) or (4, B, L). Implemented by the two rope bases."""
+        raise NotImplementedError
+
+    def rotary_rows(self, position_ids: Any) -> Any:
+        """The rows of `position_ids` the rotary embedding reads: all of (B, L); t, h, w of (4, B, L)."""
+        return position_ids
+
+    # -- tiny preset -----------------------------------------------------------------------------------------------
+
+    def tiny_config(self, text: dict[str, Any], token_id: Any) -> Any:
+        """A toy config of the real model class. text: TINY_TEXT plus vocabulary and special ids; token_id: maps a
+        special token to its id in the tiny tokenizer. Implemented by each family."""
+        raise NotImplementedError
+
+    def tiny_image_processor(self) -> Any:
+        """The family's image processor at the toy size. Implemented by each family."""
+        raise NotImplementedError
+
+    def tiny_processor_settings(self, model_config: Any) -> dict[str, Any]:
+        """Processor settings saved beside the image processor's (e.g. image_seq_length)."""
+        return {}
+
+
+class RoPE1DFamily(PanoramaFamily):
+    """Families whose text decoder uses 1-D RoPE (InternVL, Gemma3): PanoRoPE-1D ids."""
+
+    rope = "1d"
+    pano_pe = PANO_ROPE_1D
+
+    def position_ids(self, ids: np.ndarray, mask: np.ndarray | None, image_grid_thw: np.ndarray | None,
+                     spatial_merge_size: int | None, image_token_id: int, scheme: PositionScheme) -> np.ndarray:
+        return batch_positions_1d(ids == image_token_id, mask, scheme)
+
+
+class MRoPEFamily(PanoramaFamily):
+    """Qwen-VL families: 3-D M-RoPE ids (t, h, w) after a plain text row, as transformers feeds them."""
+
+    rope = "mrope"
+    pano_pe = PANO_ROPE_MROPE
+
+    def position_ids(self, ids: np.ndarray, mask: np.ndarray | None, image_grid_thw: np.ndarray | None,
+                     spatial_merge_size: int | None, image_token_id: int, scheme: PositionScheme) -> np.ndarray:
+        if image_grid_thw is None or spatial_merge_size is None:
+            raise ValueError("Qwen-VL position ids need image_grid_thw and the spatial merge size")
+        rows = batch_positions_mrope(ids == image_token_id, mask, image_grid_thw, spatial_merge_size, scheme)
+        return np.concatenate([real_index(ids.shape, mask)[None], rows])
+
+    def rotary_rows(self, position_ids: Any) -> Any:
+        return position_ids[1:]
+
+
+def real_index(shape: tuple[int, ...], mask: np.ndarray | None) -> np.ndarray:
+    """(B, L) index among unpadded tokens (transformers' text row), 0 on padding."""
+    if mask is None:
+        return np.broadcast_to(np.arange(shape[1]), shape).astype(np.int64)
+    index = np.cumsum(mask, axis=-1) - 1
+    return np.where(mask > 0, index, 0).astype(np.int64)
+
+
+def image_processor_class(name: str) -> Any:
+    """The torchvision-backed image processor class when torchvision is installed, else its Pillow twin (what
+    transformers would fall back to, without its warning)."""
+    import transformers
+    from transformers.utils import is_torchvision_available
+
+    return getattr(transformers, name if is_torchvision_available() else f"{name}Pil")

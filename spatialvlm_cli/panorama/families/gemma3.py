@@ -1,0 +1,60 @@
+"""Gemma3: `<start_of_image>` -> `\\n\\n<start_of_image>` + `<image_soft_token>` x image_seq_length +
+`<end_of_image>\\n\\n`, plus `token_type_ids` (1 on image tokens: bidirectional attention inside an image)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spatialvlm_cli.panorama.families.base import RoPE1DFamily, TinyTokens, image_processor_class
+
+
+class Gemma3(RoPE1DFamily):
+    name = "gemma3"
+    model_type = "gemma3"
+    example_checkpoint = "google/gemma-3-4b-it"
+    processor_class = "Gemma3Processor"
+    tiny_tokens = TinyTokens(
+        tokens=("<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>",
+                "<image_soft_token>"),
+        named={"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"},
+        eos="<eos>", pad="<pad>", bos="<bos>", template="gemma3.jinja", extra_eos=("<end_of_turn>",))
+
+    def image_seq_length(self, settings: dict[str, Any], model_config: Any) -> int | None:
+        return int(settings.get("image_seq_length", model_config.mm_tokens_per_image))
+
+    def placeholder(self, tokenizer: Any) -> str:
+        return tokenizer.boi_token
+
+    def image_token_id(self, tokenizer: Any) -> int:
+        return int(tokenizer.image_token_id)
+
+    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any],
+                      image_seq_length: int | None) -> tuple[dict[str, Any], list[str]]:
+        # The processor's defaults: no pan-and-scan crops, so every image is one block of image_seq_length tokens.
+        vision = image_processor(images, do_pan_and_scan=False, return_tensors="pt")
+        vision.pop("num_crops", None)
+        piece = f"\n\n{tokenizer.boi_token}{tokenizer.image_token * image_seq_length}{tokenizer.eoi_token}\n\n"
+        return dict(vision), [piece] * len(images)
+
+    def extra_inputs(self, is_image: Any) -> dict[str, Any]:
+        return {"token_type_ids": is_image}
+
+    def tiny_config(self, text: dict[str, Any], token_id: Any) -> Any:
+        from transformers import AutoConfig
+
+        return AutoConfig.for_model(
+            "gemma3",
+            text_config={**text, "num_hidden_layers": 6, "sliding_window": 8, "query_pre_attn_scalar": 16},
+            vision_config={"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64,
+                           "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+            mm_tokens_per_image=4,
+            boi_token_index=token_id("<start_of_image>"),
+            eoi_token_index=token_id("<end_of_image>"),
+            image_token_index=token_id("<image_soft_token>"),
+        )
+
+    def tiny_image_processor(self) -> Any:
+        return image_processor_class("Gemma3ImageProcessor")(size={"height": 32, "width": 32})
+
+    def tiny_processor_settings(self, model_config: Any) -> dict[str, Any]:
+        return {"image_seq_length": model_config.mm_tokens_per_image}

@@ -1,0 +1,57 @@
+"""InternVL (3.5): `<IMG_CONTEXT>` -> `<img>` + `<IMG_CONTEXT>` x image_seq_length x patches + `</img>`.
+
+Each view is sent as one 448-px patch (`crop_to_patches=False`): the panorama is already cut into views.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spatialvlm_cli.panorama.families.base import RoPE1DFamily, TinyTokens, image_processor_class
+
+
+class InternVL(RoPE1DFamily):
+    name = "internvl"
+    model_type = "internvl"
+    example_checkpoint = "OpenGVLab/InternVL3_5-1B-HF"
+    processor_class = "InternVLProcessor"
+    tiny_tokens = TinyTokens(
+        tokens=("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"),
+        named={"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
+               "video_token": "<video>"},
+        eos="<|im_end|>", pad="<|endoftext|>", bos=None, template="internvl.jinja")
+
+    def image_seq_length(self, settings: dict[str, Any], model_config: Any) -> int | None:
+        return int(settings.get("image_seq_length", model_config.image_seq_length))
+
+    def placeholder(self, tokenizer: Any) -> str:
+        return tokenizer.context_image_token
+
+    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any],
+                      image_seq_length: int | None) -> tuple[dict[str, Any], list[str]]:
+        vision = image_processor(images, crop_to_patches=False, return_tensors="pt")
+        patches = [int(n) for n in vision.pop("num_patches")]
+        pieces = [tokenizer.start_image_token + tokenizer.context_image_token * (image_seq_length * n)
+                  + tokenizer.end_image_token for n in patches]
+        return dict(vision), pieces
+
+    def tiny_config(self, text: dict[str, Any], token_id: Any) -> Any:
+        from transformers import AutoConfig
+
+        return AutoConfig.for_model(
+            "internvl",
+            text_config={**text, "model_type": "qwen3", "rope_parameters": {"rope_type": "default", "rope_theta": 1e6}},
+            vision_config={"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                           "intermediate_size": 64, "image_size": 32, "patch_size": 8},
+            image_token_id=token_id("<IMG_CONTEXT>"),
+            image_seq_length=4,
+            downsample_ratio=0.5,
+        )
+
+    def tiny_image_processor(self) -> Any:
+        return image_processor_class("GotOcr2ImageProcessor")(
+            size={"height": 32, "width": 32}, crop_to_patches=False, image_mean=[0.485, 0.456, 0.406],
+            image_std=[0.229, 0.224, 0.225])
+
+    def tiny_processor_settings(self, model_config: Any) -> dict[str, Any]:
+        return {"image_seq_length": model_config.image_seq_length}
