@@ -24,6 +24,7 @@ from spatialvlm_cli.panorama.families import PanoramaFamily, check_vlm_pe
 from spatialvlm_cli.panorama.image import Panorama, read_panorama
 from spatialvlm_cli.panorama.models import peek_family
 from spatialvlm_cli.panorama.positions import DEFAULT_PANO_MODE, PANO_MODES
+from spatialvlm_cli.pe.spec import is_stock_spelling
 
 SHIPPED_PANORAMA = Path("scenes") / "pano_room.png"
 CHECK_VIEWS = 4  # perspective tiles at yaw 0, 90, 180, 270 degrees, plus the global view
@@ -56,9 +57,7 @@ def panorama_variants(family: PanoramaFamily, vlm_pe: str | None) -> list[Varian
     (one line) when the variant does not fit the family."""
     if vlm_pe is not None and vlm_pe.strip().lower() == "all":
         return [(None, DEFAULT_PANO_MODE)] + [(family.pano_pe, mode) for mode in PANO_MODES]
-    from spatialvlm_cli.cli.options import parse_vlm_pe
-
-    chosen = parse_vlm_pe(vlm_pe)
+    chosen = None if is_stock_spelling(vlm_pe) else str(vlm_pe).strip()
     check_vlm_pe(family, chosen)
     return [(chosen, DEFAULT_PANO_MODE)]
 

@@ -35,9 +35,14 @@ class _Keep:
 KEEP: Any = _Keep()
 
 
+def is_stock_spelling(name: str | None) -> bool:
+    """True for the spellings of stock 1-D RoPE: Python None, "None" in any case, "1D_RoPE", "stock"."""
+    return name is None or str(name).strip().lower() in STOCK_SPELLINGS
+
+
 def variant_name(name: str | None) -> str:
     """The registered spelling of a variant; the stock spellings (and Python None) give `NO_PE`."""
-    if name is None or str(name).strip().lower() in STOCK_SPELLINGS:
+    if is_stock_spelling(name):
         return NO_PE
     for registered in PE_REGISTRY:
         if registered.lower() == str(name).strip().lower():
