@@ -7,31 +7,51 @@ without running it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .batch import EncodedPoints, check_voxels
+from .batch import EncodedPoints, VoxelBatch, check_voxels
 from .config import SceneScriptConfig, SonataConfig
 from .scenescript import SceneScriptEncoder, scenescript_output_grid
 from .sonata import SonataEncoder, sonata_output_grid
 
-BACKBONES = ("scenescript", "sonata")
 
-__all__ = ["BACKBONES", "EncodedPoints", "build_point_encoder", "output_grid_coords"]
+@dataclass(frozen=True)
+class EncoderKind:
+    """One `point_backbone`: its typed config (parsed from a checkpoint's `point_config`), its module, and the rule
+    that predicts its output tokens' cells without weights."""
+
+    config: type[SonataConfig] | type[SceneScriptConfig]
+    module: Callable[[Any], nn.Module]
+    output_grid: Callable[[Any, VoxelBatch], VoxelBatch]
+
+
+# `point_backbone` name -> encoder. Adding an encoder: its module and config here, and one line.
+ENCODERS: dict[str, EncoderKind] = {
+    "sonata": EncoderKind(SonataConfig, SonataEncoder, sonata_output_grid),
+    "scenescript": EncoderKind(SceneScriptConfig, SceneScriptEncoder, scenescript_output_grid),
+}
+BACKBONES = tuple(sorted(ENCODERS))
+
+__all__ = ["BACKBONES", "ENCODERS", "EncodedPoints", "EncoderKind", "build_point_encoder", "output_grid_coords"]
+
+
+def _encoder(backbone: str) -> EncoderKind:
+    if backbone not in ENCODERS:
+        raise ConfigError(f"unknown point backbone '{backbone}'; expected one of {list(BACKBONES)}.")
+    return ENCODERS[backbone]
 
 
 def build_point_encoder(backbone: str, point_config: Mapping[str, Any]) -> nn.Module:
     """The encoder named by a checkpoint's ``point_backbone`` ("sonata" or "scenescript"), configured by its
     ``point_config``. The module has ``out_channels`` and forward(grid_coord, feat, offset) -> EncodedPoints.
     Raises ConfigError for an unknown backbone or a bad config."""
-    if backbone == "sonata":
-        return SonataEncoder(SonataConfig.from_point_config(point_config))
-    if backbone == "scenescript":
-        return SceneScriptEncoder(SceneScriptConfig.from_point_config(point_config))
-    raise ConfigError(f"unknown point backbone '{backbone}'; expected one of {list(BACKBONES)}.")
+    kind = _encoder(backbone)
+    return kind.module(kind.config.from_point_config(point_config))
 
 
 def output_grid_coords(
@@ -41,12 +61,7 @@ def output_grid_coords(
     return for these input cells, in the same order; needs no weights and runs in milliseconds.
 
     grid_coord: (N, 3) integer input-grid cells; offset: (B,) int64 cumulative point counts."""
-    if backbone == "sonata":
-        config = SonataConfig.from_point_config(point_config)
-        voxels = sonata_output_grid(config, check_voxels(grid_coord, offset, config.num_bins))
-    elif backbone == "scenescript":
-        ss_config = SceneScriptConfig.from_point_config(point_config)
-        voxels = scenescript_output_grid(ss_config, check_voxels(grid_coord, offset, ss_config.num_bins))
-    else:
-        raise ConfigError(f"unknown point backbone '{backbone}'; expected one of {list(BACKBONES)}.")
+    kind = _encoder(backbone)
+    config = kind.config.from_point_config(point_config)
+    voxels = kind.output_grid(config, check_voxels(grid_coord, offset, config.num_bins))
     return voxels.grid_coord, voxels.offset
