@@ -23,3 +23,12 @@ class ModelLoadError(SpatialVLMError):
 
 class OutputError(SpatialVLMError):
     """An output path cannot be written."""
+
+
+def error_line(error: Exception) -> str:
+    """One line for the user: a SpatialVLMError's message, else the first line of a library's error text (no
+    class names: they mean nothing to a user)."""
+    if isinstance(error, SpatialVLMError):
+        return str(error)
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "no message")
+    return f"unexpected failure: {first[:200]}"

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spatialvlm_cli.errors import ConfigError, OutputError, SpatialVLMError
+from spatialvlm_cli.errors import ConfigError, OutputError, error_line
 from spatialvlm_cli.generation import GenerationSettings, stream_generate
-from spatialvlm_cli.io import PointCloud, find_point_clouds, read_point_cloud, write_text_atomic
+from spatialvlm_cli.io import PointCloud, check_overwrite, find_point_clouds, read_point_cloud, write_text_atomic
 from spatialvlm_cli.layout import Layout, ParseIssue, dedupe_layout, format_layout, layout_to_json, parse_layout
+from spatialvlm_cli.layout.entities import Bbox, Door, Wall, Window
 from spatialvlm_cli.preprocess import prepare_point_cloud
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ class SceneSettings:
         if self.detect_type not in DETECT_TYPES:
             raise ConfigError(f"--detect_type must be one of {', '.join(DETECT_TYPES)}, got '{self.detect_type}'")
 
+    def to_json(self) -> dict[str, Any]:
+        """Every setting (generation's included), so a run can be repeated from its JSON file."""
+        return {"detect_type": self.detect_type, "categories": list(self.categories), "cleanup": self.clean,
+                **self.generation.to_json()}
+
 
 @dataclass
 class SceneResult:
@@ -55,12 +61,15 @@ class SceneResult:
     num_new_tokens: int
     stopped_by_repeat: bool
     seconds: float
+    settings: SceneSettings = field(default_factory=SceneSettings)
+    hit_token_limit: bool = False
 
     def to_json(self, run_meta: dict[str, Any]) -> dict[str, Any]:
-        """run_meta: model spec and the PE it ran with (model, vlm_pe, pcd_pe_merge_rule, pe)."""
+        """run_meta: model spec and the PE it ran with (model, vlm_pe, pcd_pe_merge_rule, pe), device, dtype."""
         return {
             "source": str(self.source),
             **run_meta,
+            "settings": self.settings.to_json(),
             "layout": layout_to_json(self.layout),
             "raw_text": self.text,
             "skipped_lines": [issue.__dict__ for issue in self.parse_issues],
@@ -70,6 +79,7 @@ class SceneResult:
                 "num_point_tokens": self.num_point_tokens,
                 "num_new_tokens": self.num_new_tokens,
                 "stopped_by_repeat": self.stopped_by_repeat,
+                "hit_token_limit": self.hit_token_limit,
                 "seconds": round(self.seconds, 3),
             },
         }
@@ -98,8 +108,13 @@ def infer_scene(
     with _verbose_checkpoints(loaded.model):
         result = stream_generate(loaded.model, loaded.tokenizer, inputs, settings.generation, on_text)
     layout, issues = decode_layout(result.text, loaded.num_bins, prepared.min_extent, source=path.name)
+    if result.hit_token_limit:
+        log.warning("'%s': generation stopped at --max_new_tokens %d, so the last line is cut off; raise "
+                    "--max_new_tokens for the whole layout", path.name, settings.generation.max_new_tokens)
     if issues:
-        log.warning("'%s': skipped %d malformed line(s) of model output", path.name, len(issues))
+        log.warning("'%s': skipped %d malformed line(s) of model output: %s", path.name, len(issues),
+                    "; ".join(f"line {issue.line_no} ({issue.reason})" for issue in issues[:3])
+                    + ("; …" if len(issues) > 3 else ""))
     return SceneResult(
         source=Path(path),
         text=result.text,
@@ -111,6 +126,8 @@ def infer_scene(
         num_new_tokens=result.num_new_tokens,
         stopped_by_repeat=result.stopped_by_repeat,
         seconds=time.perf_counter() - start,
+        settings=settings,
+        hit_token_limit=result.hit_token_limit,
     )
 
 
@@ -130,14 +147,37 @@ def decode_layout(text: str, num_bins: int, min_extent: Any,
                   source: str = "model output") -> tuple[Layout, list[ParseIssue]]:
     """Model text (integer bins, relative to the cloud's min corner) -> layout in metres in the file's frame.
 
-    Near-duplicate entity lines (same kind, every value within one bin) are dropped and repeated ids renumbered
+    Model output is read strictly: a line with more values than its entity takes (which SpatialLM's parser, and
+    `parse_layout` for saved files, would accept by dropping the extras) is skipped as malformed. Near-duplicate
+    entity lines (same kind, every value within one bin) are dropped and repeated ids renumbered
     (`layout.dedupe_layout`), with a warning naming `source` that says how many."""
-    layout_bins, issues = parse_layout(text)
+    lines = text.split("\n")
+    extra = [ParseIssue(number, line, reason) for number, line in enumerate(lines, 1)
+             if (reason := _extra_values(line)) is not None]
+    for issue in extra:
+        lines[issue.line_no - 1] = ""
+    layout_bins, issues = parse_layout("\n".join(lines))
+    issues = sorted(issues + extra, key=lambda issue: issue.line_no)
     layout_bins, stats = dedupe_layout(layout_bins, tolerance=1)
     if stats:
         log.warning("'%s': dropped %d near-duplicate entity line(s), renumbered %d repeated id(s)", source,
                     stats.dropped, stats.renumbered)
     return layout_bins.undiscretize(num_bins).translate(tuple(float(v) for v in min_extent)), issues
+
+
+_VALUES_TAKEN = {"wall": len(Wall.numeric_fields), "door": 1 + len(Door.numeric_fields),
+                 "window": 1 + len(Window.numeric_fields), "bbox": 1 + len(Bbox.numeric_fields)}
+
+
+def _extra_values(line: str) -> str | None:
+    """The reason a model output line has more values than its entity takes, else None."""
+    label = line.split("=")[0].partition("_")[0].strip()
+    taken = _VALUES_TAKEN.get(label)
+    opening, closing = line.find("("), line.find(")")
+    if taken is None or opening < 0 or closing < opening:
+        return None
+    given = len(line[opening + 1 : closing].split(","))
+    return f"{label.capitalize()} takes {taken} values, got {given}" if given > taken else None
 
 
 def _to_device(value: Any, device: Any) -> Any:
@@ -167,17 +207,44 @@ def write_scene_outputs(result: SceneResult, txt_path: Path, json_path: Path, me
 @dataclass
 class BatchSummary:
     done: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def plan_point_cloud_run(point_cloud: Path, output: Path, skip_existing: bool) -> list[tuple[Path, Path, Path]]:
-    """(input, txt, json) for every scene to run; with skip_existing, scenes whose .txt and .json exist are left out."""
+@dataclass
+class RunPlan:
+    """scenes: (input, txt, json) to run; skipped: inputs left out by skip_existing; replaced: existing outputs an
+    earlier run of this tool wrote for the same scene (or any, with overwrite), which the run will replace."""
+
+    scenes: list[tuple[Path, Path, Path]]
+    skipped: list[Path]
+    replaced: list[Path]
+
+
+def written_for(json_path: Path, source: Path) -> bool:
+    """True when `json_path` is a JSON file `infer` wrote for the scene `source`."""
+    try:
+        payload = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(payload, dict) and "raw_text" in payload and isinstance(payload.get("source"), str)
+            and Path(payload["source"]).resolve() == Path(source).resolve())
+
+
+def plan_point_cloud_run(point_cloud: Path, output: Path, skip_existing: bool, overwrite: bool = False) -> RunPlan:
+    """What a run will do, before any model is loaded. With skip_existing, scenes whose .txt and .json exist are
+    left out. An existing output is replaced only when this tool wrote it for the same scene (the .json names it;
+    the .txt goes with its .json) or `overwrite` is set; an output that is an input is never written (OutputError)."""
     inputs = find_point_clouds(point_cloud)
-    plan = [(src, txt, js) for src, (txt, js) in zip(inputs, output_paths(inputs, output), strict=True)]
+    scenes = [(src, txt, js) for src, (txt, js) in zip(inputs, output_paths(inputs, output), strict=True)]
+    skipped = []
     if skip_existing:
-        plan = [item for item in plan if not (item[1].exists() and item[2].exists())]
-    return plan
+        skipped = [src for src, txt, js in scenes if txt.exists() and js.exists()]
+        scenes = [item for item in scenes if item[0] not in skipped]
+    replaced = []
+    for source, txt_path, json_path in scenes:
+        replaced += check_overwrite([txt_path, json_path], inputs, overwrite,
+                                    lambda _, src=source, js=json_path: written_for(js, src))
+    return RunPlan(scenes, skipped, replaced)
 
 
 def run_scenes(
@@ -188,18 +255,24 @@ def run_scenes(
     on_text: Callable[[str], None] | None = None,
     on_scene_done: Callable[[Path, SceneResult | None, str | None], None] | None = None,
 ) -> BatchSummary:
-    """Run every planned scene; one failing scene is recorded and the batch goes on."""
+    """Run every planned scene; a scene that fails for any reason (bad file, numerical or library error) is recorded
+    with a one-line reason and the batch goes on. Ctrl-C stops the batch (KeyboardInterrupt propagates);
+    SPATIALVLM_DEBUG=1 re-raises the first failure with its traceback."""
     summary = BatchSummary()
     for source, txt_path, json_path in plan:
         try:
             result = infer_scene(loaded, source, settings, on_text)
             write_scene_outputs(result, txt_path, json_path, meta)
-        except SpatialVLMError as error:
-            summary.failed.append((source, str(error)))
+        except Exception as error:
+            if os.environ.get("SPATIALVLM_DEBUG") == "1":
+                raise
+            reason = error_line(error)
+            summary.failed.append((source, reason))
             if on_scene_done is not None:
-                on_scene_done(source, None, str(error))
+                on_scene_done(source, None, reason)
             continue
         summary.done.append(source)
         if on_scene_done is not None:
             on_scene_done(source, result, None)
     return summary
+

@@ -57,10 +57,11 @@ def test_folder_run_survives_a_bad_scene_and_resumes(tmp_path: Path):
     result = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), *FAST])
     assert result.exit_code == 1
     assert "1 scene(s) written" in result.stderr and "1 failed" in result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["good.json", "good.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["failed.log", "good.json", "good.txt"]
+    assert (out / "failed.log").read_text().startswith("bad\t'")
     (scenes / "bad.ply").unlink()
     again = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), "--skip_existing", *FAST])
-    assert again.exit_code == 0 and "nothing to do" in again.stderr
+    assert again.exit_code == 0 and "nothing to do: all 1 scene(s)" in again.stderr
 
 
 def test_yaml_config_drives_infer(tmp_path: Path):

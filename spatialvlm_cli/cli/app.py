@@ -4,27 +4,74 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # typer vendors click (0.29)
 from typer.core import TyperGroup
 
-from spatialvlm_cli.errors import SpatialVLMError
+from spatialvlm_cli.cli.console import TerminalHandler, terminal
+from spatialvlm_cli.errors import error_line
 
 
 class SpatialVLMGroup(TyperGroup):
-    """Turns a `SpatialVLMError` raised anywhere below a command into one line on stderr and exit code 1."""
+    """Every failure ends as one line on stderr: a `SpatialVLMError` (bad input, flag or model) or any other error
+    raised below a command exits 1, a usage error (unknown flag, missing or mistyped value) exits 2 as Click's do,
+    Ctrl-C exits 130. SPATIALVLM_DEBUG=1 lets errors through with their traceback."""
 
-    def invoke(self, ctx: typer.Context):
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SpatialVLMError as error:
+        except (typer.Exit, typer.Abort, ClickException):
+            raise
+        except KeyboardInterrupt as interrupt:
+            hint = str(interrupt)
+            _fail(f"interrupted{f'; {hint}' if hint else ''}")
+            ctx.exit(130)
+        except Exception as error:
             if os.environ.get("SPATIALVLM_DEBUG") == "1":
                 raise
-            typer.echo(f"error: {error} (set SPATIALVLM_DEBUG=1 for a traceback)", err=True)
+            _fail(f"{error_line(error)} (set SPATIALVLM_DEBUG=1 for a traceback)")
             ctx.exit(1)
-        except KeyboardInterrupt:
-            typer.echo("error: interrupted", err=True)
-            ctx.exit(130)
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """Click's main, with usage errors as one line (and the command's --help named) instead of a box."""
+        try:
+            code = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                                **extra)
+        except NoArgsIsHelpError as error:
+            if error.ctx is not None:
+                terminal.err.print(error.ctx.get_help(), markup=False, highlight=False)
+            code = 0
+        except UsageError as error:
+            where = error.ctx.command_path if error.ctx else "spatialvlm"
+            _fail(f"{error.format_message()} (usage error; see '{where} --help')")
+            code = error.exit_code
+        except ClickException as error:
+            _fail(error.format_message())
+            code = error.exit_code
+        except typer.Abort:
+            _fail("interrupted")
+            code = 130
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _fail(message: str) -> None:
+    terminal.close_open_line()
+    terminal.err.print(f"error: {message}", markup=False, highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from spatialvlm_cli import __version__
+
+        terminal.out.print(f"spatialvlm {__version__}", markup=False)
+        raise typer.Exit()
 
 
 app = typer.Typer(
@@ -32,28 +79,31 @@ app = typer.Typer(
     name="spatialvlm",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
     help="Inference and evaluation of point-cloud and panorama VLMs with swappable positional encodings.",
 )
 
 
 @app.callback()
-def root() -> None:
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """spatialvlm: point-cloud and panorama VLM inference and evaluation with swappable positional encodings.
 
-    Run `spatialvlm COMMAND --help` for a command's flags and examples.
+    Run `spatialvlm COMMAND --help` for a command's flags and examples. Errors are one line on stderr: exit code 1
+    for bad input, 2 for a usage error (unknown flag, missing or mistyped value), 130 for Ctrl-C.
     """
     _setup_logging()
 
 
 def _setup_logging() -> None:
-    """Warnings and progress go to stderr through rich; results go to stdout."""
+    """Warnings go to stderr through the shared console (above a live progress bar or spinner, never onto it)."""
     import logging
 
-    from rich.console import Console
-    from rich.logging import RichHandler
-
-    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False)
+    handler = TerminalHandler(console=terminal.err, show_time=False, show_path=False, markup=False)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler], force=True)
 
 

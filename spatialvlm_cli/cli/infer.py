@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from spatialvlm_cli.cli.console import terminal
 from spatialvlm_cli.cli.options import (
     ConfigOpt,
     DeviceOpt,
@@ -19,14 +20,18 @@ from spatialvlm_cli.cli.options import (
     parse_key_values,
     parse_vlm_pe,
 )
-from spatialvlm_cli.errors import InputError
+from spatialvlm_cli.errors import ConfigError, InputError, UnknownPEVariant
 
 if TYPE_CHECKING:
+    from rich.status import Status
+
     from spatialvlm_cli.generation import GenerationSettings
+    from spatialvlm_cli.pipeline import SceneResult
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT = Path("layouts")
+DEFAULT_MODEL = "spatialvlm-rooms"  # spatialvlm_cli.model.DEFAULT_MODEL, without importing torch to know it
 
 
 def infer(
@@ -40,8 +45,9 @@ def infer(
         typer.Option(
             "--output",
             "-o",
-            help="Point clouds: a folder (a .txt + .json per scene) or a .txt file for one scene (default ./layouts). "
-            "Image: a .json file or a folder (default ./<image stem>.json).",
+            help="A folder (default ./layouts): a .txt + .json per scene, a .json per panorama; or a file: .txt for "
+            "one scene, .json for a panorama. An existing file is replaced only when this tool wrote it for the same "
+            "input (or with --overwrite).",
         ),
     ] = None,
     model: ModelOpt = None,
@@ -63,7 +69,9 @@ def infer(
         int, typer.Option("--max_new_tokens", "--max-new-tokens", help="Upper bound on generated tokens.")
     ] = 4096,
     greedy: Annotated[bool, typer.Option("--greedy", help="Argmax decoding instead of sampling.")] = False,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed for sampling (reproducible runs).")] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed for sampling, 0 .. 2**32-1 (fixed: runs repeat; in the JSON).")
+    ] = 0,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     no_cleanup: Annotated[
@@ -71,6 +79,10 @@ def infer(
     ] = False,
     skip_existing: Annotated[
         bool, typer.Option("--skip_existing", "--skip-existing", help="Leave out scenes whose outputs already exist.")
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace existing output files this tool did not write for the same input."),
     ] = False,
     attn_implementation: Annotated[
         str | None, typer.Option("--attn_implementation", "--attn-implementation", help="sdpa | eager.")
@@ -95,7 +107,9 @@ def infer(
         float, typer.Option("--fov", help="[image] Vertical field of view of each view, degrees (10-150).")
     ] = 90.0,
     global_view: Annotated[
-        bool, typer.Option("--global_view/--no_global_view", help="[image] Also send the whole panorama resized.")
+        bool,
+        typer.Option("--global_view/--no_global_view", "--global-view/--no-global-view",
+                     help="[image] Also send the whole panorama resized."),
     ] = True,
     pano_mode: Annotated[
         str,
@@ -125,46 +139,100 @@ def infer(
     from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.generation import GenerationSettings
 
-    values = merge_config(ctx, config)
-    generation = GenerationSettings(
-        max_new_tokens=values["max_new_tokens"],
-        greedy=values["greedy"],
-        temperature=values["temperature"],
-        top_p=values["top_p"],
-        top_k=values["top_k"],
-        num_beams=values["num_beams"],
-        seed=values["seed"],
-    )
-    if (values["point_cloud"] is None) == (values["image"] is None):
-        raise InputError("give exactly one of --point_cloud or --image")
-    if values["image"] is not None:
-        from spatialvlm_cli.cli.infer_image import infer_image
-
-        infer_image(
-            image=values["image"],
-            output=values["output"],
-            model=values["model"],
-            vlm_pe=parse_vlm_pe(values["vlm_pe"]),
-            pano_mode=values["pano_mode"],
-            prompt=values["prompt"],
-            views=values["views"],
-            overlap=values["overlap"],
-            fov_deg=values["fov"],
-            global_view=values["global_view"],
-            generation=generation,
-            device=values["device"],
-            dtype=values["dtype"],
-            attn_implementation=values["attn_implementation"],
+    with terminal.err.status("checking flags and inputs …") as status:  # shown within a second, on a terminal
+        values = merge_config(ctx, config)
+        generation = GenerationSettings(
+            max_new_tokens=values["max_new_tokens"],
+            greedy=values["greedy"],
+            temperature=values["temperature"],
+            top_p=values["top_p"],
+            top_k=values["top_k"],
+            num_beams=values["num_beams"],
+            seed=values["seed"],
         )
+        if (values["point_cloud"] is None) == (values["image"] is None):
+            raise InputError("give exactly one of --point_cloud or --image")
+        if values["image"] is not None:
+            from spatialvlm_cli.cli.infer_image import infer_image
+
+            status.stop()
+            infer_image(
+                image=values["image"],
+                output=values["output"] if values["output"] is not None else DEFAULT_OUTPUT,
+                overwrite=values["overwrite"],
+                model=values["model"],
+                vlm_pe=parse_vlm_pe(values["vlm_pe"]),
+                pano_mode=values["pano_mode"],
+                prompt=values["prompt"],
+                views=values["views"],
+                overlap=values["overlap"],
+                fov_deg=values["fov"],
+                global_view=values["global_view"],
+                generation=generation,
+                device=values["device"],
+                dtype=values["dtype"],
+                attn_implementation=values["attn_implementation"],
+            )
+            return
+        _infer_point_clouds(values, generation, status)
+
+
+def check_device(device: str) -> None:
+    """ConfigError, in the time it takes to import torch, for a device this machine does not have."""
+    import torch
+
+    kind = device.split(":")[0].strip().lower()
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device} was asked for but CUDA is not available on this machine")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {device} was asked for but MPS is not available on this machine")
+    if kind not in ("auto", "cpu", "cuda", "mps"):
+        raise ConfigError(f"--device must be auto, cpu, cuda[:N] or mps, got '{device}'")
+
+
+def check_pe_flags(vlm_pe: str | None, merge_rule: str | None, pe_options: dict) -> None:
+    """ConfigError before any model is loaded for an unknown --VLM_PE or --PCD_PE_Merge_Rule, or --pe_option keys
+    the chosen variant does not take. Options given without --VLM_PE are checked against the checkpoint's variant
+    when it loads."""
+    from spatialvlm_cli.pe.registry import PE_REGISTRY
+    from spatialvlm_cli.pe.spec import PESpec, merge_rule_name, variant_name
+
+    if merge_rule is not None:
+        merge_rule_name(merge_rule)
+    if vlm_pe is None:
         return
-    _infer_point_clouds(values, generation)
+    name = variant_name(vlm_pe)
+    try:
+        PESpec.parse(name, merge_rule, pe_options)
+    except UnknownPEVariant:
+        raise
+    except ConfigError as error:  # the options class is an internal name: say the flag instead
+        raise ConfigError(str(error).replace(PE_REGISTRY[name].Options.__name__, f"--VLM_PE {name}")) from None
 
 
-def _infer_point_clouds(values: dict, generation: GenerationSettings) -> None:
-    from rich.console import Console
+def summary_line(result: SceneResult) -> str:
+    """What a scene came to: entity counts, skipped lines by number, a cut-off at the token limit."""
+    layout = result.layout
+    counts = [(len(layout.walls), "wall", "walls"), (len(layout.doors), "door", "doors"),
+              (len(layout.windows), "window", "windows"), (len(layout.bboxes), "box", "boxes")]
+    text = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)
+    issues = result.parse_issues
+    if issues:
+        numbers = ", ".join(str(issue.line_no) for issue in issues[:8]) + (", …" if len(issues) > 8 else "")
+        text += f"; skipped {len(issues)} malformed line{'s' if len(issues) > 1 else ''} (line {numbers})"
+    if result.hit_token_limit:
+        text += "; cut off at --max_new_tokens"
+    return text
+
+
+def _infer_point_clouds(values: dict, generation: GenerationSettings, status: Status) -> None:
+    import time
+
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from spatialvlm_cli.io import check_writable_dir, read_point_cloud
+    from spatialvlm_cli.io.model_source import missing_model_path
     from spatialvlm_cli.pipeline import (
         SceneSettings,
         infer_scene,
@@ -173,8 +241,7 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings) -> None:
         write_scene_outputs,
     )
 
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False)
+    err = terminal.err
     settings = SceneSettings(
         detect_type=values["detect_type"],
         categories=tuple(values["category"] or ()),
@@ -182,61 +249,96 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings) -> None:
         generation=generation,
     )
     output = values["output"] or DEFAULT_OUTPUT
-    plan = plan_point_cloud_run(values["point_cloud"], output, values["skip_existing"])
-    if not plan:
-        err.print(f"nothing to do: every scene already has its outputs in '{output}'")
+    spec = values["model"] or DEFAULT_MODEL
+    problem = missing_model_path(spec)
+    if problem:
+        raise InputError(problem)
+    plan = plan_point_cloud_run(values["point_cloud"], output, values["skip_existing"], values["overwrite"])
+    if not plan.scenes:
+        status.stop()
+        err.print(f"nothing to do: all {len(plan.skipped)} scene(s) already have their outputs in '{output}'")
         return
-    check_writable_dir(plan[0][1].parent)
-    # One scene: read it before loading the model, so a bad file fails in a second, not after a model load.
-    first_cloud = read_point_cloud(plan[0][0]) if len(plan) == 1 else None
+    check_writable_dir(plan.scenes[0][1].parent)
+    pe_options = parse_key_values(values["pe_option"], "--pe_option")
+    status.update("checking --device and the positional encoding flags …")
+    check_device(values["device"])
+    vlm_pe = values["vlm_pe"]
+    check_pe_flags(vlm_pe, values["pcd_pe_merge_rule"], pe_options)
+    # One scene: read it before loading the model, so a bad file fails in seconds, not after a model load.
+    first_cloud = None
+    if len(plan.scenes) == 1:
+        status.update(f"reading {plan.scenes[0][0]} …")
+        first_cloud = read_point_cloud(plan.scenes[0][0])
 
-    from spatialvlm_cli.model import DEFAULT_MODEL, load_spatiallm
+    status.update(f"loading {spec} …")
+    start = time.perf_counter()
+    from transformers.utils import logging as hf_logging
+
+    from spatialvlm_cli.model import load_spatiallm
     from spatialvlm_cli.model.loading import KEEP
 
-    spec = values["model"] or DEFAULT_MODEL
-    pe_options = parse_key_values(values["pe_option"], "--pe_option")
-    with err.status(f"loading {spec} …"):
-        loaded = load_spatiallm(
-            spec,
-            device=values["device"],
-            dtype=values["dtype"],
-            # Flags not given keep what the checkpoint was built with; "None" asks for stock 1-D RoPE.
-            vlm_pe=KEEP if values["vlm_pe"] is None else parse_vlm_pe(values["vlm_pe"]),
-            merge_rule=KEEP if values["pcd_pe_merge_rule"] is None else values["pcd_pe_merge_rule"],
-            pe_options=pe_options or None,
-            attn_implementation=values["attn_implementation"],
-        )
-    config = loaded.model.config
-    meta = {"model": spec, "vlm_pe": config.vlm_pe, "pcd_pe_merge_rule": config.pcd_pe_merge_rule,
-            "pe": dict(config.pe or {})}
+    hf_logging.disable_progress_bar()  # the spinner says what is going on; a second bar would run into it
 
-    if len(plan) == 1:
-        source, txt_path, json_path = plan[0]
-        result = infer_scene(
-            loaded, source, settings, on_text=lambda piece: out.print(piece, end=""), cloud=first_cloud
-        )
-        out.print()
+    loaded = load_spatiallm(
+        spec,
+        device=values["device"],
+        dtype=values["dtype"],
+        # Flags not given keep what the checkpoint was built with; "None" asks for stock 1-D RoPE.
+        vlm_pe=KEEP if vlm_pe is None else parse_vlm_pe(vlm_pe),
+        merge_rule=KEEP if values["pcd_pe_merge_rule"] is None else values["pcd_pe_merge_rule"],
+        pe_options=pe_options or None,
+        attn_implementation=values["attn_implementation"],
+    )
+    status.stop()
+    model_config = loaded.model.config
+    meta = {"model": spec, "vlm_pe": model_config.vlm_pe, "pcd_pe_merge_rule": model_config.pcd_pe_merge_rule,
+            "pe": dict(model_config.pe or {}), "device": str(loaded.model.device), "dtype": str(loaded.model.dtype),
+            "attn_implementation": values["attn_implementation"]}
+    err.print(f"loaded {spec} (--VLM_PE {model_config.vlm_pe or 'None'}) on {loaded.model.device} in "
+              f"{time.perf_counter() - start:.1f} s; seed {generation.seed}", markup=False)
+    replaced = set(plan.replaced)
+    cm = 100 * 32 / loaded.num_bins
+
+    if len(plan.scenes) == 1:
+        source, txt_path, json_path = plan.scenes[0]
+        err.print(f"model output for {source.name}, in integer bins ({cm:g} cm positions from the scan's min corner; "
+                  f"heights, sizes and angles in their own bins); {txt_path} gets metres:", markup=False)
+        result = infer_scene(loaded, source, settings, on_text=terminal.stream, cloud=first_cloud)
+        terminal.end_line()
         write_scene_outputs(result, txt_path, json_path, meta)
-        err.print(
-            f"[green]wrote[/] {txt_path} and {json_path} ({result.num_point_tokens} point tokens, "
-            f"{result.num_new_tokens} new tokens, {result.seconds:.1f} s)"
-        )
+        again = " (replacing an earlier run's files)" if replaced else ""
+        err.print(f"[green]wrote[/] {escape(f'{txt_path} and {json_path}{again}: {summary_line(result)}')} "
+                  f"({result.num_point_tokens} point tokens, {result.num_new_tokens} new tokens, "
+                  f"{result.seconds:.1f} s)")
         return
 
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-    )
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err)
+    failed_log = output / "failed.log"
+
+    def on_done(source: Path, result: SceneResult | None, error: str | None) -> None:
+        if result is not None:
+            again = ", replaced an earlier run's files" if source in replaced_sources else ""
+            err.print(f"[green]done[/] {escape(f'{source.name}: {summary_line(result)}')} "
+                      f"({result.seconds:.1f} s{again})")
+        else:
+            err.print(f"[red]failed[/] {escape(f'{source.name}: {error}')}")
+            with failed_log.open("a", encoding="utf-8") as log_file:
+                log_file.write(f"{source.stem}\t{error}\n")
+        progress.advance(task)
+
+    replaced_sources = {src for src, txt, js in plan.scenes if txt in replaced or js in replaced}
+    done_before = len(plan.skipped)
     with progress:
-        task = progress.add_task("scenes", total=len(plan))
-
-        def on_done(source: Path, result, error: str | None) -> None:
-            if error is None:
-                progress.console.print(f"[green]done[/] {source.name} ({result.seconds:.1f} s)")
-            else:
-                progress.console.print(f"[red]failed[/] {source.name}: {error}")
-            progress.advance(task)
-
-        summary = run_scenes(loaded, plan, settings, meta, on_scene_done=on_done)
-    err.print(f"{len(summary.done)} scene(s) written to '{output}', {len(summary.failed)} failed")
+        task = progress.add_task("scenes", total=len(plan.scenes))
+        try:
+            summary = run_scenes(loaded, plan.scenes, settings, meta, on_scene_done=on_done)
+        except KeyboardInterrupt:
+            written = int(progress.tasks[0].completed)
+            raise KeyboardInterrupt(f"{written} of {len(plan.scenes)} scene(s) done; run the same command with "
+                                    "--skip_existing to go on where it stopped") from None
+    skipped = f", {done_before} skipped (outputs exist)" if done_before else ""
+    failures = f", {len(summary.failed)} failed (see {failed_log})" if summary.failed else ", 0 failed"
+    err.print(f"{len(summary.done)} scene(s) written to '{output}'{skipped}{failures}")
     if summary.failed:
         raise typer.Exit(1)

@@ -18,12 +18,23 @@ if TYPE_CHECKING:
 
 def output_path_for(image: Path, output: Path | None) -> Path:
     """Where the JSON goes: `output` itself when it ends in .json, `output/<image stem>.json` for any other path
-    (a folder), `./<image stem>.json` when not given."""
+    (a folder), `./<image stem>.json` when None (the `infer` command passes ./layouts when --output is not given,
+    as for point clouds)."""
     name = f"{Path(image).stem}.json"
     if output is None:
         return Path.cwd() / name
     output = Path(output)
     return output if output.suffix.lower() == ".json" else output / name
+
+
+def written_for(path: Path, image: Path) -> bool:
+    """True when `path` is a JSON file `infer --image` wrote for `image`."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(document, dict) and "positions" in document and isinstance(document.get("image"), str)
+            and Path(document["image"]).resolve() == Path(image).resolve())
 
 
 def check_output_location(target: Path) -> None:
@@ -49,6 +60,7 @@ def infer_image(
     *,
     image: Path,
     output: Path | None,
+    overwrite: bool = False,
     model: str | None,
     vlm_pe: str | None,
     pano_mode: str,
@@ -64,22 +76,21 @@ def infer_image(
 ) -> None:
     """Run one panorama through a VLM; stream the answer to stdout and write the JSON result.
 
-    image: jpg/png equirectangular panorama. model: checkpoint folder, hub id or preset (tiny-internvl,
+    image: jpg/png equirectangular panorama. output: a .json file or a folder. overwrite: replace an existing file
+    this tool did not write for this image. model: checkpoint folder, hub id or preset (tiny-internvl,
     tiny-gemma3, tiny-qwen2.5-vl, tiny-qwen3-vl); None -> DEFAULT_PANORAMA_MODEL (OpenGVLab/InternVL3_5-1B-HF).
     vlm_pe: None (native ids), 'PanoRoPE_1D' (InternVL3.5, Gemma3) or 'PanoRoPE' (Qwen2.5-VL, Qwen3-VL).
     pano_mode: 'shared' (overlapping tiles share ids, text after the image follows every image id) or 'cora'
     (the published panollava shift). views / overlap / fov_deg / global_view: see `panorama.geometry`.
     attn_implementation: sdpa | eager | None (transformers' default).
     Raises InputError / ConfigError / ModelLoadError / OutputError with a one-line message."""
-    from rich.console import Console
-
-    from spatialvlm_cli.io.atomic import write_text_atomic
+    from spatialvlm_cli.cli.console import terminal
+    from spatialvlm_cli.io import check_overwrite, write_text_atomic
     from spatialvlm_cli.panorama.image import read_panorama
     from spatialvlm_cli.panorama.models import DEFAULT_PANORAMA_MODEL, load_panorama_model, model_source, peek_family
     from spatialvlm_cli.panorama.pipeline import DEFAULT_PROMPT, PanoramaRequest, result_json, run_panorama
 
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False)
+    err = terminal.err
     request = PanoramaRequest(
         prompt=DEFAULT_PROMPT if prompt is None else prompt,
         views=views,
@@ -97,6 +108,7 @@ def infer_image(
     panorama = read_panorama(image)
     target = output_path_for(image, output)
     check_output_location(target)
+    replaced = check_overwrite([target], [image], overwrite, lambda path: written_for(path, image))
 
     with err.status(f"loading {spec} …"):
         loaded = load_panorama_model(spec, device=device, dtype=dtype, attn_implementation=attn_implementation)
@@ -106,12 +118,16 @@ def infer_image(
         f"{len(request.layout.tiles)} view(s){' + global view' if request.layout.global_view else ''}, "
         f"--VLM_PE {vlm_pe or 'None'}{f' ({pano_mode})' if vlm_pe else ''}"
     )
-    result = run_panorama(loaded, panorama, request, generation, on_text=lambda piece: out.print(piece, end=""))
-    out.print()
+    result = run_panorama(loaded, panorama, request, generation, on_text=terminal.stream)
+    terminal.end_line()
     document = result_json(result, panorama, request, loaded)
+    document["settings"] = {**generation.to_json(), "device": str(loaded.model.device),
+                            "dtype": str(loaded.model.dtype), "attn_implementation": attn_implementation}
     write_text_atomic(target, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     collisions = result.positions["collisions"]
+    again = " (replacing an earlier run's file)" if replaced else ""
     err.print(
-        f"[green]wrote[/] {target} ({result.prompt_tokens} prompt tokens, {result.num_new_tokens} new tokens, "
+        f"[green]wrote[/] {target}{again} "
+        f"({result.prompt_tokens} prompt tokens, {result.num_new_tokens} new tokens, "
         f"{result.seconds:.1f} s{f', {collisions} text/image id collisions' if collisions else ''})"
     )

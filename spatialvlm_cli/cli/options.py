@@ -26,6 +26,7 @@ VlmPeOpt = Annotated[
     typer.Option(
         "--VLM_PE",
         "--vlm-pe",
+        "--vlm_pe",
         help="Positional encoding: None (stock 1-D RoPE), 3D_RoPE, MixedRoPE3D, 3D_Sinusoidal; "
         "images: PanoRoPE_1D (InternVL3.5, Gemma3), PanoRoPE (Qwen-VL). Default: the checkpoint's.",
     ),
@@ -35,6 +36,7 @@ MergeRuleOpt = Annotated[
     typer.Option(
         "--PCD_PE_Merge_Rule",
         "--pcd-pe-merge-rule",
+        "--pcd_pe_merge_rule",
         help="How 3-D positions share the head dimension: 3D_only or 3D_with_1D. Default: the checkpoint's.",
     ),
 ]

@@ -31,7 +31,9 @@ def plot_command(
         int, typer.Option("--max_points", "--max-points", help="Random subsample of the scan to draw.")
     ] = 300_000,
     size: Annotated[int, typer.Option("--size", help="Pixels along the longer side of the plan.")] = 1200,
-    labels: Annotated[bool, typer.Option("--labels/--no-labels", help="Write class names on the boxes.")] = True,
+    labels: Annotated[
+        bool, typer.Option("--labels/--no-labels", "--labels/--no_labels", help="Write class names on the boxes.")
+    ] = True,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the point subsample.")] = 0,
     config: ConfigOpt = None,
 ) -> None:

@@ -73,12 +73,14 @@ class RepeatGuard:
 
 @dataclass
 class GenerationResult:
-    """text: the decoded new tokens (special tokens skipped); num_new_tokens per the first sequence."""
+    """text: the decoded new tokens (special tokens skipped); num_new_tokens per the first sequence;
+    hit_token_limit: generation ended at max_new_tokens, not at the end-of-sequence token (the text is cut)."""
 
     text: str
     num_new_tokens: int
     stopped_by_repeat: bool
     repeated_line: str | None
+    hit_token_limit: bool = False
 
 
 def stream_generate(
@@ -96,8 +98,7 @@ def stream_generate(
     import torch
     from transformers import StoppingCriteriaList, TextIteratorStreamer, set_seed
 
-    if settings.seed is not None:
-        set_seed(settings.seed)
+    set_seed(settings.seed)
     prompt_length = inputs["input_ids"].shape[1]
     guard = RepeatGuard(tokenizer, prompt_length, settings.max_line_repeats)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -142,9 +143,25 @@ def stream_generate(
         on_text(text)
     if guard.repeated_line is not None:
         log.warning("stopped generation: the line %r kept repeating", guard.repeated_line)
+    stop_ids = _stop_ids(model, tokenizer)
+    hit_limit = (guard.repeated_line is None and new_ids.numel() >= settings.max_new_tokens
+                 and int(new_ids[-1]) not in stop_ids)
     return GenerationResult(
         text=text,
         num_new_tokens=int(new_ids.numel()),
         stopped_by_repeat=guard.repeated_line is not None,
         repeated_line=guard.repeated_line,
+        hit_token_limit=hit_limit,
     )
+
+
+def _stop_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Token ids that end generation: the generation config's eos id(s) and the tokenizer's."""
+    ids: set[int] = set()
+    config = getattr(model, "generation_config", None)
+    for value in (getattr(config, "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif value is not None:
+            ids.update(int(v) for v in value)
+    return ids

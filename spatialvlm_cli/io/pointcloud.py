@@ -6,6 +6,7 @@ open3d is imported inside the functions so the CLI starts instantly.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,11 +45,34 @@ def find_point_clouds(path: Path) -> list[Path]:
 
 
 _FLOAT_TYPES = {"float", "float32", "double", "float64"}
+_TYPE_BYTES = {
+    "char": 1, "int8": 1, "uchar": 1, "uint8": 1, "short": 2, "int16": 2, "ushort": 2, "uint16": 2,
+    "int": 4, "int32": 4, "uint": 4, "uint32": 4, "float": 4, "float32": 4, "double": 8, "float64": 8,
+}
 _MAX_HEADER_BYTES = 1 << 16
+# A scan in metres spans metres to a few hundred; open3d's voxel indices overflow long before 1e30.
+MAX_EXTENT_M = 10_000.0
 
 
-def _read_ply_header(path: Path) -> list[str]:
-    """The header lines up to `end_header`. InputError if the file is not a PLY."""
+@dataclass(frozen=True)
+class _PlyElement:
+    """One `element NAME COUNT` of a PLY header; row_bytes is None when a property is a list (variable size)."""
+
+    name: str
+    count: int
+    row_bytes: int | None
+
+
+@dataclass(frozen=True)
+class _PlyHeader:
+    lines: list[str]
+    format: str  # ascii | binary_little_endian | binary_big_endian
+    elements: list[_PlyElement]
+    body_offset: int  # bytes before the first data byte
+
+
+def _read_ply_header(path: Path) -> _PlyHeader:
+    """The header up to `end_header`. InputError if the file is not a PLY."""
     try:
         with path.open("rb") as handle:
             head = handle.read(_MAX_HEADER_BYTES)
@@ -56,10 +80,66 @@ def _read_ply_header(path: Path) -> list[str]:
         raise InputError(f"cannot read '{path}': {error.strerror or error}") from None
     if not head.startswith((b"ply\n", b"ply\r")):
         raise InputError(f"'{path}' is not a PLY file (it does not start with a 'ply' header)")
-    header, found, _ = head.partition(b"end_header")
-    if not found:
+    match = re.search(rb"end_header[ \t]*(\r\n|\n|\r)", head)
+    if match is None:
         raise InputError(f"'{path}' has a malformed PLY header (no 'end_header')")
-    return header.decode("ascii", errors="replace").splitlines()
+    lines = head[: match.start()].decode("ascii", errors="replace").splitlines()
+    fmt = ""
+    elements: list[_PlyElement] = []
+    for line in lines:
+        words = line.split()
+        if len(words) >= 2 and words[0] == "format":
+            fmt = words[1]
+        elif len(words) == 3 and words[0] == "element":
+            if not words[2].isdigit():
+                raise InputError(f"'{path}' has a malformed PLY header (element count '{words[2]}')")
+            elements.append(_PlyElement(words[1], int(words[2]), 0))
+        elif words[:1] == ["property"] and elements:
+            last = elements[-1]
+            size = _TYPE_BYTES.get(words[1]) if len(words) == 3 else None
+            row = None if size is None or last.row_bytes is None else last.row_bytes + size
+            elements[-1] = _PlyElement(last.name, last.count, row)
+    return _PlyHeader(lines, fmt, elements, match.end())
+
+
+def _check_body_size(path: Path, header: _PlyHeader) -> None:
+    """InputError when the file is shorter than its header says up to the vertices: open3d would read a truncated
+    body as zero-filled points and say nothing useful."""
+    before_and_vertices: list[_PlyElement] = []
+    for element in header.elements:
+        before_and_vertices.append(element)
+        if element.name == "vertex":
+            break
+    else:
+        return  # no vertex element: open3d reports "no points"
+    vertices = before_and_vertices[-1].count
+    if header.format == "ascii":
+        needed = sum(element.count for element in before_and_vertices)
+        found = _count_lines(path, header.body_offset)
+        if found < needed:
+            raise InputError(f"'{path}' is truncated: its header declares {vertices} vertices but the file holds "
+                             f"{found} data line(s)")
+        return
+    if any(element.row_bytes is None for element in before_and_vertices):
+        return  # a list property before the vertices: sizes are known only by parsing
+    needed = sum(element.count * (element.row_bytes or 0) for element in before_and_vertices)
+    found = path.stat().st_size - header.body_offset
+    if found < needed:
+        row = before_and_vertices[-1].row_bytes or 1
+        raise InputError(f"'{path}' is truncated: its header declares {vertices} vertices ({needed} bytes) but the "
+                         f"file holds {found} bytes after the header (about {max(found, 0) // row} vertices)")
+
+
+def _count_lines(path: Path, offset: int) -> int:
+    """Non-empty lines after `offset` (a last line without a newline counts)."""
+    count = 0
+    last = b"\n"
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        while chunk := handle.read(1 << 22):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
 
 
 def _has_float_colors(header: list[str]) -> bool:
@@ -74,8 +154,9 @@ def read_point_cloud(path: Path) -> PointCloud:
     """Read the vertices of a .ply (point cloud or mesh; binary or ascii; uchar colours, or float colours in
     [0, 1] or [0, 255]).
 
-    Rows with a non-finite coordinate or colour are dropped with a warning. Raises InputError for a missing or
-    malformed file, or one with no finite point.
+    Rows with a non-finite coordinate or colour are dropped with a warning. Raises InputError for a missing,
+    malformed or truncated file (body shorter than the header declares), one with no finite point, or one that spans
+    more than MAX_EXTENT_M.
     """
     import open3d as o3d
 
@@ -83,6 +164,7 @@ def read_point_cloud(path: Path) -> PointCloud:
     if not path.is_file():
         raise InputError(f"'{path}' does not exist or is not a file")
     header = _read_ply_header(path)
+    _check_body_size(path, header)
     o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
     cloud = o3d.io.read_point_cloud(str(path), format="ply")
     points = np.asarray(cloud.points, dtype=np.float64)
@@ -90,7 +172,7 @@ def read_point_cloud(path: Path) -> PointCloud:
         raise InputError(f"'{path}' has no points (empty or unreadable PLY)")
     colors = np.asarray(cloud.colors, dtype=np.float64)[:, :3] if cloud.has_colors() else None
     # open3d divides float colours by 255 whatever their range; unit-range float colours would turn black.
-    if colors is not None and _has_float_colors(header) and colors.max(initial=0.0) <= 1.0 / 255 + 1e-9:
+    if colors is not None and _has_float_colors(header.lines) and colors.max(initial=0.0) <= 1.0 / 255 + 1e-9:
         colors = colors * 255.0
 
     finite = np.isfinite(points).all(axis=1)
@@ -103,4 +185,8 @@ def read_point_cloud(path: Path) -> PointCloud:
         log.warning("'%s': dropped %d of %d rows with NaN or inf values", path, len(points) - kept, len(points))
         points = points[finite]
         colors = colors[finite] if colors is not None else None
+    extent = float((points.max(axis=0) - points.min(axis=0)).max())
+    if extent > MAX_EXTENT_M:
+        raise InputError(f"'{path}' spans {extent:.3g} m: coordinates must be metres and a scan at most "
+                         f"{MAX_EXTENT_M:.0f} m across")
     return PointCloud(points=points, colors=colors)

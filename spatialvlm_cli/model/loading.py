@@ -147,8 +147,12 @@ def load_spatiallm(
     the checkpoint's (over none when the variant changes).
     attn_implementation: sdpa | eager | None (transformers' default).
     Raises ModelLoadError (one line) when nothing can be loaded, ConfigError for bad options."""
+    from spatialvlm_cli.io.model_source import hub_unreachable, missing_model_path
     from spatialvlm_cli.model.presets import build_preset, read_preset
 
+    problem = missing_model_path(spec)
+    if problem:
+        raise ModelLoadError(problem)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     overrides = {"vlm_pe": vlm_pe, "merge_rule": merge_rule, "pe_options": pe_options}
@@ -163,8 +167,17 @@ def load_spatiallm(
         preset = read_preset(spec)
         return build_preset(preset, spec, torch_device, torch_dtype, overrides, attn_implementation)
     if path.exists() or not _HUB_ID.match(spec):
-        raise ModelLoadError(f"'{spec}' is not a checkpoint directory, preset or hub id; {_alternatives()}")
-    return _load_pretrained(spec, spec, "hub", torch_device, torch_dtype, overrides, attn_implementation)
+        raise ModelLoadError(f"'{spec}' is not a checkpoint directory, shipped model, preset or hub id; "
+                             f"{_alternatives()}")
+    offline = hub_unreachable()
+    if offline is not None:
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(spec, "config.json"), str):
+            raise ModelLoadError(f"cannot load '{spec}': offline ({offline}) and not in the local Hugging Face "
+                                 f"cache; {_alternatives()}")
+    return _load_pretrained(spec, spec, "hub", torch_device, torch_dtype, overrides, attn_implementation,
+                            local_files_only=offline is not None)
 
 
 def apply_pe_overrides(config: Any, vlm_pe: Any, merge_rule: Any, pe_options: dict[str, Any] | None) -> bool:
@@ -177,13 +190,21 @@ def apply_pe_overrides(config: Any, vlm_pe: Any, merge_rule: Any, pe_options: di
     return spec != stored
 
 
+def _first_line(error: Exception) -> str:
+    """The first non-empty line of an error's text (with the next when it ends in ':'), at most 160 characters:
+    transformers adds paragraphs of advice."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or ["no details"]
+    text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return text[:160]
+
+
 def _hub_error(spec: str, error: Exception) -> ModelLoadError:
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    reason = _first_line(error)
     from huggingface_hub.constants import is_offline_mode
 
     if is_offline_mode():
         reason = "offline: HF_HUB_OFFLINE is set"
-    return ModelLoadError(f"cannot load '{spec}' from the Hugging Face hub ({reason[:160]}); {_alternatives()}")
+    return ModelLoadError(f"cannot load '{spec}' from the Hugging Face hub ({reason}); {_alternatives()}")
 
 
 def _load_pretrained(
@@ -194,29 +215,45 @@ def _load_pretrained(
     dtype: Any,
     overrides: dict[str, Any],
     attn_implementation: str | None,
+    local_files_only: bool = False,
 ) -> LoadedModel:
+    """Config, tokenizer and weights from a folder or the hub (the cache only with local_files_only). Whatever a
+    broken checkpoint raises (a truncated or garbage model.safetensors, a corrupt tokenizer.json, a config.json
+    field of the wrong type, an unknown model_type) becomes one ModelLoadError line naming the file."""
+    import json
+
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from spatialvlm_cli.model.processing import SpatialLMProcessor
 
+    if source != "hub":
+        try:
+            model_type = json.loads((Path(location) / "config.json").read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError, AttributeError):
+            raise ModelLoadError(f"checkpoint '{spec}': config.json is not a JSON object") from None
+        if model_type not in MODEL_TYPES:
+            raise ModelLoadError(f"checkpoint '{spec}' is a '{model_type}' model, not one of {', '.join(MODEL_TYPES)}")
     try:
-        config = AutoConfig.from_pretrained(location)
-    except (OSError, ValueError) as error:
+        config = AutoConfig.from_pretrained(location, local_files_only=local_files_only)
+    except Exception as error:
         if source == "hub":
             raise _hub_error(spec, error) from error
-        raise ModelLoadError(f"checkpoint '{spec}' has an unreadable config.json ({error})") from error
+        raise ModelLoadError(f"checkpoint '{spec}' has an unusable config.json ({_first_line(error)})") from error
     if config.model_type not in MODEL_TYPES:
         raise ModelLoadError(f"'{spec}' is a '{config.model_type}' model, not one of {', '.join(MODEL_TYPES)}")
     pe_changed = apply_pe_overrides(config, overrides["vlm_pe"], overrides["merge_rule"], overrides["pe_options"])
+    stage = "tokenizer.json"
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location)
+        tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_files_only)
+        stage = "weights or config.json"
         model, info = AutoModelForCausalLM.from_pretrained(
-            location, config=config, dtype=dtype, attn_implementation=attn_implementation, output_loading_info=True
+            location, config=config, dtype=dtype, attn_implementation=attn_implementation, output_loading_info=True,
+            local_files_only=local_files_only,
         )
-    except OSError as error:
-        if source == "hub":
+    except Exception as error:
+        if source == "hub" and isinstance(error, OSError):
             raise _hub_error(spec, error) from error
-        raise ModelLoadError(f"cannot load checkpoint '{spec}': {str(error).splitlines()[0]}") from error
+        raise ModelLoadError(f"cannot load checkpoint '{spec}': unusable {stage} ({_first_line(error)})") from error
     _check_loading_info(model, info, spec, pe_changed)
     model = finalise_model(model, device)
     return LoadedModel(

@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 
 MIN_HEIGHT_PX = 32
 MIN_WIDTH_PX = 64
+# The largest panorama accepted: 16K equirectangular (16384 x 8192, 134 Mpx, 400 MB as RGB). Larger headers are
+# refused before any pixel is decoded (a PNG can claim 30000 x 15000 in a few bytes: a decompression bomb).
+MAX_PIXELS = 16384 * 8192
 ASPECT_TOLERANCE = 0.05  # relative deviation from 2:1 accepted without a warning
 
 
@@ -39,8 +42,11 @@ class Panorama:
 def read_panorama(path: Path) -> Panorama:
     """Read and check an equirectangular panorama.
 
-    Raises InputError when the file is missing, not an image Pillow can decode, or smaller than 64×32 pixels.
-    An aspect ratio far from 2:1 is allowed (some panoramas are cropped) but logged as a warning."""
+    Raises InputError when the file is missing, not an image Pillow can decode, smaller than 64×32 pixels or
+    larger than MAX_PIXELS (16384×8192). An aspect ratio far from 2:1 is allowed (some panoramas are cropped) but
+    logged as a warning."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -48,10 +54,18 @@ def read_panorama(path: Path) -> Panorama:
         raise InputError(f"image '{path}' does not exist")
     if path.is_dir():
         raise InputError(f"'{path}' is a folder, not an image file")
+    too_large = f"image '{path}' is larger than the 16384×8192 pixels (134 Mpx) a panorama may have"
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides, below
+            image = Image.open(path)
+        with image:
+            if image.width * image.height > MAX_PIXELS:
+                raise InputError(f"{too_large}: its header says {image.width}×{image.height}")
             image.load()
             rgb = image.convert("RGB")
+    except Image.DecompressionBombError:
+        raise InputError(too_large) from None
     except UnidentifiedImageError:
         raise InputError(f"'{path}' is not an image Pillow can read (expected a jpg or png panorama)") from None
     except (OSError, ValueError) as error:

@@ -71,12 +71,31 @@ def load_panorama_model(
                 hf_logging.enable_progress_bar()
         loaded.random_weights = True
         return loaded
+    _fail_fast_offline(spec)
     return _load(spec, spec, "hub", torch_device, torch_dtype, attn_implementation)
+
+
+def _fail_fast_offline(spec: str) -> None:
+    """ModelLoadError in seconds when the hub is out of reach (or HF_HUB_OFFLINE is set) and `spec` is not in the
+    local cache, instead of after transformers' retries."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from spatialvlm_cli.io.model_source import hub_unreachable
+
+    offline = hub_unreachable()
+    if offline is not None and not isinstance(try_to_load_from_cache(spec, "config.json"), str):
+        raise ModelLoadError(f"cannot load '{spec}': offline ({offline}) and not in the local Hugging Face cache; "
+                             f"{_alternatives()}")
 
 
 def model_source(spec: str) -> str:
     """'local' (a folder with config.json), 'preset' or 'hub' (an owner/name id); ModelLoadError otherwise.
     Cheap: no download, no weights."""
+    from spatialvlm_cli.io.model_source import missing_model_path
+
+    problem = missing_model_path(spec)
+    if problem:
+        raise ModelLoadError(problem)
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

@@ -64,4 +64,4 @@ def test_bad_yaml_config(tmp_path: Path, make_ply):
 
 def test_bad_sampling_flag(tmp_path: Path, make_ply):
     ply = make_ply("a.ply", [[0, 0, 0]])
-    assert_one_line_error(run(["infer", "-p", str(ply), "--temperature", "0"]), "--temperature must be > 0")
+    assert_one_line_error(run(["infer", "-p", str(ply), "--temperature", "0"]), "--temperature must be a number > 0")

@@ -1,0 +1,51 @@
+"""The terminal of every command: results (the streamed text) on stdout, everything else on stderr through one rich
+console that logging, spinners, progress bars and error lines share, so lines never run together."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+
+class Terminal:
+    """out: stdout for results; err: stderr for progress, warnings and errors. `stream` writes generated text
+    piece by piece; `end_line` ends it with a newline, and a log record or an error line first closes a streamed
+    line that is still open (so a warning or `error: interrupted` never lands on it)."""
+
+    def __init__(self) -> None:
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self._streaming = False  # text was streamed and not yet ended
+        self._line_open = False  # ... and its last character is not a newline
+
+    def stream(self, piece: str) -> None:
+        """Write generated text as it is, with no markup or highlighting."""
+        if piece:
+            self.out.print(piece, end="", markup=False, highlight=False)
+            self._streaming = True
+            self._line_open = not piece.endswith("\n")
+
+    def end_line(self) -> None:
+        """End the streamed text with a newline (once)."""
+        if self._streaming:
+            self.out.print()
+            self._streaming = self._line_open = False
+
+    def close_open_line(self) -> None:
+        """Before anything else is printed: end the streamed text if its last line is open."""
+        if self._line_open:
+            self.end_line()
+
+
+terminal = Terminal()
+
+
+class TerminalHandler(RichHandler):
+    """Log records on the shared stderr console, after the streamed text's open line is closed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        terminal.close_open_line()
+        super().emit(record)
+
