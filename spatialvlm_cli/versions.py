@@ -104,7 +104,7 @@ def untested(
     for name, window in windows.items():
         version = version_of(name)
         if version is not None and window.contains(version) is False:
-            lines[name] = f"{name} {version} is outside the tested window {name}{window}"
+            lines[name] = f"{name} {version} is outside the tested window {window}"  # short: rich wraps at 80
     return lines
 
 

@@ -80,7 +80,7 @@ def test_one_warning_line_outside_the_window(monkeypatch: pytest.MonkeyPatch, ca
     _fake_versions(monkeypatch, transformers="5.26.0")
     with caplog.at_level(logging.WARNING, logger="spatialvlm_cli.versions"):
         lines = versions.warn_untested_versions()
-    expected = "transformers 5.26.0 is outside the tested window transformers>=5.23,<5.26"
+    expected = "transformers 5.26.0 is outside the tested window >=5.23,<5.26"
     assert lines == [expected]
     assert [record.getMessage() for record in caplog.records] == [expected]
     assert caplog.records[0].levelno == logging.WARNING and caplog.records[0].exc_info is None
@@ -93,8 +93,8 @@ def test_each_package_warns_once_per_process(monkeypatch: pytest.MonkeyPatch, ca
         first = versions.warn_untested_versions()
         again = versions.warn_untested_versions()
     assert first == [
-        "torch 2.14.1 is outside the tested window torch>=2.13,<2.14",
-        "numpy 1.23.5 is outside the tested window numpy>=1.24,<2.5",
+        "torch 2.14.1 is outside the tested window >=2.13,<2.14",
+        "numpy 1.23.5 is outside the tested window >=1.24,<2.5",
     ]
     assert again == []
     assert len(caplog.records) == 2
@@ -116,7 +116,7 @@ def test_importing_a_model_path_warns(package: str, monkeypatch: pytest.MonkeyPa
         else:
             importlib.import_module(package)
     assert [record.getMessage() for record in caplog.records] == [
-        "transformers 9.0.0 is outside the tested window transformers>=5.23,<5.26"
+        "transformers 9.0.0 is outside the tested window >=5.23,<5.26"
     ]
 
 
@@ -129,7 +129,31 @@ def test_the_warning_is_one_line_on_stderr_without_logging_set_up():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines() == ["transformers 9.0.0 is outside the tested window transformers>=5.23,<5.26"]
+    assert done.stderr.splitlines() == ["transformers 9.0.0 is outside the tested window >=5.23,<5.26"]
+
+
+def test_the_cli_shows_the_warning_on_one_line_at_80_columns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """The CLI logs through rich, which wraps at the console width (80 when stderr is not a terminal); a git install
+    of transformers (x.y.0.dev0) or a CUDA torch must still fit."""
+    from spatialvlm_cli.cli.app import _setup_logging
+
+    _fake_versions(monkeypatch, transformers="5.26.0.dev0", torch="2.14.1+cu128")
+    monkeypatch.setenv("COLUMNS", "80")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        _setup_logging()
+        capsys.readouterr()
+        versions.warn_untested_versions()
+        err = capsys.readouterr().err
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    assert [line.split() for line in err.splitlines()] == [
+        ["WARNING", "torch", "2.14.1+cu128", "is", "outside", "the", "tested", "window", ">=2.13,<2.14"],
+        ["WARNING", "transformers", "5.26.0.dev0", "is", "outside", "the", "tested", "window", ">=5.23,<5.26"],
+    ]
 
 
 def test_versions_line_for_ci(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
