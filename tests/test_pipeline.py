@@ -119,3 +119,131 @@ def test_bad_pe_or_model_flags_are_one_line_errors(tmp_path: Path, flags: list[s
     lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and fragment in lines[0], result.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_model_output_with_extra_values_is_malformed():
+    text = "wall_0=Wall(40,80,0,120,80,0,128,10,99)\nwall_1=Wall(40,80,0,40,200,0,128,10)\n"
+    layout, issues = decode_layout(text, 1280, np.zeros(3))
+    assert [wall.id for wall in layout.walls] == [1]
+    assert [(issue.line_no, issue.reason) for issue in issues] == [(1, "Wall takes 8 values, got 9")]
+
+
+def test_default_run_is_seeded_and_records_every_setting(tmp_path: Path):
+    args = ["infer", "-p", str(ROOM), "-m", "tiny-qwen", "--max_new_tokens", "12", "--device", "cpu"]
+    first = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "a")])
+    second = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "b")])
+    assert first.exit_code == 0 and second.exit_code == 0, first.output
+    one, two = (json.loads((tmp_path / name / "room_002.json").read_text()) for name in "ab")
+    assert one["raw_text"] == two["raw_text"]  # sampling, but the default seed is fixed
+    assert one["settings"] == {"detect_type": "all", "categories": [], "cleanup": True, "max_new_tokens": 12,
+                               "greedy": False, "temperature": 0.6, "top_p": 0.95, "top_k": 10, "num_beams": 1,
+                               "seed": 0, "max_line_repeats": 3}
+    assert (one["device"], one["dtype"], one["model"]) == ("cpu", "torch.float32", "tiny-qwen")
+
+
+def test_token_limit_and_entity_summary_are_said(tmp_path: Path):
+    result = CliRunner().invoke(app, ["infer", "-p", str(ROOM), "-o", str(tmp_path), *FAST])
+    assert result.exit_code == 0, result.output
+    assert "stopped at --max_new_tokens 3" in result.stderr
+    assert "integer bins (2.5 cm positions" in result.stderr and "gets metres" in result.stderr
+    summary = result.stderr.strip().splitlines()[-1]
+    assert summary.startswith("wrote ") and "0 walls, 0 doors, 0 windows, 0 boxes" in summary
+    assert "cut off at --max_new_tokens" in summary
+    assert json.loads((tmp_path / "room_002.json").read_text())["stats"]["hit_token_limit"] is True
+
+
+def test_existing_files_are_not_overwritten_behind_the_users_back(tmp_path: Path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    shutil.copy(ROOM, scenes / "room.ply")
+    truth = scenes / "room.txt"
+    truth.write_text("wall_0=Wall(0,0,0,1,0,0,2.5,0.2)\n")
+    refused = CliRunner().invoke(app, ["infer", "-p", str(scenes / "room.ply"), "-o", str(truth), *FAST])
+    assert refused.exit_code == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"error: '{truth}' exists and was not written by spatialvlm for this input; pass --overwrite to replace "
+        "it, or choose another --output (set SPATIALVLM_DEBUG=1 for a traceback)"]
+    assert truth.read_text() == "wall_0=Wall(0,0,0,1,0,0,2.5,0.2)\n" and not (scenes / "room.json").exists()
+    # the same scene again into the same folder: this tool's own files are replaced, and it says so
+    out = tmp_path / "out"
+    assert CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), *FAST]).exit_code == 0
+    again = CliRunner().invoke(app, ["infer", "-p", str(scenes / "room.ply"), "-o", str(out), *FAST])
+    assert again.exit_code == 0 and "replacing an earlier run's files" in again.stderr
+    # a file written for another scene is not ours to replace; --overwrite allows it
+    shutil.copy(ROOM, scenes / "other.ply")
+    assert CliRunner().invoke(app, ["infer", "-p", str(scenes / "other.ply"), "-o", str(out), *FAST]).exit_code == 0
+    other = CliRunner().invoke(app, ["infer", "-p", str(scenes / "room.ply"), "-o", str(out / "other.txt"), *FAST])
+    assert other.exit_code == 1 and "was not written by spatialvlm for this input" in other.stderr
+    forced = CliRunner().invoke(app, ["infer", "-p", str(scenes / "room.ply"), "-o", str(out / "other.txt"),
+                                      "--overwrite", *FAST])
+    assert forced.exit_code == 0 and "replacing" in forced.stderr
+
+
+def test_outputs_respect_the_umask(tmp_path: Path):
+    previous = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(app, ["infer", "-p", str(ROOM), "-o", str(tmp_path), *FAST])
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    for name in ("room_002.txt", "room_002.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_folder_run_survives_any_scene_failure(tmp_path: Path, monkeypatch, make_ply):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for name in ("a", "c", "d"):
+        shutil.copy(ROOM, scenes / f"{name}.ply")
+    points = np.random.default_rng(0).random((500, 3))
+    points[0], points[1] = 1e30, -1e30
+    make_ply("scenes/b.ply", points)
+    import spatialvlm_cli.pipeline as pipeline
+
+    real_prepare = pipeline.prepare_point_cloud
+    calls = []
+
+    def flaky_prepare(cloud, num_bins, clean=True):
+        calls.append(1)
+        if len(calls) == 2:  # the third scene (c): a library error that is not ours
+            raise RuntimeError("[Open3D Error] VoxelDownSample: voxel_size is too small.\nmore detail")
+        return real_prepare(cloud, num_bins, clean=clean)
+
+    monkeypatch.setattr(pipeline, "prepare_point_cloud", flaky_prepare)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), *FAST])
+    assert result.exit_code == 1
+    assert sorted(p.name for p in out.glob("*.txt")) == ["a.txt", "d.txt"]
+    log = (out / "failed.log").read_text().splitlines()
+    assert [line.split("\t")[0] for line in log] == ["b", "c"]
+    assert "coordinates must be metres" in log[0]
+    assert log[1] == "c\tunexpected failure: [Open3D Error] VoxelDownSample: voxel_size is too small."
+    assert "Traceback" not in result.output
+    assert "2 scene(s) written" in result.stderr and "2 failed" in result.stderr
+
+
+def test_ctrl_c_in_a_folder_run_says_how_to_resume(tmp_path: Path, monkeypatch):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for name in ("a", "b", "c"):
+        shutil.copy(ROOM, scenes / f"{name}.ply")
+    import spatialvlm_cli.pipeline as pipeline
+
+    real_infer = pipeline.infer_scene
+
+    def interrupted_on_b(loaded, path, *args, **kwargs):
+        if path.stem == "b":
+            raise KeyboardInterrupt
+        return real_infer(loaded, path, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "infer_scene", interrupted_on_b)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), *FAST])
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: interrupted; 1 of 3 scene(s) done; run the same command with --skip_existing to go on where it stopped")
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.txt"]
+    monkeypatch.setattr(pipeline, "infer_scene", real_infer)
+    resumed = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), "--skip_existing", *FAST])
+    assert resumed.exit_code == 0
+    assert "2 scene(s) written to" in resumed.stderr and "1 skipped (outputs exist), 0 failed" in resumed.stderr

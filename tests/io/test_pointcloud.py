@@ -1,11 +1,18 @@
+import os
 from pathlib import Path
 
 import numpy as np
 import open3d as o3d
 import pytest
 
-from spatialvlm_cli.errors import InputError
-from spatialvlm_cli.io import find_point_clouds, read_point_cloud, write_text_atomic
+from spatialvlm_cli.errors import InputError, OutputError
+from spatialvlm_cli.io import (
+    check_overwrite,
+    find_point_clouds,
+    read_point_cloud,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 
 POINTS = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
 
@@ -97,3 +104,39 @@ def test_atomic_write_leaves_no_temporary_file(tmp_path: Path):
     write_text_atomic(target, "hello")
     assert target.read_text() == "hello"
     assert [p.name for p in target.parent.iterdir()] == ["x.txt"]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_take_the_mode_the_umask_allows(tmp_path: Path, umask: int, mode: int):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    target.chmod(0o644)
+    previous = os.umask(umask)
+    try:
+        write_text_atomic(target, "new")
+        write_bytes_atomic(tmp_path / "new.bin", b"\x00")
+    finally:
+        os.umask(previous)
+    assert target.read_text() == "new"
+    assert target.stat().st_mode & 0o777 == mode and (tmp_path / "new.bin").stat().st_mode & 0o777 == mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.bin", "out.txt"]  # no temporary file left
+
+
+def test_overwrite_rule(tmp_path: Path):
+    scan, mine, theirs = tmp_path / "scan.ply", tmp_path / "mine.txt", tmp_path / "theirs.txt"
+    for path in (scan, mine, theirs):
+        path.write_text("x")
+    with pytest.raises(OutputError, match="is one of the inputs"):
+        check_overwrite([scan], [scan], True, lambda path: True)
+    with pytest.raises(OutputError, match="pass --overwrite"):
+        check_overwrite([mine, theirs], [scan], False, lambda path: path == mine)
+    assert check_overwrite([mine, tmp_path / "new.txt"], [scan], False, lambda path: path == mine) == [mine]
+    assert check_overwrite([theirs], [scan], True, lambda path: False) == [theirs]
+
+
+def test_ascii_mesh_is_checked_up_to_its_vertices(make_ply):
+    path = make_ply("mesh.ply", POINTS, faces=np.array([[0, 1, 2]]))
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-2]) + "\n")  # one vertex and the face gone
+    with pytest.raises(InputError, match="declares 3 vertices but the file holds 2 data line"):
+        read_point_cloud(path)
