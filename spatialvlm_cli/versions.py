@@ -130,8 +130,8 @@ def versions_line(label: str, names: Iterable[str], version_of: Callable[[str], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the versions a CI leg tests as one line; exit 1 when one lies outside its window (or, with
-    --at-lower-bounds, is not its window's lower bound)."""
+    """Print the versions a CI leg tests as one line; exit 1 when a package is missing or outside its window (or,
+    with --at-lower-bounds, is not its window's lower bound)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m spatialvlm_cli.versions", description=main.__doc__)
@@ -141,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     windows = {**RUNTIME, **TEST}
     print(versions_line(args.label, windows, installed_version))
     problems = list(untested(windows, installed_version).values())
-    if args.at_lower_bounds:
-        for name, window in windows.items():
-            version = installed_version(name)
-            if version is None or not window.at_low(version):
-                problems.append(f"{name} {version or 'not installed'} is not the lower bound {window.low}")
+    for name, window in windows.items():
+        version = installed_version(name)
+        if version is None:
+            problems.append(f"{name} is not installed")
+        elif args.at_lower_bounds and not window.at_low(version):
+            problems.append(f"{name} {version} is not the lower bound {window.low}")
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0

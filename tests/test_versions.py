@@ -166,3 +166,6 @@ def test_versions_line_for_ci(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     assert versions.main(["newest"]) == 0
     assert versions.main(["oldest", "--at-lower-bounds"]) == 1
     assert "transformers 5.25.0 is not the lower bound 5.23" in capsys.readouterr().err
+    found["ruff"] = None
+    assert versions.main(["newest"]) == 1
+    assert "ruff is not installed" in capsys.readouterr().err
