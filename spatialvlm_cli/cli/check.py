@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from spatialvlm_cli.cli.console import terminal
 from spatialvlm_cli.cli.options import DeviceOpt, DtypeOpt, MergeRuleOpt, PeOptionOpt, VlmPeOpt, parse_key_values
 from spatialvlm_cli.errors import ConfigError, OutputError
 
@@ -77,7 +78,6 @@ def check_command(
 
       spatialvlm check -m tiny-qwen3-vl --VLM_PE all --image scenes/pano_room.png
     """
-    from rich.console import Console
 
     from spatialvlm_cli.check import ALL_VARIANTS, check_variants, load_check_scene
     from spatialvlm_cli.check.panorama import check_panorama, load_check_panorama, panorama_family, panorama_variants
@@ -85,8 +85,7 @@ def check_command(
     from spatialvlm_cli.cli.options import parse_vlm_pe
     from spatialvlm_cli.model.loading import KEEP
 
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    out, err = terminal.out, terminal.err
     spec = model or DEFAULT_PRESET
     if json_out is not None and json_out.exists() and json_out.is_dir():
         raise OutputError(f"--json '{json_out}' is a folder; give a file name")

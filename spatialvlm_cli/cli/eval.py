@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from spatialvlm_cli.cli.console import terminal
 from spatialvlm_cli.cli.options import ConfigOpt
 from spatialvlm_cli.errors import ConfigError, InputError
 
@@ -104,7 +105,6 @@ def eval_command(
 
       spatialvlm eval --config eval.yaml --pred runs/mixed/   (YAML keys: pred, gt, metadata, label_mapping, ...)
     """
-    from rich.console import Console
 
     from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.evaluation import evaluate_folders
@@ -113,8 +113,7 @@ def eval_command(
     values = merge_config(ctx, config)
     if values["pred"] is None or values["gt"] is None:
         raise InputError("give both --pred (predicted layouts) and --gt (ground-truth layouts) folders")
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    out = Console(highlight=False)
+    out, err = terminal.out, terminal.err
     if not out.is_terminal:
         out.width = 160  # piped or redirected: keep each table row on one line
     thresholds = _parse_thresholds(values["iou"])

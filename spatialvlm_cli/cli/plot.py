@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from spatialvlm_cli.cli.console import terminal
 from spatialvlm_cli.cli.options import ConfigOpt
 from spatialvlm_cli.errors import InputError, OutputError
 
@@ -50,7 +51,6 @@ def plot_command(
 
       spatialvlm plot -l out/room.json --no-labels --size 2000 -o room.png
     """
-    from rich.console import Console
 
     from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.layout.floorplan import render_floor_plan
@@ -60,7 +60,7 @@ def plot_command(
     max_points, size, labels, seed = values["max_points"], values["size"], values["labels"], values["seed"]
     if layout is None:
         raise InputError("give the layout to draw with --layout")
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = terminal.err
     if size < 64:
         raise InputError(f"--size must be at least 64 pixels, got {size}")
     if output.suffix.lower() != ".png":
