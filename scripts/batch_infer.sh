@@ -32,7 +32,13 @@ if [ ${#scenes[@]} -eq 0 ]; then
     exit 2
 fi
 
-done_count=0 skipped=0 failed=0 total=${#scenes[@]} index=0
+done_count=0 skipped=0 failed=0 total=${#scenes[@]} index=0 stream=""
+interrupted() {
+    [ -n "$stream" ] && rm -f "$stream"
+    echo "error: interrupted; $done_count of $total scene(s) done; rerun the same command to go on (done scenes are skipped)" >&2
+    exit 130
+}
+trap interrupted INT
 for scene in "${scenes[@]}"; do
     index=$((index + 1))
     name=$(basename "${scene%.*}")
@@ -42,15 +48,24 @@ for scene in "${scenes[@]}"; do
         continue
     fi
     echo "[$index/$total] $name" >&2
-    if error=$($launcher infer --point_cloud "$scene" --output "$out_dir/$name.txt" "$@" 2>&1 >"$out_dir/.$name.stream"); then
+    # The streamed text goes to a hidden file that is removed whatever happens; stderr is kept for the error line.
+    stream="$out_dir/.$name.stream"
+    status=0
+    if error=$(NO_COLOR=1 $launcher infer --point_cloud "$scene" --output "$out_dir/$name.txt" "$@" 2>&1 \
+            >"$stream"); then
         done_count=$((done_count + 1))
-        rm -f "$out_dir/.$name.stream"
     else
+        status=$?
+        [ "$status" -eq 130 ] && interrupted
         failed=$((failed + 1))
-        line=$(printf '%s\n' "$error" | grep -m1 '^error:' || printf '%s\n' "$error" | tail -n 1)
+        # failed.log is plain text: colour and cursor escapes are stripped, the first `error:` line is kept.
+        plain=$(printf '%s\n' "$error" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' | tr -d '\r')
+        line=$(printf '%s\n' "$plain" | grep -m1 '^error:' || printf '%s\n' "$plain" | grep -v '^[[:space:]]*$' | tail -n 1)
+        [ -n "$line" ] || line="error: exit status $status, no message"
         echo "  failed: $line" >&2
         printf '%s\t%s\n' "$name" "$line" >>"$out_dir/failed.log"
     fi
+    rm -f "$stream"
 done
 
 echo "done: $done_count, skipped: $skipped, failed: $failed (of $total)" >&2

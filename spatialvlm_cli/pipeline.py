@@ -198,10 +198,10 @@ def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
 
 
 def write_scene_outputs(result: SceneResult, txt_path: Path, json_path: Path, meta: dict[str, Any]) -> None:
-    """Write the layout in SpatialLM's language (metres) and as JSON, each atomically."""
+    """Write the layout as JSON and in SpatialLM's language (metres), each atomically. The JSON goes first: it names
+    the scene, so a run stopped between the two leaves a .json that marks the .txt slot as this tool's."""
+    write_text_atomic(json_path, json.dumps(result.to_json(meta), indent=2) + "\n")
     write_text_atomic(txt_path, format_layout(result.layout) + "\n")
-    payload = result.to_json(meta)
-    write_text_atomic(json_path, json.dumps(payload, indent=2) + "\n")
 
 
 @dataclass

@@ -87,7 +87,9 @@ def test_batch_script_reports_a_failure_and_skips_done_scenes(tmp_path: Path):
     first = subprocess.run([script, str(scenes), str(out), *FAST], capture_output=True, text=True, env=env)
     assert first.returncode == 1, first.stderr
     assert "done: 1, skipped: 0, failed: 1" in first.stderr
-    assert "not a PLY file" in (out / "failed.log").read_text()
+    log = (out / "failed.log").read_text()
+    assert log.startswith("b\terror: ") and "not a PLY file" in log and "\x1b" not in log
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.txt", "failed.log"]  # no hidden .stream left
     (scenes / "b.ply").unlink()
     second = subprocess.run([script, str(scenes), str(out), *FAST], capture_output=True, text=True, env=env)
     assert second.returncode == 0 and "done: 0, skipped: 1, failed: 0" in second.stderr
