@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import statistics
+import sys
 from pathlib import Path
 
 from spatialvlm_cli.evaluation.benchmark import COLUMNS, BenchmarkRow, format_figure, score_row
@@ -69,7 +70,9 @@ def main() -> None:
         sources += [(title, args.baselines / key / "pred", None, False) for key, title in BASELINES
                     if (args.baselines / key / "pred").is_dir()]
     if not sources:
-        parser.error("no rows: give RUNS, --row or --baselines")
+        where = f"no RUNS/<row>/heldout/pred folder in '{args.runs}'" if args.runs is not None else "no RUNS given"
+        sys.exit(f"error: nothing to tabulate: {where}, no --row, no --baselines with predictions "
+                 "(scripts/compare_pe.sh or scripts/eval_rooms.sh write them)")
 
     rows: list[tuple[BenchmarkRow, dict | None, bool]] = [
         (score_row(name, pred, args.gt, args.cutoff), training, is_model) for name, pred, training, is_model in sources
