@@ -11,6 +11,8 @@ from spatialvlm_cli.cli.console import terminal
 from spatialvlm_cli.cli.options import ConfigOpt
 from spatialvlm_cli.errors import InputError, OutputError
 
+SOFTWARE = "spatialvlm plot"  # the PNG text chunk that marks a plot as ours (see _written_by_plot)
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -36,6 +38,9 @@ def plot_command(
         bool, typer.Option("--labels/--no-labels", "--labels/--no_labels", help="Write class names on the boxes.")
     ] = True,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the point subsample.")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --output this command did not write.")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Draw a floor plan seen from above: walls, doors, windows and boxes, prediction in orange, ground truth in blue.
@@ -52,7 +57,12 @@ def plot_command(
       spatialvlm plot -l out/room.json --no-labels --size 2000 -o room.png
     """
 
+    import io
+
+    from PIL.PngImagePlugin import PngInfo
+
     from spatialvlm_cli.config import merge_config
+    from spatialvlm_cli.io import check_overwrite, write_bytes_atomic
     from spatialvlm_cli.layout.floorplan import render_floor_plan
 
     values = merge_config(ctx, config)
@@ -76,13 +86,27 @@ def plot_command(
         if len(points) > max_points > 0:
             keep = _subsample(len(points), max_points, seed)
             points, colors = points[keep], colors[keep] if colors is not None else None
+    inputs = [path for path in (layout, gt, point_cloud) if path is not None]
+    replaced = check_overwrite([output], inputs, values["overwrite"], _written_by_plot)
     image = render_floor_plan(pred_layout, gt_layout, points, colors, size_px=size, labels=labels)
+    buffer = io.BytesIO()
+    info = PngInfo()
+    info.add_text("Software", SOFTWARE)
+    image.save(buffer, format="PNG", pnginfo=info)
+    write_bytes_atomic(output, buffer.getvalue())
+    again = ", replacing an earlier plot" if replaced else ""
+    err.print(f"wrote {output} ({image.width} x {image.height} px{again})")
+
+
+def _written_by_plot(path: Path) -> bool:
+    """True when `path` is a PNG this command wrote (its Software text chunk says so)."""
+    from PIL import Image
+
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        image.save(output)
-    except OSError as error:
-        raise OutputError(f"cannot write '{output}': {error.strerror or error}") from None
-    err.print(f"wrote {output} ({image.width} x {image.height} px)")
+        with Image.open(path) as image:
+            return str(image.info.get("Software", "")).startswith(SOFTWARE)
+    except (OSError, ValueError):
+        return False
 
 
 def _read_layout(path: Path, err: Console) -> Layout:

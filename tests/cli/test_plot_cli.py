@@ -1,0 +1,53 @@
+"""`spatialvlm plot`: never over a picture it did not draw, a key to the shapes, points that show."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from spatialvlm_cli.cli.app import app
+from spatialvlm_cli.layout import Layout
+from spatialvlm_cli.layout.floorplan import BACKGROUND, KEY_GREY, POINT_GREY, render_floor_plan
+
+REPO = Path(__file__).resolve().parents[2]
+LAYOUT = REPO / "scenes" / "room_000.txt"
+
+
+def test_plot_replaces_its_own_png_but_not_another(tmp_path: Path):
+    out = tmp_path / "plan.png"
+    first = CliRunner().invoke(app, ["plot", "-l", str(LAYOUT), "-o", str(out), "--size", "200"])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(app, ["plot", "-l", str(LAYOUT), "-o", str(out), "--size", "200"])
+    assert again.exit_code == 0 and "replacing an earlier plot" in again.stderr
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (4, 4)).save(photo)
+    refused = CliRunner().invoke(app, ["plot", "-l", str(LAYOUT), "-o", str(photo)])
+    assert refused.exit_code == 1 and "pass --overwrite" in refused.stderr
+    assert Image.open(photo).size == (4, 4)
+    forced = CliRunner().invoke(app, ["plot", "-l", str(LAYOUT), "-o", str(photo), "--overwrite", "--size", "200"])
+    assert forced.exit_code == 0 and Image.open(photo).size != (4, 4)
+
+
+def test_key_row_and_points_drawn_as_squares():
+    points = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    image = render_floor_plan(Layout(), points=points, size_px=400, labels=False)
+    # the key row (wall sample at the left margin, 20 px above the bottom) is drawn in KEY_GREY
+    margin = max(24, 400 // 25)
+    assert image.getpixel((margin + 15, image.height - 20)) == KEY_GREY
+    # a point is a 2 cm square: at (400 - 48) px per metre, 3 pixels either side of its centre
+    assert image.getpixel((margin + 3, margin + (400 - 2 * margin) - 3)) == POINT_GREY
+
+
+def test_labels_at_one_spot_do_not_overlap():
+    from PIL import ImageDraw
+
+    from spatialvlm_cli.layout.floorplan import _draw_label, _font
+
+    draw = ImageDraw.Draw(Image.new("RGB", (300, 300), BACKGROUND))
+    placed: list[tuple[float, float, float, float]] = []
+    for name in ("nightstand", "bed", "wardrobe"):
+        _draw_label(draw, (150, 150), name, (0, 0, 0), _font(12), placed)
+    for k, a in enumerate(placed):
+        for b in placed[k + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
