@@ -74,6 +74,9 @@ def eval_command(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write every number, per scene and match, to this JSON file.")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --json file that is not an eval report.")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Score predicted layouts against ground truth with SpatialLM's benchmark metric.
@@ -108,7 +111,7 @@ def eval_command(
 
     from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.evaluation import evaluate_folders
-    from spatialvlm_cli.io import write_text_atomic
+    from spatialvlm_cli.io import check_overwrite, write_text_atomic
 
     values = merge_config(ctx, config)
     if values["pred"] is None or values["gt"] is None:
@@ -117,6 +120,10 @@ def eval_command(
     if not out.is_terminal:
         out.width = 160  # piped or redirected: keep each table row on one line
     thresholds = _parse_thresholds(values["iou"])
+    replaced = []
+    if values["json_path"] is not None:
+        inputs = [path for path in (values["pred"], values["gt"], values["metadata"], values["label_mapping"]) if path]
+        replaced = check_overwrite([values["json_path"]], inputs, values["overwrite"], _written_by_eval)
     start = time.perf_counter()
     report = evaluate_folders(values["pred"], values["gt"], metadata=values["metadata"],
                               label_mapping=values["label_mapping"], label_from=values["label_from"],
@@ -131,7 +138,18 @@ def eval_command(
         import json
 
         write_text_atomic(values["json_path"], json.dumps(report.to_json(), indent=1) + "\n")
-        err.print(f"wrote {values['json_path']}")
+        err.print(f"wrote {values['json_path']}{' (replacing an earlier report)' if replaced else ''}")
+
+
+def _written_by_eval(path: Path) -> bool:
+    """True when `path` is a JSON report this command wrote."""
+    import json
+
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and {"thresholds", "aggregation", "summary"} <= report.keys()
 
 
 def _parse_thresholds(text: str) -> tuple[float, ...]:

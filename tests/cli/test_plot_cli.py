@@ -1,4 +1,4 @@
-"""`spatialvlm plot`: never over a picture it did not draw, a key to the shapes, points that show."""
+"""`plot` and `eval --json` never write over a file they did not write; plot: a key to the shapes, visible points."""
 
 from pathlib import Path
 
@@ -51,3 +51,17 @@ def test_labels_at_one_spot_do_not_overlap():
     for k, a in enumerate(placed):
         for b in placed[k + 1:]:
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+
+
+def test_eval_json_replaces_its_own_report_but_not_another_file(tmp_path: Path):
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    (pred / "room_000.txt").write_text(LAYOUT.read_text())
+    scores = tmp_path / "scores.json"
+    args = ["eval", "--pred", str(pred), "--gt", str(REPO / "scenes"), "--json", str(scores)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "replacing an earlier report" in again.stderr
+    scores.write_text('{"mine": 1}')
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1 and "pass --overwrite" in refused.stderr and scores.read_text() == '{"mine": 1}'
