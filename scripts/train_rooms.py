@@ -42,6 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dense-weight", type=float, default=0.0,
                         help="Weight of the dense per-token loss (occupancy + room extent; 0: off).")
+    parser.add_argument("--read-weight", type=float, default=0.0,
+                        help="Weight of the read loss: the room extent from every answer position's last hidden state.")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="Warm start: begin from this run folder's resume.pt weights (not its optimizer).")
     parser.add_argument("--mix-prompts", action="store_true",
                         help="Train with SpatialLM's detect types and category prompts (answers filtered).")
     parser.add_argument("--heldout", type=Path, default=REPO / "data" / "heldout",
@@ -56,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stop-after", type=int, default=None,
                         help="Stop (and save) after this many steps of the --steps schedule; --resume finishes it.")
     parser.add_argument("--prepare-only", action="store_true", help="Build the --data cache, then stop.")
+    parser.add_argument("--export", type=Path, default=None,
+                        help="Only save --out/resume.pt's model as a checkpoint folder here (runs alongside training).")
     return parser.parse_args(argv)
 
 
@@ -76,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     from spatialvlm_cli.errors import SpatialVLMError
     from spatialvlm_cli.training import TrainSettings, build_examples, load_examples, save_examples, train
 
+    if args.export:
+        from spatialvlm_cli.training.trainer import export_checkpoint
+
+        step = export_checkpoint(args.out, args.export)
+        print(f"{args.export}: step {step} of {args.out}")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -96,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_every=args.checkpoint_every,
             dense_weight=args.dense_weight,
             mix_prompts=args.mix_prompts,
+            read_weight=args.read_weight,
+            init_from=str(args.init_from) if args.init_from else None,
         )
         data_path = args.data or REPO / "data" / f"train-{args.train_rooms}.pt"
         meta = {"architecture": Path(args.architecture).name, "split": "train", "start": 0, "count": args.train_rooms}

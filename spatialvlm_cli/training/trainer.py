@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from spatialvlm_cli.encoders import output_grid_coords
 from spatialvlm_cli.training.data import LayoutExample, PromptMix, Request, sample_request
 from spatialvlm_cli.training.dense import (
+    EXTENT_SCALE_M,
     DenseHead,
     DenseLabels,
     dense_targets,
@@ -30,7 +33,7 @@ from spatialvlm_cli.training.dense import (
     token_cell_size_m,
 )
 from spatialvlm_cli.training.heldout import heldout_rooms, log_heldout
-from spatialvlm_cli.training.loss import NumberVocabulary, init_number_embeddings, layout_loss
+from spatialvlm_cli.training.loss import IGNORE_INDEX, NumberVocabulary, init_number_embeddings, layout_loss
 from spatialvlm_cli.training.model import build_untrained_model
 
 log = logging.getLogger(__name__)
@@ -45,7 +48,10 @@ class TrainSettings:
     """Everything that decides the trained weights (with the examples). lr: peak AdamW learning rate, linear
     warm-up then cosine decay to lr * min_lr_ratio at `steps`; sigma_bins: width of the ordinal number targets.
     dense_weight: weight of the dense per-token loss (`dense.py`; 0 turns it off); mix_prompts: draw each example's
-    request (detect type, categories) from `REQUEST_MIX` and filter its answer, else always 'all'."""
+    request (detect type, categories) from `REQUEST_MIX` and filter its answer, else always 'all'.
+    read_weight: weight of the read loss: a linear head on the decoder's last hidden state at every answer position
+    must give the room extent (`dense.py`), so the text positions are pushed to gather it from the point tokens.
+    init_from: a run folder whose resume.pt model (and heads) the weights start from (a warm start)."""
 
     architecture: str
     vlm_pe: str | None = None
@@ -64,6 +70,8 @@ class TrainSettings:
     checkpoint_every: int = 200
     dense_weight: float = 0.0
     mix_prompts: bool = False
+    read_weight: float = 0.0
+    init_from: str | None = None
 
     def learning_rate(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -128,19 +136,30 @@ def train(
     point_config = model.config.point_config
     cell_size = token_cell_size_m(loaded.num_bins, point_config.get("stride", ()))
     dense_head = DenseHead(model.config.hidden_size) if settings.dense_weight > 0 else None
+    read_head = nn.Linear(model.config.hidden_size, 4) if settings.read_weight > 0 else None
+    heads = {name: head for name, head in (("dense_head", dense_head), ("read_head", read_head)) if head is not None}
     dense_cache: dict[int, DenseLabels] = {}
     captured: dict[str, Any] = {}
     if dense_head is not None:
         # The point tokens as the first decoder layer sees them: after its input RMSNorm.
         model.model.layers[0].input_layernorm.register_forward_hook(
             lambda module, args, output: captured.__setitem__("normed", output))
+    if read_head is not None:
+        # The decoder's last hidden states (after its final norm), every position.
+        model.model.norm.register_forward_hook(lambda module, args, output: captured.__setitem__("final", output))
+    if settings.init_from:
+        warm = torch.load(Path(settings.init_from) / CHECKPOINT_FILE, weights_only=False)
+        model.load_state_dict(warm["model"])
+        for name, head in heads.items():
+            if warm.get(name) is not None:
+                head.load_state_dict(warm[name])
     # Weight decay on matrices only: not on embeddings, norms or biases.
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
         (decay if parameter.ndim >= 2 and "embed" not in name else no_decay).append(parameter)
-    if dense_head is not None:
-        decay.append(dense_head.linear.weight)
-        no_decay.append(dense_head.linear.bias)
+    for head in heads.values():
+        for parameter in head.parameters():
+            (decay if parameter.ndim >= 2 else no_decay).append(parameter)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=settings.lr,
@@ -153,8 +172,8 @@ def train(
         if state["settings"] != asdict(settings):
             raise ValueError(f"'{checkpoint_path}' was written with other settings; start a fresh run elsewhere")
         model.load_state_dict(state["model"])
-        if dense_head is not None:
-            dense_head.load_state_dict(state["dense_head"])
+        for name, head in heads.items():
+            head.load_state_dict(state[name])
         optimizer.load_state_dict(state["optimizer"])
         start_step, seconds_before, losses = state["step"], state["seconds"], state["losses"]
         log.info("resuming at step %d of %d", start_step, settings.steps)
@@ -181,10 +200,11 @@ def train(
         labels = batch["labels"][:, -target_length:]
         loss = layout_loss(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), numbers,
                            settings.sigma_bins)
-        if dense_head is not None:
+        if heads:
             for i in indices:
                 if i not in dense_cache:
                     dense_cache[i] = labels_from_target_text(mix.answer_text(examples[i]), loaded.num_bins, cell_size)
+        if dense_head is not None:
             clouds = batch["point_clouds"]
             grid, offset = output_grid_coords(
                 model.config.point_backbone, point_config, torch.cat([c[:, :3] for c in clouds]).long(),
@@ -194,6 +214,12 @@ def train(
             point_mask = batch["input_ids"] == model.config.point_token_id
             dense_loss, _ = dense_head.loss(captured.pop("normed")[point_mask], occupancy, extent)
             loss = loss + settings.dense_weight * dense_loss
+        if read_head is not None:
+            final = captured.pop("final")[:, -target_length - 1 : -1]
+            answer = labels != IGNORE_INDEX
+            extent = torch.stack([torch.from_numpy(dense_cache[i].extent) for i in indices]) / EXTENT_SCALE_M
+            target = extent[:, None, :].expand(-1, target_length, -1)[answer]
+            loss = loss + settings.read_weight * F.smooth_l1_loss(read_head(final[answer].float()), target, beta=0.05)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
@@ -214,7 +240,7 @@ def train(
         done = step + 1
         if done % settings.checkpoint_every == 0 or done == end_step:
             _save_checkpoint(checkpoint_path, model, optimizer, settings, done,
-                             seconds_before + time.perf_counter() - started, losses, dense_head)
+                             seconds_before + time.perf_counter() - started, losses, heads)
         if rooms and (done % eval_every == 0 or done == end_step):
             paused = time.perf_counter()
             log_heldout(loaded, rooms, out, done)
@@ -247,10 +273,10 @@ def _requests(settings: TrainSettings, step: int, batch: list[LayoutExample], mi
 
 
 def _save_checkpoint(path: Path, model: Any, optimizer: Any, settings: TrainSettings, step: int, seconds: float,
-                     losses: list[float], dense_head: Any = None) -> None:
+                     losses: list[float], heads: dict[str, Any] | None = None) -> None:
     state = {
         "model": model.state_dict(),
-        "dense_head": None if dense_head is None else dense_head.state_dict(),
+        **{name: head.state_dict() for name, head in (heads or {}).items()},
         "optimizer": optimizer.state_dict(),
         "settings": asdict(settings),
         "step": step,
@@ -260,3 +286,20 @@ def _save_checkpoint(path: Path, model: Any, optimizer: Any, settings: TrainSett
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
+
+
+def export_checkpoint(run: Path, dest: Path) -> int:
+    """Save the model of `run/resume.pt` as a loadable checkpoint folder `dest` (config, weights, tokenizer), e.g.
+    to score or ship a run's latest checkpoint while it keeps training. Returns the checkpoint's step."""
+    state = torch.load(run / CHECKPOINT_FILE, weights_only=False)
+    settings = TrainSettings(**state["settings"])
+    loaded = build_untrained_model(settings.architecture, settings.vlm_pe, settings.merge_rule, settings.pe_options)
+    loaded.model.load_state_dict(state["model"])
+    loaded.model.eval()
+    dest.mkdir(parents=True, exist_ok=True)
+    loaded.model.save_pretrained(dest)
+    loaded.tokenizer.save_pretrained(dest)
+    (dest / REPORT_FILE).write_text(json.dumps({"settings": state["settings"], "exported_from": str(run),
+                                                "step": state["step"], "seconds": state["seconds"],
+                                                "losses": state["losses"]}, indent=2) + "\n")
+    return int(state["step"])

@@ -103,12 +103,22 @@ def test_prompt_mix_targets_and_prompts(examples):
 
 def test_training_with_dense_loss_and_mixed_prompts_resumes_exactly(tmp_path, examples):
     settings = TrainSettings(architecture=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
-                             checkpoint_every=2, dense_weight=1.0, mix_prompts=True)
+                             checkpoint_every=2, dense_weight=1.0, mix_prompts=True, read_weight=1.0)
     train(settings, examples, tmp_path / "straight")
     train(settings, examples, tmp_path / "resumed", stop_after=2)
     state = torch.load(tmp_path / "resumed" / "resume.pt", weights_only=False)
-    assert state["dense_head"] is not None
+    assert state["dense_head"] is not None and state["read_head"] is not None
     train(settings, examples, tmp_path / "resumed", resume=True)
     straight, resumed = (load_file(tmp_path / name / "model.safetensors") for name in ("straight", "resumed"))
     assert straight.keys() == resumed.keys()
     assert all(torch.equal(straight[name], resumed[name]) for name in straight)
+
+
+def test_warm_start_begins_from_another_runs_weights(tmp_path, examples):
+    first = TrainSettings(architecture=ARCHITECTURE, steps=2, batch_size=2, warmup_steps=1, dense_weight=1.0)
+    train(first, examples, tmp_path / "first")
+    warm = TrainSettings(architecture=ARCHITECTURE, steps=1, batch_size=2, lr=0.0, warmup_steps=1,
+                         dense_weight=1.0, init_from=str(tmp_path / "first"))
+    train(warm, examples, tmp_path / "warm")
+    before, after = (load_file(tmp_path / name / "model.safetensors") for name in ("first", "warm"))
+    assert all(torch.equal(before[name], after[name]) for name in before)  # lr 0: the warm start is kept as is
