@@ -4,9 +4,14 @@ console that logging, spinners, progress bars and error lines share, so lines ne
 from __future__ import annotations
 
 import logging
+import re
 
 from rich.console import Console
 from rich.logging import RichHandler
+
+# Control characters other than newline and tab: a model (a random-weight preset, say) can emit escape sequences
+# that would move the cursor or clear the screen. The files keep the raw text; the terminal shows U+FFFD instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class Terminal:
@@ -21,9 +26,9 @@ class Terminal:
         self._line_open = False  # ... and its last character is not a newline
 
     def stream(self, piece: str) -> None:
-        """Write generated text as it is, with no markup or highlighting."""
+        """Write generated text with no markup or highlighting, control characters shown as U+FFFD."""
         if piece:
-            self.out.print(piece, end="", markup=False, highlight=False)
+            self.out.print(_CONTROL.sub("\ufffd", piece), end="", markup=False, highlight=False)
             self._streaming = True
             self._line_open = not piece.endswith("\n")
 
