@@ -78,12 +78,12 @@ def test_a_warning_closes_the_streamed_line_first(capsys):
         terminal.end_line()
         terminal.stream("text\n")
         terminal.end_line()
-        terminal.stream("\x1b[2Jclear\r\tok\n")
+        terminal.stream("\x1b[2Jclear\rok\n")
         terminal.end_line()
     finally:
         console.terminal = original
     captured = capsys.readouterr()
-    assert captured.out == "wall_0=Wall(1,2\ntext\n\n\ufffd[2Jclear\ufffd\tok\n\n"
+    assert captured.out == "wall_0=Wall(1,2\ntext\n\n\ufffd[2Jclear\ufffdok\n\n"
     assert "careful" in captured.err
 
 
