@@ -20,7 +20,7 @@ from spatialvlm_cli.cli.options import (
     parse_key_values,
     parse_vlm_pe,
 )
-from spatialvlm_cli.errors import ConfigError, InputError, UnknownPEVariant
+from spatialvlm_cli.errors import ConfigError, InputError, ModelLoadError, UnknownPEVariant
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -232,7 +232,7 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings, status: St
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from spatialvlm_cli.io import check_writable_dir, read_point_cloud
-    from spatialvlm_cli.io.model_source import missing_model_path
+    from spatialvlm_cli.io.model_source import missing_model_path, offline_hub_problem
     from spatialvlm_cli.pipeline import (
         SceneSettings,
         infer_scene,
@@ -250,9 +250,9 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings, status: St
     )
     output = values["output"] or DEFAULT_OUTPUT
     spec = values["model"] or DEFAULT_MODEL
-    problem = missing_model_path(spec)
+    problem = missing_model_path(spec) or offline_hub_problem(spec)
     if problem:
-        raise InputError(problem)
+        raise ModelLoadError(problem)
     plan = plan_point_cloud_run(values["point_cloud"], output, values["skip_existing"], values["overwrite"])
     if not plan.scenes:
         status.stop()

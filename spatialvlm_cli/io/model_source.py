@@ -3,11 +3,13 @@ reached. No torch, no transformers here: these checks run in the first second of
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from pathlib import Path
 
 HUB_PROBE_SECONDS = 2.0
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def looks_like_path(spec: str) -> bool:
@@ -49,3 +51,18 @@ def hub_unreachable() -> str | None:
     worker.start()
     worker.join(HUB_PROBE_SECONDS + 0.5)
     return outcome[0] if outcome else f"cannot reach {host}: no answer within {HUB_PROBE_SECONDS:.0f} s"
+
+
+def offline_hub_problem(spec: str) -> str | None:
+    """For a hub id (`owner/name`, not a path or preset file that exists): the one-line reason it cannot be loaded
+    right now (the hub is out of reach and the id is not in the local cache), else None."""
+    if not HUB_ID.match(spec) or Path(spec).expanduser().exists() or spec.endswith((".yaml", ".yml")):
+        return None
+    reason = hub_unreachable()
+    if reason is None:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(spec, "config.json"), str):
+        return None
+    return f"cannot load '{spec}': offline ({reason}) and not in the local Hugging Face cache"

@@ -147,7 +147,7 @@ def load_spatiallm(
     the checkpoint's (over none when the variant changes).
     attn_implementation: sdpa | eager | None (transformers' default).
     Raises ModelLoadError (one line) when nothing can be loaded, ConfigError for bad options."""
-    from spatialvlm_cli.io.model_source import hub_unreachable, missing_model_path
+    from spatialvlm_cli.io.model_source import hub_unreachable, missing_model_path, offline_hub_problem
     from spatialvlm_cli.model.presets import build_preset, read_preset
 
     problem = missing_model_path(spec)
@@ -169,15 +169,11 @@ def load_spatiallm(
     if path.exists() or not _HUB_ID.match(spec):
         raise ModelLoadError(f"'{spec}' is not a checkpoint directory, shipped model, preset or hub id; "
                              f"{_alternatives()}")
-    offline = hub_unreachable()
-    if offline is not None:
-        from huggingface_hub import try_to_load_from_cache
-
-        if not isinstance(try_to_load_from_cache(spec, "config.json"), str):
-            raise ModelLoadError(f"cannot load '{spec}': offline ({offline}) and not in the local Hugging Face "
-                                 f"cache; {_alternatives()}")
+    problem = offline_hub_problem(spec)
+    if problem:
+        raise ModelLoadError(f"{problem}; {_alternatives()}")
     return _load_pretrained(spec, spec, "hub", torch_device, torch_dtype, overrides, attn_implementation,
-                            local_files_only=offline is not None)
+                            local_files_only=hub_unreachable() is not None)
 
 
 def apply_pe_overrides(config: Any, vlm_pe: Any, merge_rule: Any, pe_options: dict[str, Any] | None) -> bool:

@@ -78,14 +78,11 @@ def load_panorama_model(
 def _fail_fast_offline(spec: str) -> None:
     """ModelLoadError in seconds when the hub is out of reach (or HF_HUB_OFFLINE is set) and `spec` is not in the
     local cache, instead of after transformers' retries."""
-    from huggingface_hub import try_to_load_from_cache
+    from spatialvlm_cli.io.model_source import offline_hub_problem
 
-    from spatialvlm_cli.io.model_source import hub_unreachable
-
-    offline = hub_unreachable()
-    if offline is not None and not isinstance(try_to_load_from_cache(spec, "config.json"), str):
-        raise ModelLoadError(f"cannot load '{spec}': offline ({offline}) and not in the local Hugging Face cache; "
-                             f"{_alternatives()}")
+    problem = offline_hub_problem(spec)
+    if problem:
+        raise ModelLoadError(f"{problem}; {_alternatives()}")
 
 
 def model_source(spec: str) -> str:

@@ -122,13 +122,13 @@ def test_flags_are_checked_before_the_model_loads(tmp_path: Path, monkeypatch, f
     assert "Options" not in line  # no internal class names
 
 
-def test_offline_hub_id_fails_in_seconds(tmp_path: Path, monkeypatch):
+def test_offline_hub_id_fails_in_a_second(tmp_path: Path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     start = time.perf_counter()
     result = run(["infer", "-p", str(ROOM), "-o", str(tmp_path / "o"), "-m", "spatialvlm-tests/not-a-model-0000"])
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 3  # before torch or transformers is imported
     assert_one_line_error(result, "offline (HF_HUB_OFFLINE is set) and not in the local Hugging Face cache")
 
 
