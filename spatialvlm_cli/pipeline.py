@@ -187,7 +187,10 @@ def _to_device(value: Any, device: Any) -> Any:
 
 
 def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
-    """(layout .txt, .json) per input. `output` is a folder, or a .txt file when there is exactly one input."""
+    """(layout .txt, .json) per input. `output` is a folder (an existing one may have a dot in its name), or a .txt
+    file when there is exactly one input."""
+    if output.is_dir():
+        return [(output / f"{path.stem}.txt", output / f"{path.stem}.json") for path in inputs]
     if output.suffix.lower() == ".txt":
         if len(inputs) != 1:
             raise OutputError(f"--output '{output}' is a file but {len(inputs)} scenes were given: pass a folder")

@@ -114,6 +114,7 @@ def stream_generate(
         kwargs["streamer"] = streamer
 
     outcome: dict[str, Any] = {}
+    finished = threading.Event()
 
     def work() -> None:
         try:
@@ -123,6 +124,8 @@ def stream_generate(
             outcome["error"] = error
             if streamer is not None:
                 streamer.end()
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=work, name="spatialvlm-generate", daemon=True)
     worker.start()
@@ -130,10 +133,17 @@ def stream_generate(
         if streamer is not None:
             for piece in streamer:
                 on_text(piece)
-        worker.join()
+        _wait(finished)
     except KeyboardInterrupt:
+        # Ctrl-C: generate stops at its next step. Wait for that, whatever else is pressed: a process that exits
+        # while the worker is inside torch aborts ("terminate called without an active exception").
         guard.stop_requested.set()
-        worker.join()
+        while True:
+            try:
+                _wait(finished)
+                break
+            except KeyboardInterrupt:
+                continue
         raise
     if "error" in outcome:
         raise outcome["error"]
@@ -153,6 +163,13 @@ def stream_generate(
         repeated_line=guard.repeated_line,
         hit_token_limit=hit_limit,
     )
+
+
+def _wait(finished: threading.Event) -> None:
+    """Wait for the worker in short slices: an interrupted `Thread.join()` can later return while the thread is
+    still running (CPython), an event cannot."""
+    while not finished.wait(0.1):
+        pass
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -50,3 +50,60 @@ def test_settings_validate_and_map_to_generate_kwargs():
     for bad in ({"temperature": 0}, {"top_p": 1.5}, {"num_beams": 0}, {"max_new_tokens": 0}, {"top_k": -1}):
         with pytest.raises(ConfigError):
             GenerationSettings(**bad)
+
+
+class SlowModel:
+    """`generate` that emits one token every 20 ms until a stopping criterion says done or 500 tokens are out;
+    with `interrupt_at`, it sends the main thread SIGINT (Ctrl-C) after that many tokens."""
+
+    generation_config = None
+
+    def __init__(self, interrupt_at: int | None = None) -> None:
+        self.finished = False
+        self.interrupt_at = interrupt_at
+
+    def generate(self, input_ids, stopping_criteria, max_new_tokens, **kwargs):
+        import signal
+        import threading
+        import time
+
+        sequence = input_ids
+        for step in range(min(max_new_tokens, 500)):
+            if step == self.interrupt_at:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            time.sleep(0.02)
+            sequence = torch.cat([sequence, torch.tensor([[ord("x")]])], dim=1)
+            if bool(stopping_criteria[0](sequence)[0]):
+                break
+        self.finished = True
+        return sequence
+
+
+class StopTokenizer(CharTokenizer):
+    pad_token_id = 0
+    eos_token_id = 1
+
+
+def test_ctrl_c_waits_for_generate_to_stop():
+    from spatialvlm_cli.generation import stream_generate
+
+    model = SlowModel(interrupt_at=5)
+    with pytest.raises(KeyboardInterrupt):
+        stream_generate(model, StopTokenizer(), {"input_ids": torch.tensor([[65]])},
+                        GenerationSettings(greedy=True, max_new_tokens=400))
+    assert model.finished  # the worker was not left inside generate
+
+
+def test_hitting_max_new_tokens_is_reported():
+    from spatialvlm_cli.generation import stream_generate
+
+    result = stream_generate(SlowModel(), StopTokenizer(), {"input_ids": torch.tensor([[65]])},
+                             GenerationSettings(greedy=True, max_new_tokens=3))
+    assert (result.text, result.num_new_tokens, result.hit_token_limit) == ("xxx", 3, True)
+
+
+def test_sampling_values_are_checked():
+    for bad, fragment in (({"temperature": float("nan")}, "--temperature"), ({"seed": -1}, "--seed"),
+                          ({"seed": 2**32}, "--seed")):
+        with pytest.raises(ConfigError, match=fragment):
+            GenerationSettings(**bad)
