@@ -67,7 +67,7 @@ class SceneResult:
     def to_json(self, run_meta: dict[str, Any]) -> dict[str, Any]:
         """run_meta: model spec and the PE it ran with (model, vlm_pe, pcd_pe_merge_rule, pe), device, dtype."""
         return {
-            "source": str(self.source),
+            "source": str(self.source.resolve()),  # absolute: `written_for` must find it from any working folder
             **run_meta,
             "settings": self.settings.to_json(),
             "layout": layout_to_json(self.layout),

@@ -249,3 +249,14 @@ def test_ctrl_c_in_a_folder_run_says_how_to_resume(tmp_path: Path, monkeypatch):
     resumed = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), "--skip_existing", *FAST])
     assert resumed.exit_code == 0
     assert "2 scene(s) written to" in resumed.stderr and "1 skipped (outputs exist), 0 failed" in resumed.stderr
+
+
+def test_own_outputs_are_recognised_from_another_working_folder(tmp_path: Path, monkeypatch):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    shutil.copy(ROOM, scenes / "room.ply")
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(app, ["infer", "-p", "scenes/room.ply", "-o", "out", *FAST]).exit_code == 0
+    monkeypatch.chdir(scenes)
+    again = CliRunner().invoke(app, ["infer", "-p", "room.ply", "-o", "../out", *FAST])
+    assert again.exit_code == 0 and "replacing an earlier run's files" in again.stderr

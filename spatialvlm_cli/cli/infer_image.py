@@ -121,6 +121,7 @@ def infer_image(
     result = run_panorama(loaded, panorama, request, generation, on_text=terminal.stream)
     terminal.end_line()
     document = result_json(result, panorama, request, loaded)
+    document["image"] = str(Path(image).resolve())  # absolute: `written_for` must find it from any working folder
     document["settings"] = {**generation.to_json(), "device": str(loaded.model.device),
                             "dtype": str(loaded.model.dtype), "attn_implementation": attn_implementation}
     write_text_atomic(target, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
