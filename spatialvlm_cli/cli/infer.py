@@ -301,8 +301,8 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings, status: St
 
     if len(plan.scenes) == 1:
         source, txt_path, json_path = plan.scenes[0]
-        err.print(f"model output for {source.name}, in integer bins ({cm:g} cm positions from the scan's min corner; "
-                  f"heights, sizes and angles in their own bins); {txt_path} gets metres:", markup=False)
+        err.print(f"model output in integer bins ({cm:g} cm positions from the scan's min corner); {txt_path} gets "
+                  "metres:", markup=False)
         result = infer_scene(loaded, source, settings, on_text=terminal.stream, cloud=first_cloud)
         terminal.end_line()
         write_scene_outputs(result, txt_path, json_path, meta)
