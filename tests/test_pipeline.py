@@ -260,3 +260,14 @@ def test_own_outputs_are_recognised_from_another_working_folder(tmp_path: Path, 
     monkeypatch.chdir(scenes)
     again = CliRunner().invoke(app, ["infer", "-p", "room.ply", "-o", "../out", *FAST])
     assert again.exit_code == 0 and "replacing an earlier run's files" in again.stderr
+
+
+def test_a_first_scene_failing_into_a_new_folder_is_recorded(tmp_path: Path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    (scenes / "a.ply").write_text("not a ply\n")
+    shutil.copy(ROOM, scenes / "b.ply")
+    out = tmp_path / "new" / "out"
+    result = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), *FAST])
+    assert result.exit_code == 1, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["b.json", "b.txt", "failed.log"]

@@ -231,7 +231,7 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings, status: St
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from spatialvlm_cli.io import check_writable_dir, read_point_cloud
+    from spatialvlm_cli.io import check_output_location, read_point_cloud
     from spatialvlm_cli.io.model_source import missing_model_path, offline_hub_problem
     from spatialvlm_cli.pipeline import (
         SceneSettings,
@@ -258,7 +258,7 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings, status: St
         status.stop()
         err.print(f"nothing to do: all {len(plan.skipped)} scene(s) already have their outputs in '{output}'")
         return
-    check_writable_dir(plan.scenes[0][1].parent)
+    check_output_location(plan.scenes[0][1])
     pe_options = parse_key_values(values["pe_option"], "--pe_option")
     status.update("checking --device and the positional encoding flags …")
     check_device(values["device"])
@@ -323,6 +323,7 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings, status: St
                       f"({result.seconds:.1f} s{again})")
         else:
             err.print(f"[red]failed[/] {escape(f'{source.name}: {error}')}")
+            failed_log.parent.mkdir(parents=True, exist_ok=True)
             with failed_log.open("a", encoding="utf-8") as log_file:
                 log_file.write(f"{source.stem}\t{error}\n")
         progress.advance(task)

@@ -37,25 +37,6 @@ def written_for(path: Path, image: Path) -> bool:
             and Path(document["image"]).resolve() == Path(image).resolve())
 
 
-def check_output_location(target: Path) -> None:
-    """OutputError unless `target`'s folder exists and is writable or can be created. Creates nothing, so a run
-    that fails later leaves no empty folder behind."""
-    import os
-
-    from spatialvlm_cli.errors import OutputError
-
-    folder = Path(target).parent.absolute()
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputError(f"cannot create output folder '{folder}': '{existing}' is a file")
-    if not os.access(existing, os.W_OK):
-        raise OutputError(f"cannot write to output folder '{existing}'")
-    if Path(target).is_dir():
-        raise OutputError(f"output '{target}' is a folder; pass a .json file name or a folder without .json")
-
-
 def infer_image(
     *,
     image: Path,
@@ -85,7 +66,7 @@ def infer_image(
     attn_implementation: sdpa | eager | None (transformers' default).
     Raises InputError / ConfigError / ModelLoadError / OutputError with a one-line message."""
     from spatialvlm_cli.cli.console import terminal
-    from spatialvlm_cli.io import check_overwrite, write_text_atomic
+    from spatialvlm_cli.io import check_output_location, check_overwrite, write_text_atomic
     from spatialvlm_cli.panorama.image import read_panorama
     from spatialvlm_cli.panorama.models import DEFAULT_PANORAMA_MODEL, load_panorama_model, model_source, peek_family
     from spatialvlm_cli.panorama.pipeline import DEFAULT_PROMPT, PanoramaRequest, result_json, run_panorama

@@ -45,15 +45,20 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def check_writable_dir(path: Path) -> None:
-    """Fail early (before minutes of generation) when `path` cannot be created or written to."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create output folder '{path}': {error.strerror or error}") from None
-    if not os.access(path, os.W_OK):
-        raise OutputError(f"output folder '{path}' is not writable")
+def check_output_location(target: Path) -> None:
+    """OutputError, before any work, unless `target`'s folder exists and is writable or can be created, and
+    `target` is not a folder. Creates nothing, so a run that fails later leaves no empty folder behind."""
+    target = Path(target)
+    folder = target.parent.absolute()
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot create output folder '{folder}': '{existing}' is a file")
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"cannot write to output folder '{existing}'")
+    if target.is_dir():
+        raise OutputError(f"output '{target}' is a folder; pass a file name or a folder without a suffix")
 
 
 def check_overwrite(
