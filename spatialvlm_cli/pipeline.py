@@ -160,8 +160,9 @@ def decode_layout(text: str, num_bins: int, min_extent: Any,
     issues = sorted(issues + extra, key=lambda issue: issue.line_no)
     layout_bins, stats = dedupe_layout(layout_bins, tolerance=1)
     if stats:
-        log.warning("'%s': dropped %d near-duplicate entity line(s), renumbered %d repeated id(s)", source,
-                    stats.dropped, stats.renumbered)
+        changes = [f"dropped {stats.dropped} near-duplicate entity line(s)" if stats.dropped else "",
+                   f"renumbered {stats.renumbered} repeated id(s)" if stats.renumbered else ""]
+        log.warning("'%s': %s", source, ", ".join(change for change in changes if change))
     return layout_bins.undiscretize(num_bins).translate(tuple(float(v) for v in min_extent)), issues
 
 
