@@ -126,15 +126,15 @@ def infer(
 
     The layout is written in SpatialLM's language (metres, the input's frame) as .txt and as .json.
 
-    Examples:
+    Examples (an existing output is replaced only when infer wrote it for the same input, or with --overwrite):
 
-      spatialvlm infer -p scenes/room_000.ply          (the shipped model, spatialvlm-rooms)
-
-      spatialvlm infer -p scenes/room_000.ply -m tiny-qwen --VLM_PE 3D_RoPE --PCD_PE_Merge_Rule 3D_with_1D
-
-      spatialvlm infer -p scenes/ -o out/ --model ./SpatialLM1.1-Qwen-0.5B --greedy --skip_existing
-
-      spatialvlm infer --image pano.jpg -m tiny-internvl --VLM_PE PanoRoPE_1D --views 4 --overlap 0.2
+    \b
+      spatialvlm infer -p scenes/room_000.ply       # spatialvlm-rooms
+      spatialvlm infer -p scenes/room_000.ply -m tiny-qwen --VLM_PE 3D_RoPE \\
+          --PCD_PE_Merge_Rule 3D_with_1D -o out/tiny
+      spatialvlm infer -p scenes/ -o out/ -m ./SpatialLM1.1-Qwen-0.5B --greedy
+      spatialvlm infer --image pano.jpg -m tiny-internvl --VLM_PE PanoRoPE_1D \\
+          --views 4 --max_new_tokens 64
     """
     from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.generation import GenerationSettings
