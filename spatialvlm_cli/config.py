@@ -26,6 +26,8 @@ def load_yaml_config(path: Path) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read config '{path}': {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config '{path}' is not UTF-8 text") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

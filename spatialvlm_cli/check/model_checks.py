@@ -14,6 +14,7 @@ from spatialvlm_cli.check.context import CheckContext, half_tables, sample, tole
 from spatialvlm_cli.check.results import CheckResult
 from spatialvlm_cli.model.attention import AttentionCall
 from spatialvlm_cli.pe.reference import reference_normalize, reference_sinusoid
+from spatialvlm_cli.transformers_seam import CACHE_ARGUMENT, output_cache
 
 
 def extend_attention_mask(attention_mask: Tensor) -> Tensor:
@@ -43,7 +44,7 @@ class DecodeRecord:
 
 def run_decode(model: Any, inputs: dict[str, Any], prefill: Any, steps: int) -> DecodeRecord:
     """Greedy cached decode steps after `prefill` (the prefill's output); plain forwards, as generate() makes them."""
-    cache = prefill.past_key_values
+    cache = output_cache(prefill)
     mask = inputs["attention_mask"]
     record = DecodeRecord(prefill_cache=int(cache.get_seq_length()), prefill_mask=int(mask.shape[1]))
     logits = prefill.logits[:, -1]
@@ -53,8 +54,8 @@ def run_decode(model: Any, inputs: dict[str, Any], prefill: Any, steps: int) -> 
         position_ids = mask.long().cumsum(-1)[:, -1:] - 1
         past = int(cache.get_seq_length())
         with torch.no_grad():
-            out = model(input_ids=token, attention_mask=mask, position_ids=position_ids, past_key_values=cache,
-                        use_cache=True)
+            out = model(input_ids=token, attention_mask=mask, position_ids=position_ids, use_cache=True,
+                        **{CACHE_ARGUMENT: cache})
         logits = out.logits[:, -1]
         record.steps.append(DecodeStep(int(mask.shape[1]), int(position_ids[0, 0]), past,
                                        int(cache.get_seq_length()), logits, token))

@@ -20,7 +20,8 @@ from spatialvlm_cli.cli.options import (
     parse_key_values,
     parse_vlm_pe,
 )
-from spatialvlm_cli.errors import ConfigError, InputError, ModelLoadError, UnknownPEVariant
+from spatialvlm_cli.device import resolve_device
+from spatialvlm_cli.errors import InputError, ModelLoadError
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -177,37 +178,16 @@ def infer(
         _infer_point_clouds(values, generation, status)
 
 
-def check_device(device: str) -> None:
-    """ConfigError, in the time it takes to import torch, for a device this machine does not have."""
-    import torch
-
-    kind = device.split(":")[0].strip().lower()
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device} was asked for but CUDA is not available on this machine")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"--device {device} was asked for but MPS is not available on this machine")
-    if kind not in ("auto", "cpu", "cuda", "mps"):
-        raise ConfigError(f"--device must be auto, cpu, cuda[:N] or mps, got '{device}'")
-
-
 def check_pe_flags(vlm_pe: str | None, merge_rule: str | None, pe_options: dict) -> None:
     """ConfigError before any model is loaded for an unknown --VLM_PE or --PCD_PE_Merge_Rule, or --pe_option keys
     the chosen variant does not take. Options given without --VLM_PE are checked against the checkpoint's variant
     when it loads."""
-    from spatialvlm_cli.pe.registry import PE_REGISTRY
-    from spatialvlm_cli.pe.spec import PESpec, merge_rule_name, variant_name
+    from spatialvlm_cli.pe.spec import PESpec, merge_rule_name
 
     if merge_rule is not None:
         merge_rule_name(merge_rule)
-    if vlm_pe is None:
-        return
-    name = variant_name(vlm_pe)
-    try:
-        PESpec.parse(name, merge_rule, pe_options)
-    except UnknownPEVariant:
-        raise
-    except ConfigError as error:  # the options class is an internal name: say the flag instead
-        raise ConfigError(str(error).replace(PE_REGISTRY[name].Options.__name__, f"--VLM_PE {name}")) from None
+    if vlm_pe is not None:
+        PESpec.parse(vlm_pe, merge_rule, pe_options)
 
 
 def summary_line(result: SceneResult) -> str:
@@ -261,7 +241,7 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings, status: St
     check_output_location(plan.scenes[0][1])
     pe_options = parse_key_values(values["pe_option"], "--pe_option")
     status.update("checking --device and the positional encoding flags …")
-    check_device(values["device"])
+    resolve_device(values["device"])  # a device this machine lacks fails before any model loads
     vlm_pe = values["vlm_pe"]
     check_pe_flags(vlm_pe, values["pcd_pe_merge_rule"], pe_options)
     # One scene: read it before loading the model, so a bad file fails in seconds, not after a model load.

@@ -16,7 +16,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from spatialvlm_cli.errors import ConfigError, ModelLoadError
+from spatialvlm_cli.device import resolve_device, resolve_dtype
+from spatialvlm_cli.errors import ModelLoadError
 from spatialvlm_cli.pe.spec import KEEP
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ WEIGHT_FILES = (
 )
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 MODEL_TYPES = ("spatiallm_qwen", "spatiallm_llama")
-DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -57,38 +57,6 @@ class LoadedModel:
     source: str
     spec: str
     random_weights: bool = False
-
-
-def resolve_device(device: str = "auto") -> Any:
-    """'auto' -> cuda if available, else mps, else cpu; other names are checked for availability."""
-    import torch
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ConfigError(f"--device must be auto, cpu, cuda[:N] or mps, got '{device}'") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but CUDA is not available")
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("--device mps was asked for but MPS is not available")
-    return resolved
-
-
-def resolve_dtype(dtype: str, device: Any) -> Any:
-    """'auto' -> bfloat16 on CUDA, float32 on CPU/MPS (bf16 matmuls are slow on CPUs without native support)."""
-    import torch
-
-    if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if dtype not in DTYPES:
-        raise ConfigError(f"--dtype must be auto, float32, bfloat16 or float16, got '{dtype}'")
-    return getattr(torch, DTYPES[dtype])
 
 
 def list_presets() -> list[str]:

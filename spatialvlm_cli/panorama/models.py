@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spatialvlm_cli.device import resolve_device, resolve_dtype
 from spatialvlm_cli.errors import ModelLoadError
 from spatialvlm_cli.panorama.families import PanoramaFamily, family_for_model_type
 from spatialvlm_cli.panorama.presets import PRESETS, save_tiny_checkpoint
@@ -49,8 +50,6 @@ def load_panorama_model(
 
     device: auto | cpu | cuda[:N] | mps. dtype: auto (bfloat16 on CUDA, float32 elsewhere) | float32 | bfloat16 |
     float16. Raises ModelLoadError (one line) when nothing can be loaded or the model is not a supported family."""
-    from spatialvlm_cli.model.loading import resolve_device, resolve_dtype
-
     source = model_source(spec)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)

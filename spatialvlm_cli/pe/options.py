@@ -22,14 +22,15 @@ class PEOptions:
     """Base of every variant's options. Subclasses add fields with defaults and validate in `__post_init__`."""
 
     @classmethod
-    def from_dict(cls: type[T], data: Mapping[str, Any] | None) -> T:
-        """Typed options from a plain dict (e.g. `config.pe["options"]`); missing keys take the defaults."""
+    def from_dict(cls: type[T], data: Mapping[str, Any] | None, owner: str | None = None) -> T:
+        """Typed options from a plain dict (e.g. `config.pe`); missing keys take the defaults. owner: what the
+        options belong to in error messages (e.g. "--VLM_PE 3D_RoPE"; default the class name)."""
         data = dict(data or {})
         hints = typing.get_type_hints(cls)
         names = [field.name for field in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(names))
         if unknown:
-            raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {cls.__name__} "
+            raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {owner or cls.__name__} "
                               f"(valid: {', '.join(names) or 'none'})")
         return cls(**{key: _coerce(key, value, hints[key]) for key, value in data.items()})
 

@@ -80,7 +80,7 @@ class PESpec:
                                   f"({options_cls.__name__})")
             typed = options
         else:
-            typed = options_cls.from_dict(options)
+            typed = options_cls.from_dict(options, owner=f"--VLM_PE {canonical}")
         return cls(canonical, merge_rule_name(merge_rule), typed)
 
     @classmethod

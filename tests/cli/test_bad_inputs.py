@@ -73,7 +73,7 @@ def test_yaml_config_with_invalid_utf8(tmp_path: Path):
     config = tmp_path / "bad.yaml"
     config.write_bytes(b"greedy: true\nmodel: \xff\xfe\n")
     out = tmp_path / "out"
-    assert_one_line_error(run(["infer", "-p", str(ROOM), "-o", str(out), "--config", str(config)]), "utf-8")
+    assert_one_line_error(run(["infer", "-p", str(ROOM), "-o", str(out), "--config", str(config)]), "is not UTF-8 text")
     assert_nothing_written(out)
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from spatialvlm_cli.device import resolve_device, resolve_dtype
 from spatialvlm_cli.errors import ConfigError, ModelLoadError
 from spatialvlm_cli.model import (
     DEFAULT_MODEL,
@@ -18,7 +19,6 @@ from spatialvlm_cli.model import (
     list_presets,
     load_spatiallm,
 )
-from spatialvlm_cli.model.loading import resolve_device, resolve_dtype
 
 # Same weights in another model instance: CPU GEMM kernels may round differently with memory alignment.
 SAME_WEIGHTS_ATOL = 1e-6
