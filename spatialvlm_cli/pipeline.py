@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,9 @@ from spatialvlm_cli.layout.entities import Bbox, Door, Wall, Window
 from spatialvlm_cli.preprocess import prepare_point_cloud
 
 log = logging.getLogger(__name__)
+
+# A context manager around a scene's generation, given the model (see `infer_scene`).
+ModelWatch = Callable[[Any], contextlib.AbstractContextManager]
 
 DETECT_TYPES = ("all", "arch", "object")
 
@@ -91,10 +93,13 @@ def infer_scene(
     settings: SceneSettings,
     on_text: Callable[[str], None] | None = None,
     cloud: PointCloud | None = None,
+    watch: ModelWatch | None = None,
 ) -> SceneResult:
     """Run one .ply through a loaded model (`spatialvlm_cli.model.load_spatiallm(...)`).
 
-    cloud: the file's contents when the caller already read it (to fail fast before loading a model)."""
+    cloud: the file's contents when the caller already read it (to fail fast before loading a model).
+    watch: a context around generation, given the model (e.g. `check.verbose_prefill` printing the nine
+    checkpoints); None runs the model as it is."""
     import torch
 
     start = time.perf_counter()
@@ -105,7 +110,7 @@ def infer_scene(
     )
     num_point_tokens = int((inputs["input_ids"] == loaded.model.config.point_token_id).sum())
     inputs = {key: _to_device(value, loaded.model.device) for key, value in inputs.items()}
-    with _verbose_checkpoints(loaded.model):
+    with watch(loaded.model) if watch is not None else contextlib.nullcontext():
         result = stream_generate(loaded.model, loaded.tokenizer, inputs, settings.generation, on_text)
     layout, issues = decode_layout(result.text, loaded.num_bins, prepared.min_extent, source=path.name)
     if result.hit_token_limit:
@@ -129,18 +134,6 @@ def infer_scene(
         settings=settings,
         hit_token_limit=result.hit_token_limit,
     )
-
-
-def _verbose_checkpoints(model: Any) -> contextlib.AbstractContextManager:
-    """SPATIALVLM_VERBOSE=1 prints the nine attention-layer checkpoints during the prefill (to stderr: stdout
-    carries the streamed text). Off, nothing is installed on the model."""
-    if os.environ.get("SPATIALVLM_VERBOSE") != "1":
-        return contextlib.nullcontext()
-    from rich.console import Console
-
-    from spatialvlm_cli.check import verbose_prefill
-
-    return verbose_prefill(model, Console(stderr=True))
 
 
 def decode_layout(text: str, num_bins: int, min_extent: Any,
@@ -258,17 +251,20 @@ def run_scenes(
     meta: dict[str, Any],
     on_text: Callable[[str], None] | None = None,
     on_scene_done: Callable[[Path, SceneResult | None, str | None], None] | None = None,
+    watch: ModelWatch | None = None,
+    reraise: bool = False,
 ) -> BatchSummary:
     """Run every planned scene; a scene that fails for any reason (bad file, numerical or library error) is recorded
     with a one-line reason and the batch goes on. Ctrl-C stops the batch (KeyboardInterrupt propagates);
-    SPATIALVLM_DEBUG=1 re-raises the first failure with its traceback."""
+    `reraise` lets the first failure through with its traceback (the CLI's SPATIALVLM_DEBUG). watch: as in
+    `infer_scene`."""
     summary = BatchSummary()
     for source, txt_path, json_path in plan:
         try:
-            result = infer_scene(loaded, source, settings, on_text)
+            result = infer_scene(loaded, source, settings, on_text, watch=watch)
             write_scene_outputs(result, txt_path, json_path, meta)
         except Exception as error:
-            if os.environ.get("SPATIALVLM_DEBUG") == "1":
+            if reraise:
                 raise
             reason = error_line(error)
             summary.failed.append((source, reason))

@@ -35,3 +35,12 @@ def test_the_cli_entry_point_imports_no_heavy_package() -> None:
     loaded = _modules_after("import spatialvlm_cli.cli.app")
     assert "spatialvlm_cli.cli.app" in loaded
     assert not {"torch", "transformers", "open3d"} & loaded
+
+
+def test_only_the_cli_environment_module_reads_environment_variables() -> None:
+    from pathlib import Path
+
+    package = Path(spatialvlm_cli.__file__).parent
+    readers = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
+                     if "os.environ" in path.read_text(encoding="utf-8") or "getenv(" in path.read_text(encoding="utf-8"))
+    assert readers == ["cli/environment.py"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -11,6 +10,7 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # typer vendors click (0.29)
 from typer.core import TyperGroup
 
+from spatialvlm_cli.cli import environment
 from spatialvlm_cli.cli.console import TerminalHandler, terminal
 from spatialvlm_cli.errors import error_line
 
@@ -30,7 +30,7 @@ class SpatialVLMGroup(TyperGroup):
             _fail(f"interrupted{f'; {hint}' if hint else ''}")
             ctx.exit(130)
         except Exception as error:
-            if os.environ.get("SPATIALVLM_DEBUG") == "1":
+            if environment.debug():
                 raise
             _fail(f"{error_line(error)} (set SPATIALVLM_DEBUG=1 for a traceback)")
             ctx.exit(1)

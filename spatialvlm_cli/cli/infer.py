@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from spatialvlm_cli.cli import environment
 from spatialvlm_cli.cli.console import terminal
 from spatialvlm_cli.cli.options import (
     ConfigOpt,
@@ -190,6 +192,14 @@ def check_pe_flags(vlm_pe: str | None, merge_rule: str | None, pe_options: dict)
         PESpec.parse(vlm_pe, merge_rule, pe_options)
 
 
+def _checkpoint_printer(model: Any) -> AbstractContextManager:
+    """SPATIALVLM_VERBOSE=1: the nine attention-layer checkpoints of every prefill, on stderr (stdout carries the
+    streamed text)."""
+    from spatialvlm_cli.check import verbose_prefill
+
+    return verbose_prefill(model, terminal.err)
+
+
 def summary_line(result: SceneResult) -> str:
     """What a scene came to: entity counts, skipped lines by number, a cut-off at the token limit."""
     layout = result.layout
@@ -278,12 +288,13 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings, status: St
               f"{time.perf_counter() - start:.1f} s; seed {generation.seed}", markup=False)
     replaced = set(plan.replaced)
     cm = 100 * 32 / loaded.num_bins
+    watch = _checkpoint_printer if environment.verbose_checkpoints() else None
 
     if len(plan.scenes) == 1:
         source, txt_path, json_path = plan.scenes[0]
         err.print(f"model output in integer bins ({cm:g} cm positions from the scan's min corner); {txt_path} gets "
                   "metres:", markup=False)
-        result = infer_scene(loaded, source, settings, on_text=terminal.stream, cloud=first_cloud)
+        result = infer_scene(loaded, source, settings, on_text=terminal.stream, cloud=first_cloud, watch=watch)
         terminal.end_line()
         write_scene_outputs(result, txt_path, json_path, meta)
         again = " (replacing an earlier run's files)" if replaced else ""
@@ -313,7 +324,8 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings, status: St
     with progress:
         task = progress.add_task("scenes", total=len(plan.scenes))
         try:
-            summary = run_scenes(loaded, plan.scenes, settings, meta, on_scene_done=on_done)
+            summary = run_scenes(loaded, plan.scenes, settings, meta, on_scene_done=on_done, watch=watch,
+                                 reraise=environment.debug())
         except KeyboardInterrupt:
             written = int(progress.tasks[0].completed)
             raise KeyboardInterrupt(f"{written} of {len(plan.scenes)} scene(s) done; run the same command with "
