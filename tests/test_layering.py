@@ -41,6 +41,6 @@ def test_only_the_cli_environment_module_reads_environment_variables() -> None:
     from pathlib import Path
 
     package = Path(spatialvlm_cli.__file__).parent
-    readers = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
-                     if "os.environ" in path.read_text(encoding="utf-8") or "getenv(" in path.read_text(encoding="utf-8"))
+    sources = {str(path.relative_to(package)): path.read_text(encoding="utf-8") for path in package.rglob("*.py")}
+    readers = sorted(name for name, text in sources.items() if "os.environ" in text or "getenv(" in text)
     assert readers == ["cli/environment.py"]
