@@ -102,7 +102,7 @@ def check_variants(spec: str, cloud: PointCloud, variants: Sequence[tuple[str | 
     """Load `spec` once per (variant, merge rule) and check it on `cloud` (metres; preprocessed as `infer` does).
     variants: None = the checkpoint's own PE (KEEP). pe_options apply to every variant."""
     from spatialvlm_cli.model import load_spatiallm
-    from spatialvlm_cli.model.loading import KEEP
+    from spatialvlm_cli.pe.spec import KEEP
     from spatialvlm_cli.preprocess import prepare_point_cloud
 
     results: list[CheckResult] = []

@@ -83,7 +83,7 @@ def check_command(
     from spatialvlm_cli.check.panorama import check_panorama, load_check_panorama, panorama_family, panorama_variants
     from spatialvlm_cli.check.report import CheckpointPrinter
     from spatialvlm_cli.cli.options import parse_vlm_pe
-    from spatialvlm_cli.model.loading import KEEP
+    from spatialvlm_cli.pe.spec import KEEP
 
     out, err = terminal.out, terminal.err
     spec = model or DEFAULT_PRESET

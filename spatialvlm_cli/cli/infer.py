@@ -265,7 +265,7 @@ def _infer_point_clouds(values: dict, generation: GenerationSettings, status: St
     from transformers.utils import logging as hf_logging
 
     from spatialvlm_cli.model import load_spatiallm
-    from spatialvlm_cli.model.loading import KEEP
+    from spatialvlm_cli.pe.spec import KEEP
 
     hf_logging.disable_progress_bar()  # the spinner says what is going on; a second bar would run into it
 

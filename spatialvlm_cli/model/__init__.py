@@ -13,16 +13,11 @@ warn_untested_versions()  # one warning line per dependency outside its tested w
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
-from spatialvlm_cli.model.loading import (
-    DEFAULT_MODEL,
-    KEEP,
-    LoadedModel,
-    list_presets,
-    list_shipped_models,
-    load_spatiallm,
-)
+from spatialvlm_cli.model.loaded import LoadedModel
+from spatialvlm_cli.model.loading import DEFAULT_MODEL, list_presets, list_shipped_models, load_spatiallm
 from spatialvlm_cli.model.modeling import SpatialLMLlamaForCausalLM, SpatialLMQwenForCausalLM
 from spatialvlm_cli.model.processing import SpatialLMProcessor
+from spatialvlm_cli.pe.spec import KEEP
 
 AutoConfig.register(SpatialLMQwenConfig.model_type, SpatialLMQwenConfig, exist_ok=True)
 AutoConfig.register(SpatialLMLlamaConfig.model_type, SpatialLMLlamaConfig, exist_ok=True)

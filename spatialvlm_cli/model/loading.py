@@ -10,14 +10,15 @@ checkpoint lacks are then freshly initialised, with a warning.
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from spatialvlm_cli.device import resolve_device, resolve_dtype
 from spatialvlm_cli.errors import ModelLoadError
+from spatialvlm_cli.io.model_source import HUB_ID, hub_unreachable, missing_model_path, offline_hub_problem
+from spatialvlm_cli.model.loaded import LoadedModel, apply_pe_overrides, finalise_model
+from spatialvlm_cli.model.presets import build_preset, read_preset
 from spatialvlm_cli.pe.spec import KEEP
 
 log = logging.getLogger(__name__)
@@ -34,29 +35,9 @@ WEIGHT_FILES = (
 )
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 MODEL_TYPES = ("spatiallm_qwen", "spatiallm_llama")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for `generate`, with what is needed to feed it.
-
-    model: SpatialLM{Qwen,Llama}ForCausalLM in eval mode on its device (encoder float32).
-    processor: `SpatialLMProcessor` (point clouds -> input_ids, attention_mask, point_clouds).
-    num_bins: input grid cells per 32 m axis (grid size 32 / num_bins metres).
-    source: 'local', 'shipped', 'preset' or 'hub'. random_weights: True for presets (their output is meaningless).
-    """
-
-    model: Any
-    tokenizer: Any
-    processor: Any
-    num_bins: int
-    source: str
-    spec: str
-    random_weights: bool = False
 
 
 def list_presets() -> list[str]:
@@ -115,8 +96,6 @@ def load_spatiallm(
     the checkpoint's (over none when the variant changes).
     attn_implementation: sdpa | eager | None (transformers' default).
     Raises ModelLoadError (one line) when nothing can be loaded, ConfigError for bad options."""
-    from spatialvlm_cli.io.model_source import hub_unreachable, missing_model_path, offline_hub_problem
-    from spatialvlm_cli.model.presets import build_preset, read_preset
 
     problem = missing_model_path(spec)
     if problem:
@@ -134,7 +113,7 @@ def load_spatiallm(
     if spec.endswith((".yaml", ".yml")) or spec in list_presets():
         preset = read_preset(spec)
         return build_preset(preset, spec, torch_device, torch_dtype, overrides, attn_implementation)
-    if path.exists() or not _HUB_ID.match(spec):
+    if path.exists() or not HUB_ID.match(spec):
         raise ModelLoadError(f"'{spec}' is not a checkpoint directory, shipped model, preset or hub id; "
                              f"{_alternatives()}")
     problem = offline_hub_problem(spec)
@@ -142,16 +121,6 @@ def load_spatiallm(
         raise ModelLoadError(f"{problem}; {_alternatives()}")
     return _load_pretrained(spec, spec, "hub", torch_device, torch_dtype, overrides, attn_implementation,
                             local_files_only=hub_unreachable() is not None)
-
-
-def apply_pe_overrides(config: Any, vlm_pe: Any, merge_rule: Any, pe_options: dict[str, Any] | None) -> bool:
-    """Store the stored spec with load-time overrides (see `PESpec.overridden`) in the config, before the model is
-    built from it; returns True when the PE differs from the stored one."""
-    stored = config.pe_spec
-    spec = stored.overridden(vlm_pe, merge_rule, pe_options)
-    for name, value in spec.config_fields().items():
-        setattr(config, name, value)
-    return spec != stored
 
 
 def _first_line(error: Exception) -> str:
@@ -257,12 +226,3 @@ def _check_loading_info(model: Any, info: dict[str, Any], spec: str, pe_changed:
         log.warning(
             "checkpoint '%s' has %d weight(s) this model does not use, e.g. %s", spec, len(unexpected), unexpected[:3]
         )
-
-
-def finalise_model(model: Any, device: Any) -> Any:
-    """Move to the device, keep the encoder in float32, eval mode."""
-    import torch
-
-    model = model.to(device=device)
-    model.set_point_backbone_dtype(torch.float32)
-    return model.eval()

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from spatialvlm_cli.errors import ConfigError, ModelLoadError
+from spatialvlm_cli.model.loaded import LoadedModel, apply_pe_overrides, finalise_model
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,6 @@ def build_preset(
     from transformers import AutoModelForCausalLM
     from transformers.initialization import no_init_weights
 
-    from spatialvlm_cli.model.loading import LoadedModel, apply_pe_overrides, finalise_model
     from spatialvlm_cli.model.processing import SpatialLMProcessor
     from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
 

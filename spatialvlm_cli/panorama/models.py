@@ -8,7 +8,6 @@ checkpoint folder (`presets.save_tiny_checkpoint`) and then loaded like any othe
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from spatialvlm_cli.device import resolve_device, resolve_dtype
 from spatialvlm_cli.errors import ModelLoadError
+from spatialvlm_cli.io.model_source import HUB_ID, missing_model_path, offline_hub_problem
 from spatialvlm_cli.panorama.families import PanoramaFamily, family_for_model_type
 from spatialvlm_cli.panorama.presets import PRESETS, save_tiny_checkpoint
 from spatialvlm_cli.panorama.processing import PanoramaProcessor
@@ -23,7 +23,6 @@ from spatialvlm_cli.panorama.processing import PanoramaProcessor
 log = logging.getLogger(__name__)
 
 DEFAULT_PANORAMA_MODEL = "OpenGVLab/InternVL3_5-1B-HF"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass
@@ -77,8 +76,6 @@ def load_panorama_model(
 def _fail_fast_offline(spec: str) -> None:
     """ModelLoadError in seconds when the hub is out of reach (or HF_HUB_OFFLINE is set) and `spec` is not in the
     local cache, instead of after transformers' retries."""
-    from spatialvlm_cli.io.model_source import offline_hub_problem
-
     problem = offline_hub_problem(spec)
     if problem:
         raise ModelLoadError(f"{problem}; {_alternatives()}")
@@ -87,8 +84,6 @@ def _fail_fast_offline(spec: str) -> None:
 def model_source(spec: str) -> str:
     """'local' (a folder with config.json), 'preset' or 'hub' (an owner/name id); ModelLoadError otherwise.
     Cheap: no download, no weights."""
-    from spatialvlm_cli.io.model_source import missing_model_path
-
     problem = missing_model_path(spec)
     if problem:
         raise ModelLoadError(problem)
@@ -99,7 +94,7 @@ def model_source(spec: str) -> str:
         return "local"
     if spec in PRESETS:
         return "preset"
-    if path.exists() or not _HUB_ID.match(spec):
+    if path.exists() or not HUB_ID.match(spec):
         raise ModelLoadError(f"'{spec}' is not a checkpoint directory, panorama preset or hub id; {_alternatives()}")
     return "hub"
 
