@@ -13,6 +13,7 @@ from torch import Tensor
 from spatialvlm_cli.check.context import CheckContext, half_tables, sample, tolerance
 from spatialvlm_cli.check.results import CheckResult
 from spatialvlm_cli.model.attention import AttentionCall
+from spatialvlm_cli.pe.positions import sequential_position_ids
 from spatialvlm_cli.pe.reference import reference_normalize, reference_sinusoid
 from spatialvlm_cli.transformers_seam import CACHE_ARGUMENT, output_cache
 
@@ -51,7 +52,7 @@ def run_decode(model: Any, inputs: dict[str, Any], prefill: Any, steps: int) -> 
     for _ in range(steps):
         token = logits.argmax(-1, keepdim=True)
         mask = extend_attention_mask(mask)
-        position_ids = mask.long().cumsum(-1)[:, -1:] - 1
+        position_ids = sequential_position_ids(mask.shape, mask)[:, -1:]
         past = int(cache.get_seq_length())
         with torch.no_grad():
             out = model(input_ids=token, attention_mask=mask, position_ids=position_ids, use_cache=True,

@@ -125,9 +125,9 @@ class PointCloudLMMixin:
                     f"tokens; build input_ids with the model's processor for these point clouds"
                 )
         inputs_embeds = inputs_embeds.masked_scatter(mask.unsqueeze(-1), features.to(inputs_embeds.device))
-        coords = torch.zeros(*mask.shape, 3, dtype=torch.float32, device=inputs_embeds.device)
-        coords[mask] = grid_coord.to(coords.device, torch.float32)
-        positions = PointPositions(position_ids=position_ids, point_mask=mask, point_coords=coords)
+        per_cloud = torch.split(grid_coord.to(inputs_embeds.device), counts.tolist())
+        positions = PointPositions.from_point_blocks(mask.to(inputs_embeds.device), per_cloud,
+                                                     position_ids=position_ids)
         return self.position_encoding.embed_points(inputs_embeds, positions), positions
 
     def forward(

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from spatialvlm_cli.errors import InputError
+from spatialvlm_cli.pe.positions import sequential_position_ids
 
 POINT_ROW_CHANNELS = 9
 
@@ -57,9 +58,7 @@ def default_position_ids(
 ) -> Tensor:
     """(B, S) int64 1-D positions as generate() makes them: `cumsum(mask) - 1` (pads 0), else `arange + past`."""
     if attention_mask is not None and attention_mask.dim() == 2:
-        positions = attention_mask.long().cumsum(dim=-1) - 1
-        positions = positions.masked_fill(attention_mask == 0, 0)
-        return positions[:, -length:]
+        return sequential_position_ids(attention_mask.shape, attention_mask)[:, -length:]
     return torch.arange(past_length, past_length + length, device=device).unsqueeze(0).expand(batch, length)
 
 

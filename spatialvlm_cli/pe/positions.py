@@ -52,12 +52,13 @@ class PointPositions:
                              f"{tuple(self.point_coords.shape)}")
 
     @classmethod
-    def from_point_blocks(cls, point_mask: Tensor, coords: Sequence[Tensor],
-                          attention_mask: Tensor | None = None) -> PointPositions:
+    def from_point_blocks(cls, point_mask: Tensor, coords: Sequence[Tensor], attention_mask: Tensor | None = None,
+                          position_ids: Tensor | None = None) -> PointPositions:
         """Build positions from the point-token mask and one coordinate array per sequence.
 
         point_mask: (B, S) bool; coords: B tensors (N_b, 3) of grid cells where N_b = point_mask[b].sum();
-        attention_mask: (B, S) 0/1 (left padding allowed) or None for all ones.
+        attention_mask: (B, S) 0/1 (left padding allowed) or None for all ones; position_ids: (B, S) int64 the
+        caller already has (e.g. from generate()), else `sequential_position_ids` of the mask.
         Raises InputError when a sequence's point-token count differs from its coordinate count (seed bug: the
         coordinates of 106328 raw points given for 556 encoder tokens).
         """
@@ -70,8 +71,9 @@ class PointPositions:
                 raise InputError(f"sequence {b} has {n_tokens} point tokens but coordinates of shape "
                                  f"{tuple(sample.shape)} (expected ({n_tokens}, 3))")
             point_coords[b, point_mask[b]] = sample.to(device=point_mask.device, dtype=torch.float32)
-        return cls(sequential_position_ids(point_mask.shape, attention_mask, point_mask.device), point_mask,
-                   point_coords)
+        if position_ids is None:
+            position_ids = sequential_position_ids(point_mask.shape, attention_mask, point_mask.device)
+        return cls(position_ids, point_mask, point_coords)
 
 
 def sequential_position_ids(shape: tuple[int, int] | torch.Size, attention_mask: Tensor | None = None,
