@@ -9,7 +9,6 @@ import torch
 from torch import Tensor
 
 from spatialvlm_cli.pe import PositionEncoding, QKTable, RotaryPositionEncoding
-from spatialvlm_cli.pe.allocation import ROLE_1D
 
 SAMPLE_ROWS = 8  # point rows and text rows compared against the pure-Python reference per layer (it is slow)
 
@@ -74,12 +73,6 @@ class CheckContext:
         probe = torch.zeros(1, dtype=torch.float32, device=position_ids.device)
         cos, sin = self.stock_rotary(probe, position_ids)
         return torch.atan2(sin[..., :half].double(), cos[..., :half].double()).cpu()
-
-
-def role_of_pairs(context: CheckContext) -> list[str]:
-    """Role ("t", "x", "y", "z") of every rotary pair at point tokens; all "t" for non-rotary variants."""
-    half = context.pe.lm_shape.head_dim // 2
-    return list(context.pe.allocation.roles) if context.rotary else [ROLE_1D] * half
 
 
 def half_tables(table: Tensor | QKTable, head_dim: int) -> tuple[Tensor, Tensor]:

@@ -86,13 +86,12 @@ def serialization_code(grid_coord: Tensor, order: str, depth: int) -> Tensor:
     return hilbert_code(grid_coord, depth)
 
 
-def serialize(grid_coord: Tensor, offset: Tensor, orders: tuple[str, ...]) -> tuple[Tensor, Tensor]:
+def serialize(grid_coord: Tensor, offset: Tensor, orders: tuple[str, ...]) -> Tensor:
     """Sort each cloud's voxels along every order, clouds kept in batch order.
 
     grid_coord: (V, 3) int64 grid cells; offset: (B,) int64 cumulative voxel counts.
     The depth is measured per cloud (as upstream does for its batch of one), so batching does not change
-    any cloud's order. Returns ``order`` (k, V) int64: position -> voxel index, and ``inverse`` (k, V):
-    voxel index -> position, for k = len(orders).
+    any cloud's order. Returns ``order`` (k, V) int64: position -> voxel index, for k = len(orders).
     """
     num_voxels = grid_coord.shape[0]
     starts = torch.cat([offset.new_zeros(1), offset[:-1]])
@@ -104,8 +103,4 @@ def serialize(grid_coord: Tensor, offset: Tensor, orders: tuple[str, ...]) -> tu
             codes[k, start:end] = serialization_code(cloud, name, depth)
     batch = torch.repeat_interleave(torch.arange(len(offset), device=grid_coord.device), offset - starts)
     codes = codes | (batch << (3 * MAX_DEPTH))
-    order = torch.argsort(codes, dim=1)
-    inverse = torch.empty_like(order)
-    positions = torch.arange(num_voxels, device=grid_coord.device).expand_as(order)
-    inverse.scatter_(1, order, positions)
-    return order, inverse
+    return torch.argsort(codes, dim=1)

@@ -35,7 +35,7 @@ class StageContext:
     def __init__(self, voxels: VoxelBatch, orders: tuple[str, ...], patch_size: int, shuffle: bool) -> None:
         self.voxels = voxels
         self.kernel_map: KernelMap = submanifold_kernel_map(voxels.batch, voxels.grid_coord, spconv_offsets(3))
-        order, _ = serialize(voxels.grid_coord, voxels.offset, orders)  # (k, V)
+        order = serialize(voxels.grid_coord, voxels.offset, orders)  # (k, V)
         if shuffle:
             order = order[torch.randperm(order.shape[0], device=order.device)]
         self.order = order

@@ -76,11 +76,6 @@ class RoPE3D(RotaryPositionEncoding):
         spatial = (frequency > 0).repeat(2)
         return axis.to(device), frequency.to(device), spatial.to(device)
 
-    def point_angles(self, coords: Tensor) -> Tensor:
-        """coords (B, S, 3) float32 rotation units -> (B, S, P) float32 radians of the spatial pairs (0 at 1-D)."""
-        axis, frequency, _ = self.pair_tables(coords.device)
-        return coords.index_select(-1, axis) * frequency
-
     def rotary_tables(self, stock_cos: Tensor, stock_sin: Tensor, positions: PointPositions,
                       attention_scaling: float) -> tuple[Tensor, Tensor]:
         coords = normalize_coords(positions.point_coords, positions.point_mask, self.options.coord_unit)

@@ -164,7 +164,8 @@ def test_grid_units_give_angular_range_where_the_seeds_unit_cube_did_not(lm) -> 
     largest = {}
     for label, options in {"seed": {"theta_3d": 10000.0, "coord_unit": "unit"}, "ours": {}}.items():
         pe = build_position_encoding("3D_RoPE", "3D_only", model.config, options)
-        angles = pe.point_angles(normalize_coords(grid, point_mask, pe.options.coord_unit))
+        axis, frequency, _ = pe.pair_tables(grid.device)  # radians per unit of each pair's axis
+        angles = normalize_coords(grid, point_mask, pe.options.coord_unit).index_select(-1, axis) * frequency
         largest[label] = float(angles.abs().max())
     assert largest["seed"] <= 1.0 + 1e-6
     assert largest["ours"] == pytest.approx(40.0)  # 1 rad per grid cell on the fastest x pair
