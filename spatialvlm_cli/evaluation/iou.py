@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from spatialvlm_cli.evaluation.geometry import clip_convex, convex_intersection_area, polygon_area
+from spatialvlm_cli.layout.footprint import box_corners_xy
 
 PARALLEL_TOLERANCE = math.sin(math.radians(5.0))  # |sin| of the angle between the two plane normals
 DISTANCE_TOLERANCE_M = 0.2
@@ -33,16 +34,8 @@ IOU_DECIMALS = 5  # bbox 0.9.4 rounds iou_3d
 
 def box_footprints(boxes: np.ndarray) -> np.ndarray:
     """Bottom face corners of boxes, counter-clockwise: boxes (N, 7) [x, y, z, angle_z, sx, sy, sz] metres/radians
-    -> (N, 4, 2) metres. Corner order as bbox 0.9.4's p1..p4: (-l/2,-w/2), (l/2,-w/2), (l/2,w/2), (-l/2,w/2)."""
-    half_l, half_w = boxes[:, 4] / 2, boxes[:, 5] / 2
-    local = np.stack(
-        [np.stack([-half_l, -half_w], -1), np.stack([half_l, -half_w], -1),
-         np.stack([half_l, half_w], -1), np.stack([-half_l, half_w], -1)], axis=1
-    )  # (N, 4, 2)
-    cos, sin = np.cos(boxes[:, 3])[:, None], np.sin(boxes[:, 3])[:, None]
-    x = boxes[:, None, 0] + cos * local[..., 0] - sin * local[..., 1]
-    y = boxes[:, None, 1] + sin * local[..., 0] + cos * local[..., 1]
-    return np.stack([x, y], axis=-1)
+    -> (N, 4, 2) metres, in bbox 0.9.4's p1..p4 order (see `layout.footprint.box_corners_xy`)."""
+    return box_corners_xy(boxes[:, :2], boxes[:, 3], boxes[:, 4:6])
 
 
 def box_iou(pred: np.ndarray, gt: np.ndarray, exact: bool = False) -> np.ndarray:

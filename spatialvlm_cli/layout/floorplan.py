@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from spatialvlm_cli.layout.entities import Layout, Wall
+from spatialvlm_cli.layout.footprint import box_corners_xy
 
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
@@ -62,11 +63,7 @@ def box_footprint(layout: Layout) -> np.ndarray:
     if not layout.bboxes:
         return np.zeros((0, 4, 2))
     rows = np.array([[b.position_x, b.position_y, b.angle_z, b.scale_x, b.scale_y] for b in layout.bboxes])
-    half = rows[:, 3:5] / 2
-    local = np.stack([-half, half * [1, -1], half, half * [-1, 1]], axis=1)  # (B, 4, 2)
-    cos, sin = np.cos(rows[:, 2])[:, None], np.sin(rows[:, 2])[:, None]
-    return np.stack([rows[:, None, 0] + cos * local[..., 0] - sin * local[..., 1],
-                     rows[:, None, 1] + sin * local[..., 0] + cos * local[..., 1]], axis=-1)
+    return box_corners_xy(rows[:, :2], rows[:, 2], rows[:, 3:5])
 
 
 def _opening_segments(layout: Layout) -> list[tuple[str, np.ndarray]]:
