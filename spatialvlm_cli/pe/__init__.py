@@ -28,8 +28,8 @@ Coordinates are grid cells of the encoder's output tokens (one row per point tok
 how they are normalised. For a no-cache recomputation pass an explicit 2-D attention mask (transformers otherwise
 treats any jump in position_ids as packed sequences).
 
-Checkpoints of the seed fork (MixedRoPE3D with per-layer `self_attn.freqs_3d_q` etc.) load with
-`from_pretrained(..., key_mapping=mixed_rope3d.seed_key_mapping())`. Seed hyper-parameters: `seed_options(name)`.
+Checkpoints of the fork (MixedRoPE3D with per-layer `self_attn.freqs_3d_q` etc.) load with
+`from_pretrained(..., key_mapping=mixed_rope3d.fork_key_mapping())`. The fork's hyper-parameters: `fork_options(name)`.
 """
 
 from spatialvlm_cli.pe import mixed_rope3d, rope3d, sinusoidal3d, stock  # noqa: F401 - registers the variants
@@ -49,8 +49,8 @@ from spatialvlm_cli.pe.spec import (
     KEEP,
     PESpec,
     build_position_encoding,
+    fork_options,
     merge_rule_name,
-    seed_options,
     variant_name,
 )
 
@@ -74,10 +74,10 @@ __all__ = [
     "allocate_pairs",
     "apply_rotary",
     "build_position_encoding",
+    "fork_options",
     "merge_rule_name",
     "normalize_coords",
     "register",
-    "seed_options",
     "sequential_position_ids",
     "variant_name",
 ]

@@ -9,12 +9,12 @@ Merge rules (`--PCD_PE_Merge_Rule`):
     3D_only     every pair of a point token carries x, y or z.
     3D_with_1D  half of the pairs (rounded down) keep the 1-D sequence position, the other half carry x, y, z.
 
-Default split of the spatial pairs n: x = y = n // 3, z = n - 2 * (n // 3). This reproduces every valid split the seeds
+Default split of the spatial pairs n: x = y = n // 3, z = n - 2 * (n // 3). This reproduces every valid split the fork
 used (3D_with_1D of head_dim 64: 16 | 5/5/6 pairs; 3D_Sinusoidal of 896 channels: 149/149/150 and 224 | 74/74/76
 pairs). Their 21/21/22 "dims" for 3D_only of 64 is not a whole number of pairs; ours is 10/10/12.
 
 Layouts:
-    chunked      contiguous blocks in the order t | x | y | z (the seeds'). Spatial pair k of the block order gets the
+    chunked      contiguous blocks in the order t | x | y | z (the fork's). Spatial pair k of the block order gets the
                  k-th frequency of one spectrum, so x only sees the highest and z only the lowest frequencies
                  (as Qwen2-VL's M-RoPE sections).
     interleaved  every role's pairs are spread evenly over the whole index range (x, y, z, x, y, z, ... with t

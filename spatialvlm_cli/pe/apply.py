@@ -2,7 +2,7 @@
 
 Convention (transformers' `rotate_half`, GPT-NeoX): pair i of a head of D dims rotates dims (i, i + D/2) by the
 angle a_i, i.e. (x_i, x_{i+D/2}) -> (x_i cos a_i - x_{i+D/2} sin a_i, x_i sin a_i + x_{i+D/2} cos a_i). A table
-therefore holds the same value at i and i + D/2, which is what makes it a rotation (the seeds duplicated angles
+therefore holds the same value at i and i + D/2, which is what makes it a rotation (the fork duplicated angles
 GPT-J style [a0, a0, a1, a1, ...] and applied them with `rotate_half`, which is not a rotation).
 
 Tables come in two shapes:

@@ -1,7 +1,7 @@
 """`--VLM_PE MixedRoPE3D`: learned 3-D rotary frequencies per layer, head and frequency bin, with axial mixing.
 
 For a point token with coordinates c (rotation units) spatial pair r of head h in layer l turns by
-    angle = sum_a w[h, r, a] * f[a, h, r] * c[a]            (seed 002's formula)
+    angle = sum_a w[h, r, a] * f[a, h, r] * c[a]            (the fork (document 002)'s formula)
 with f = `freqs_3d_*` [3, H, F] and w = `axial_weights_3d_*` [H, F, 3], F = number of spatial pairs. The angle is
 linear in c, so it is a rotation by a learned direction v[h, r] = w[h, r, :] * f[:, h, r]; 1-D pairs and text
 tokens keep the model's stock table exactly as in 3D_RoPE.
@@ -9,15 +9,15 @@ tokens keep the model's stock table exactly as in 3D_RoPE.
 Parameter layouts:
     tied (default)    one set per key/value head (`freqs_3d_kv`, `axial_weights_3d_kv`), used by the key head and
                       by its H/Hkv query heads, so q.k depends only on the coordinate difference under GQA.
-    seed-compatible   seed 002's separate query parameters `freqs_3d_q` [3, Hq, F], `axial_weights_3d_q` [Hq, F, 3]
+    seed-compatible   the fork's separate query parameters `freqs_3d_q` [3, Hq, F], `axial_weights_3d_q` [Hq, F, 3]
                       as well, so checkpoints trained that way load. Breaks relative position as soon as a query
                       head's parameters differ from its key head's: q.k then depends on absolute coordinates.
 Initialisations:
     axial (default)   f = freq_3d[r] on every axis, w = one-hot of the pair's axis: exactly 3D_RoPE with the same
                       theta_3d / layout / split at step 0.
     random            each head a randomly rotated axial RoPE (RoPE-Mixed, Heo et al. 2024, in 3-D).
-    seed              seed 002: f = freq_3d[r] + 0.01 N(0,1) on all three axes and w = 1 + 0.01 N(0,1), which makes
-                      every angle ~ freq * (x + y + z): points with equal x + y + z are barely distinguishable.
+    seed              the fork's (seed document 002): f = freq_3d[r] + 0.01 N(0,1) on all three axes and
+                      w = 1 + 0.01 N(0,1), which makes every angle ~ freq * (x + y + z): points with equal x + y + z are barely distinguishable.
 
 Parameters live in `self.layers[l]` (one `MixedRoPE3DLayer` per attention layer) and are therefore saved with the
 model under `<attribute>.layers.<l>.freqs_3d_kv` etc. Tables for all layers are computed in one einsum per forward.
@@ -54,7 +54,7 @@ class MixedRoPE3DOptions(RoPE3DOptions):
             raise ConfigError(f"init_noise must be non-negative, got {self.init_noise}")
 
     @classmethod
-    def seed(cls) -> MixedRoPE3DOptions:
+    def fork(cls) -> MixedRoPE3DOptions:
         """Seed 002: rope_theta_3d 100, [0, 1] coordinates, spatial block first, its init and separate q/kv params."""
         return cls(theta_3d=100.0, layout="chunked", coord_unit="unit", init="seed", param_layout="seed-compatible")
 
@@ -85,7 +85,7 @@ def initial_parameters(init: str, heads: int, bins: list[float], axes: list[int]
 
 
 class MixedRoPE3DLayer(LearnedParameters):
-    """Learned frequencies of one attention layer, named and shaped as in seed 002."""
+    """Learned frequencies of one attention layer, named and shaped as in the fork (document 002)."""
 
     def __init__(self, layer_index: int, kv_heads: int, q_heads: int | None, bins: list[float], axes: list[int],
                  options: MixedRoPE3DOptions) -> None:
@@ -180,8 +180,8 @@ def _head_tables(directions: Tensor, stock: tuple[Tensor, Tensor], select: Tenso
     return tables[0], tables[1]
 
 
-def seed_key_mapping(attribute: str = "position_encoding") -> dict[str, str]:
-    """`from_pretrained(..., key_mapping=seed_key_mapping())` for checkpoints of the seed fork, whose attention
+def fork_key_mapping(attribute: str = "position_encoding") -> dict[str, str]:
+    """`from_pretrained(..., key_mapping=fork_key_mapping())` for checkpoints of the fork, whose attention
     layers held the parameters: `model.layers.<l>.self_attn.freqs_3d_q` -> `<attribute>.layers.<l>.freqs_3d_q`
     (likewise `axial_weights_3d_q`, `freqs_3d_kv`, `axial_weights_3d_kv`). Load them with param_layout
     "seed-compatible" (or "tied", which keeps the key/value parameters and drops the query ones)."""

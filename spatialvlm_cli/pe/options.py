@@ -39,8 +39,9 @@ class PEOptions:
         return {field.name: _plain(getattr(self, field.name)) for field in dataclasses.fields(self)}
 
     @classmethod
-    def seed(cls: type[T]) -> T:
-        """The hyper-parameters of the seed implementation (same defects excluded). Default: the plain defaults."""
+    def fork(cls: type[T]) -> T:
+        """The hyper-parameters of the fork, the reference implementation (its defects excluded). Default: the
+        plain defaults."""
         return cls()
 
 

@@ -3,12 +3,12 @@
 Units: `PointPositions.point_coords` are the *grid cells* of the point encoder's output tokens (e.g. Sonata's stage-4
 `grid_coord`, SceneScript's sparse-tensor coordinates), one row per point token, not the raw points. Before a
 variant uses them they are normalised per sequence with ONE scale for all three axes, so a room keeps its aspect
-ratio (seed bug: per-axis normalisation turned a hallway into a cube):
+ratio (fork bug: per-axis normalisation turned a hallway into a cube):
 
     grid  (default)  c - min(c)                          grid cells from the scene's min corner; one cell of the
                                                           encoder grid is one unit, so the highest rotary frequency
                                                           (1 rad per unit) separates neighbouring cells.
-    unit  (seeds)    (c - min(c)) / max_axis(max - min)   the longest axis spans [0, 1]; with theta 10000 the largest
+    unit  (fork)    (c - min(c)) / max_axis(max - min)   the longest axis spans [0, 1]; with theta 10000 the largest
                                                           angle is 1 rad, i.e. little spatial resolution.
 
 min/max are taken per axis over the point tokens of that sequence only (padding and text are ignored).
@@ -59,7 +59,7 @@ class PointPositions:
         point_mask: (B, S) bool; coords: B tensors (N_b, 3) of grid cells where N_b = point_mask[b].sum();
         attention_mask: (B, S) 0/1 (left padding allowed) or None for all ones; position_ids: (B, S) int64 the
         caller already has (e.g. from generate()), else `sequential_position_ids` of the mask.
-        Raises InputError when a sequence's point-token count differs from its coordinate count (seed bug: the
+        Raises InputError when a sequence's point-token count differs from its coordinate count (fork bug: the
         coordinates of 106328 raw points given for 556 encoder tokens).
         """
         if len(coords) != point_mask.shape[0]:

@@ -30,8 +30,8 @@ from spatialvlm_cli.pe.registry import register
 @dataclass(frozen=True)
 class RoPE3DOptions(PEOptions):
     """theta_3d: base of the spatial spectrum (radians per unit go from 1 down to ~1/theta_3d).
-    layout: "interleaved" (every axis spans the spectrum) or "chunked" (t | x | y | z blocks, the seeds').
-    coord_unit: "grid" (grid cells from the scene's min corner) or "unit" (longest axis spans [0, 1], the seeds').
+    layout: "interleaved" (every axis spans the spectrum) or "chunked" (t | x | y | z blocks, the fork's).
+    coord_unit: "grid" (grid cells from the scene's min corner) or "unit" (longest axis spans [0, 1], the fork's).
     axis_pairs: rotary pairs for x, y, z; None = x = y = n // 3, z the rest.
     pairs_1d: pairs that keep the 1-D position under 3D_with_1D; None = head_dim / 4 (half the pairs)."""
 
@@ -46,7 +46,7 @@ class RoPE3DOptions(PEOptions):
             raise ConfigError(f"theta_3d must be greater than 1, got {self.theta_3d}")
 
     @classmethod
-    def seed(cls) -> RoPE3DOptions:
+    def fork(cls) -> RoPE3DOptions:
         """Seed 001: base 10000, [0, 1] coordinates, x | y | z blocks."""
         return cls(theta_3d=10000.0, layout="chunked", coord_unit="unit")
 

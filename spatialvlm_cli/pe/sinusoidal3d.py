@@ -1,7 +1,7 @@
 """`--VLM_PE 3D_Sinusoidal`: an additive sinusoidal embedding of (x, y, z) on the point-token embeddings.
 
 The hidden size C is split into C/2 channel pairs exactly as rotary pairs are split (`allocation.py`): 3D_only gives
-every pair an axis (896 -> 149/149/150 pairs = the seeds' 298/298/300 channels), 3D_with_1D keeps half for the 1-D
+every pair an axis (896 -> 149/149/150 pairs = the fork's 298/298/300 channels), 3D_with_1D keeps half for the 1-D
 position (448 | 148/148/152 channels). Pair i contributes
     channel i         = scale * sin(u * freq)
     channel i + C/2   = scale * cos(u * freq)
@@ -44,8 +44,8 @@ class Sinusoidal3DOptions(PEOptions):
             raise ConfigError(f"theta_3d and theta_1d must be greater than 1, got {self.theta_3d}, {self.theta_1d}")
 
     @classmethod
-    def seed(cls) -> Sinusoidal3DOptions:
-        """The seeds: base 10000 everywhere, [0, 1] coordinates, t | x | y | z blocks."""
+    def fork(cls) -> Sinusoidal3DOptions:
+        """The fork: base 10000 everywhere, [0, 1] coordinates, t | x | y | z blocks."""
         return cls(theta_3d=10000.0, theta_1d=10000.0, layout="chunked", coord_unit="unit")
 
 

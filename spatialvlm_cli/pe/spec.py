@@ -1,12 +1,12 @@
 """`PESpec`: which positional encoding a model runs, parsed once, frozen.
 
 Every spelling a user, a config file or a checkpoint may use is resolved here and nowhere else:
-    name        a registered variant in any case; Python None, "None", "none", "1D_RoPE" (the seed fork's
+    name        a registered variant in any case; Python None, "None", "none", "1D_RoPE" (the fork's
                 spelling) or "stock" mean stock 1-D RoPE (`NO_PE`);
     merge_rule  "3D_only" | "3D_with_1D" in any case; None means 3D_only; stock RoPE has no merge rule;
     options     the variant's typed options (`PEOptions`), unknown keys rejected.
 A model config stores the spec in `vlm_pe`, `pcd_pe_merge_rule` and `pe` (`config_fields`); configs written by
-the seed fork use `VLM_PE` and `PCD_PE_Merge_Rule` instead, which `from_config` reads too. The CLI, configs,
+the fork use `VLM_PE` and `PCD_PE_Merge_Rule` instead, which `from_config` reads too. The CLI, configs,
 scripts and `check` build a PESpec (or a load-time override of one) and the model only reads it.
 """
 
@@ -21,8 +21,8 @@ from spatialvlm_cli.pe.allocation import MERGE_RULES
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.registry import DEFAULT_MERGE_RULE, NO_PE, PE_REGISTRY
 
-STOCK_SPELLINGS = ("none", "1d_rope", "stock")  # "1D_RoPE" is what the seed fork writes for stock RoPE
-FORK_FIELDS = {"VLM_PE": "vlm_pe", "PCD_PE_Merge_Rule": "pcd_pe_merge_rule"}  # the seed fork's config keys
+STOCK_SPELLINGS = ("none", "1d_rope", "stock")  # "1D_RoPE" is what the fork writes for stock RoPE
+FORK_FIELDS = {"VLM_PE": "vlm_pe", "PCD_PE_Merge_Rule": "pcd_pe_merge_rule"}  # the fork's config keys
 
 
 class _Keep:
@@ -86,7 +86,7 @@ class PESpec:
     @classmethod
     def from_config(cls, config: Any) -> PESpec:
         """The spec a model config stores in vlm_pe / pcd_pe_merge_rule / pe. A SpatialLM config without them runs
-        stock RoPE, as SpatialLM does. (Configs move the seed fork's VLM_PE / PCD_PE_Merge_Rule into these.)"""
+        stock RoPE, as SpatialLM does. (Configs move the fork's VLM_PE / PCD_PE_Merge_Rule into these.)"""
         return cls.parse(getattr(config, "vlm_pe", None), getattr(config, "pcd_pe_merge_rule", None),
                          getattr(config, "pe", None) or None)
 
@@ -135,6 +135,6 @@ def build_position_encoding(name: str | None, merge_rule: str | None, lm_config:
     return PESpec.parse(name, merge_rule, options).build(lm_config)
 
 
-def seed_options(name: str | None) -> dict[str, Any]:
-    """The seeds' hyper-parameters of a variant as an options dict (defects such as truncated widths excluded)."""
-    return PE_REGISTRY[variant_name(name)].Options.seed().to_dict()
+def fork_options(name: str | None) -> dict[str, Any]:
+    """The fork's hyper-parameters of a variant as an options dict (defects such as truncated widths excluded)."""
+    return PE_REGISTRY[variant_name(name)].Options.fork().to_dict()

@@ -1,4 +1,4 @@
-"""Pair allocation: the seeds' splits in whole pairs, chunked and interleaved layouts, spectrum coverage."""
+"""Pair allocation: the fork's splits in whole pairs, chunked and interleaved layouts, spectrum coverage."""
 
 from __future__ import annotations
 

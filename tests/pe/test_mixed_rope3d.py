@@ -12,7 +12,7 @@ from transformers import Qwen2ForCausalLM
 
 from spatialvlm_cli.model.attention import use_point_attention
 from spatialvlm_cli.pe import LearnedParameters, build_position_encoding
-from spatialvlm_cli.pe.mixed_rope3d import seed_key_mapping
+from spatialvlm_cli.pe.mixed_rope3d import fork_key_mapping
 
 
 class PELM(Qwen2ForCausalLM):
@@ -87,12 +87,12 @@ def test_seed_checkpoints_load_with_the_key_mapping(lm, tmp_path: Path) -> None:
     stock.save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
     seed_tensors = {}
-    for layer in range(2):  # where the seed fork kept them: on each attention layer
+    for layer in range(2):  # where the fork kept them: on each attention layer
         for name, shape in (("freqs_3d_q", (3, 4, 4)), ("axial_weights_3d_q", (4, 4, 3)),
                             ("freqs_3d_kv", (3, 2, 4)), ("axial_weights_3d_kv", (2, 4, 3))):
             seed_tensors[f"model.layers.{layer}.self_attn.{name}"] = torch.randn(shape)
     save_file({**weights, **seed_tensors}, tmp_path / "model.safetensors", metadata={"format": "pt"})
-    loaded, info = PELM.from_pretrained(tmp_path, key_mapping=seed_key_mapping(), output_loading_info=True)
+    loaded, info = PELM.from_pretrained(tmp_path, key_mapping=fork_key_mapping(), output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
     for key, value in seed_tensors.items():
         layer, name = key.split(".")[2], key.split(".")[-1]
@@ -119,7 +119,7 @@ def test_initialisations_tell_distinct_cells_apart(lm, init: str) -> None:
 
 
 def test_the_seed_initialisation_is_degenerate(lm) -> None:
-    # seed 002: same base frequency on x, y, z and weights ~1 -> angle ~ freq * (x + y + z)
+    # the fork (document 002): same base frequency on x, y, z and weights ~1 -> angle ~ freq * (x + y + z)
     angles = init_angles(lm, "seed", SAME_SUM)
     for group in ([0, 1, 2], [3, 4]):  # x + y + z = 1 and = 6
         assert (angles[:, :, group] - angles[:, :, group[:1]]).abs().max() < 0.1

@@ -28,7 +28,7 @@ def test_coordinates_are_scattered_to_their_tokens() -> None:
 
 
 def test_point_count_must_equal_coordinate_count() -> None:
-    # seed bug: coordinates of 106328 raw points handed over for 556 encoder tokens
+    # fork bug: coordinates of 106328 raw points handed over for 556 encoder tokens
     point_mask = torch.zeros(1, 10, dtype=torch.bool)
     point_mask[0, 2:8] = True
     with pytest.raises(InputError, match="6 point tokens but coordinates of shape \\(9, 3\\)"):

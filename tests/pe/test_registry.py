@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from spatialvlm_cli.errors import ConfigError, UnknownPEVariant
-from spatialvlm_cli.pe import PE_REGISTRY, build_position_encoding, register, seed_options, variant_name
+from spatialvlm_cli.pe import PE_REGISTRY, build_position_encoding, fork_options, register, variant_name
 from spatialvlm_cli.pe.mixed_rope3d import MixedRoPE3DOptions
 from spatialvlm_cli.pe.rope3d import RoPE3DOptions
 
@@ -21,7 +21,7 @@ def test_registry_has_the_cli_variants() -> None:
 
 @pytest.mark.parametrize("spelling", [None, "None", "none", "NONE", " None "])
 def test_none_in_any_spelling_is_the_stock_encoding(spelling: str | None) -> None:
-    # seed bug: the CLI string "None" was not None and switched the custom attention on
+    # fork bug: the CLI string "None" was not None and switched the custom attention on
     assert variant_name(spelling) == "None"
 
 
@@ -42,18 +42,18 @@ def test_register_refuses_duplicates() -> None:
 @pytest.mark.parametrize("rule", ["3D_only", "3D_with_1D"])
 def test_spec_round_trips_through_json(lm_config, name: str, rule: str) -> None:
     config = lm_config("llama-hd24")
-    pe = build_position_encoding(name, rule.lower(), config, seed_options(name))
+    pe = build_position_encoding(name, rule.lower(), config, fork_options(name))
     stored = json.loads(json.dumps(pe.spec()))  # what PretrainedConfig.to_json_string would keep
     rebuilt = build_position_encoding(**stored, lm_config=config)
     assert rebuilt.spec() == pe.spec() and rebuilt.options == pe.options and rebuilt.merge_rule == rule
 
 
 def test_seed_options() -> None:
-    assert seed_options("3D_RoPE") == {"theta_3d": 10000.0, "layout": "chunked", "coord_unit": "unit",
+    assert fork_options("3D_RoPE") == {"theta_3d": 10000.0, "layout": "chunked", "coord_unit": "unit",
                                        "axis_pairs": None, "pairs_1d": None}
-    mixed = MixedRoPE3DOptions.from_dict(seed_options("MixedRoPE3D"))
+    mixed = MixedRoPE3DOptions.from_dict(fork_options("MixedRoPE3D"))
     assert (mixed.theta_3d, mixed.init, mixed.param_layout) == (100.0, "seed", "seed-compatible")
-    assert seed_options(None) == {}
+    assert fork_options(None) == {}
 
 
 def test_options_are_typed(lm_config) -> None:

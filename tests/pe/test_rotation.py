@@ -1,5 +1,5 @@
 """Rotation properties of the tables: norms, relative position (translation invariance, GQA included), agreement
-with the naive reference loops, stock rows for text. Negative controls show each check catches the seeds' defects."""
+with the naive reference loops, stock rows for text. Negative controls show each check catches the fork's defects."""
 
 from __future__ import annotations
 

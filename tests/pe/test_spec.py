@@ -1,4 +1,4 @@
-"""PESpec: every spelling resolved once, frozen, stored in and read from model configs (ours and the seed fork's)."""
+"""PESpec: every spelling resolved once, frozen, stored in and read from model configs (ours and the fork's)."""
 
 from __future__ import annotations
 
