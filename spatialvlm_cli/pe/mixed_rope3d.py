@@ -17,7 +17,8 @@ Initialisations:
                       theta_3d / layout / split at step 0.
     random            each head a randomly rotated axial RoPE (RoPE-Mixed, Heo et al. 2024, in 3-D).
     seed              the fork's (seed document 002): f = freq_3d[r] + 0.01 N(0,1) on all three axes and
-                      w = 1 + 0.01 N(0,1), which makes every angle ~ freq * (x + y + z): points with equal x + y + z are barely distinguishable.
+                      w = 1 + 0.01 N(0,1), which makes every angle ~ freq * (x + y + z): points with equal
+                      x + y + z are barely distinguishable.
 
 Parameters live in `self.layers[l]` (one `MixedRoPE3DLayer` per attention layer) and are therefore saved with the
 model under `<attribute>.layers.<l>.freqs_3d_kv` etc. Tables for all layers are computed in one einsum per forward.
