@@ -93,6 +93,14 @@ def rotate(x: Tensor, angles: Tensor, scaling: float = 1.0) -> Tensor:
     return torch.cat((first * cos - second * sin, first * sin + second * cos), dim=-1)
 
 
+def relative_error(observed: Tensor, expected: Tensor) -> float:
+    """max |observed - expected| / max(|expected|, 1e-6), in float64 (0 for empty tensors)."""
+    if observed.numel() == 0:
+        return 0.0
+    observed, expected = observed.double().cpu(), expected.double().cpu()
+    return float((observed - expected).abs().max() / expected.abs().max().clamp_min(1e-6))
+
+
 def tolerance(dtype: torch.dtype) -> float:
     """Relative tolerance for comparing a model tensor with a float64 recomputation."""
     return 1e-4 if dtype in (torch.float32, torch.float64) else 3e-2

@@ -1,12 +1,14 @@
-"""`spatialvlm check` on a panorama VLM: `panorama_position_report` per PanoRoPE variant, as `CheckResult` rows.
+"""`spatialvlm check` on a panorama VLM: the facts of `panorama_position_report` per PanoRoPE variant, judged by a
+table of invariants (`PANORAMA_CHECKS`) into `CheckResult` rows.
 
     from spatialvlm_cli.check.panorama import check_panorama, load_check_panorama, panorama_family, panorama_variants
     family = panorama_family("tiny-internvl")                  # None for point-cloud specs and hub ids
     variants = panorama_variants(family, "all")                # [(None, 'shared'), ('PanoRoPE_1D', 'shared'), ...]
     results = check_panorama("tiny-internvl", variants, load_check_panorama(None).panorama)
 
-Each report item becomes `CheckResult(mode, None, None, check, level != "error", detail)`: a warning (text after
-the image reusing image ids under the cora shift, which is that scheme's design) passes, an error fails.
+Text after the image reusing image ids passes under the cora shift with a PanoRoPE variant (that scheme's design:
+the measured collisions still show in the detail); anywhere else it fails. When the prompt's image runs do not match
+the view layout only that check is reported: no ids can be computed for such a prompt.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from pathlib import Path
 import numpy as np
 
 import spatialvlm_cli
-from spatialvlm_cli.check.results import CheckResult
+from spatialvlm_cli.check.results import Check, CheckResult, Invariant, Measurement
 from spatialvlm_cli.errors import ModelLoadError
 from spatialvlm_cli.panorama.families import PanoramaFamily, check_vlm_pe
 from spatialvlm_cli.panorama.image import Panorama, read_panorama
 from spatialvlm_cli.panorama.models import peek_family
 from spatialvlm_cli.panorama.positions import DEFAULT_PANO_MODE, PANO_MODES
+from spatialvlm_cli.panorama.report import PanoramaPositionFacts, PanoramaRunFacts, panorama_position_report
 from spatialvlm_cli.pe.spec import is_stock_spelling
 
 SHIPPED_PANORAMA = Path("scenes") / "pano_room.png"
@@ -105,12 +108,11 @@ def check_panorama(
     decode_steps: int = 1,
     on_mode: Callable[[str], None] | None = None,
 ) -> list[CheckResult]:
-    """Load `spec` once and run `panorama_position_report` on 4 tiles + the global view of `panorama` for each
+    """Load `spec` once and judge `panorama_position_report` on 4 tiles + the global view of `panorama` for each
     variant (the ids are installed and removed per variant). `variants` come from `panorama_variants` (already
     fitted to the family). Raises ModelLoadError (one line) when the checkpoint cannot be loaded."""
     from spatialvlm_cli.panorama.models import load_panorama_model
     from spatialvlm_cli.panorama.pipeline import PanoramaRequest, prepare_inputs
-    from spatialvlm_cli.panorama.report import panorama_position_report
 
     loaded = load_panorama_model(spec, device=device, dtype=dtype)
     results: list[CheckResult] = []
@@ -123,8 +125,85 @@ def check_panorama(
             prompt=CHECK_PROMPT, views=CHECK_VIEWS, overlap=CHECK_OVERLAP, vlm_pe=vlm_pe, pano_mode=mode
         ).for_model(loaded)
         inputs = prepare_inputs(loaded, panorama, request)
-        report = panorama_position_report(loaded, inputs, request.scheme(), decode_steps=decode_steps)
-        results.extend(
-            CheckResult(label, None, None, item["check"], item["level"] != "error", item["detail"]) for item in report
-        )
+        facts = panorama_position_report(loaded, inputs, request.scheme(), decode_steps=decode_steps)
+        results += judge_panorama(facts, label)
     return results
+
+
+def _run(facts: PanoramaPositionFacts) -> PanoramaRunFacts:
+    if facts.run is None:
+        raise ValueError("the prompt's image runs do not match the layout: no run facts to judge")
+    return facts.run
+
+
+def image_runs_match_layout(facts: PanoramaPositionFacts) -> Measurement:
+    images = len(facts.scheme.tile_of_image)
+    return Measurement(facts.image_runs == images, {"runs": facts.image_runs, "images": images})
+
+
+def text_after_image_uses_fresh_ids(facts: PanoramaPositionFacts) -> Measurement:
+    """Text after the image and decoded tokens do not reuse image ids, except under the cora shift of a PanoRoPE
+    variant, which moves text back into the image ids by design."""
+    run = _run(facts)
+    by_design = facts.scheme.mode == "cora" and facts.scheme.vlm_pe is not None
+    fresh = run.collisions == 0 and run.next_after_images
+    return Measurement(fresh or by_design, {"collisions": run.collisions, "next": run.next_position,
+                                            "max": run.max_position, "by_design": by_design})
+
+
+def prefill_rotary_sees_scheme_ids(facts: PanoramaPositionFacts) -> Measurement:
+    run = _run(facts)
+    holds = run.calls_per_forward > 0 and run.prefill_matching == run.calls_per_forward
+    return Measurement(holds, {"calls": run.calls_per_forward, "matching": run.prefill_matching,
+                               "shape": run.ids_shape})
+
+
+def decode_rotary_continues_ids(facts: PanoramaPositionFacts) -> Measurement:
+    """Every rotary call of every cached step sees the last prompt id + step on every axis."""
+    run = _run(facts)
+    holds = run.decode_matching == run.decode_calls and (run.decode_steps == 0 or run.calls_per_forward > 0)
+    return Measurement(holds, {"steps": run.decode_steps, "calls": run.decode_calls, "matching": run.decode_matching})
+
+
+def prompt_and_cache_lengths_agree(facts: PanoramaPositionFacts) -> Measurement:
+    """Prompt ids, mask and position ids have one length; the cache holds the prompt plus the decoded tokens."""
+    run = _run(facts)
+    holds = (run.cache_length == run.prompt_length + run.decode_steps
+             and run.mask_length == run.prompt_length == run.position_ids_length)
+    return Measurement(holds, {"ids": run.prompt_length, "mask": run.mask_length, "positions": run.position_ids_length,
+                               "cache": run.cache_length, "steps": run.decode_steps})
+
+
+def cached_logits_equal_recompute(facts: PanoramaPositionFacts) -> Measurement:
+    """max |cached - recomputed logit| <= 1e-4 (float32) or 2e-2 (otherwise) x the largest logit."""
+    run = _run(facts)
+    tolerance = 1e-4 if run.dtype == "torch.float32" else 2e-2
+    holds = run.logit_difference <= tolerance * (run.logit_scale or 1.0)
+    return Measurement(holds, {"difference": run.logit_difference, "steps": run.decode_steps + 1, "dtype": run.dtype})
+
+
+LENGTHS = ("prompt: {ids} ids, {mask} mask entries, {positions} position ids; the cache holds {cache} tokens after "
+           "{steps} decode step(s)")
+DIFFERENCE = "max |cached - recomputed logit| {difference:.3g} over {steps} steps (model in {dtype})"
+COLLISIONS = "{collisions} text tokens after the image reuse image ids; first decoded id {next}, largest id {max}"
+PANORAMA_CHECKS: tuple[Check[PanoramaPositionFacts], ...] = (
+    Check(None, "image_runs", (Invariant(image_runs_match_layout, "{runs} image token runs for {images} images",
+                                         "{runs} image token runs for {images} images"),)),
+    Check(None, "text_image_collisions", (Invariant(text_after_image_uses_fresh_ids, COLLISIONS, COLLISIONS),)),
+    Check(None, "rotary_prefill", (Invariant(prefill_rotary_sees_scheme_ids,
+                                             "{calls} rotary call(s) saw the scheme's {shape} ids",
+                                             "the rotary embedding saw other ids than the scheme's at prefill "
+                                             "({matching} of {calls} call(s) per forward matched)"),)),
+    Check(None, "rotary_decode", (Invariant(decode_rotary_continues_ids,
+                                            "{steps} decode step(s) continue at last id + 1 on every axis",
+                                            "decode steps did not continue at the last prompt id + 1 ({matching} of "
+                                            "{calls} rotary call(s) did)"),)),
+    Check(None, "cache_mask_lengths", (Invariant(prompt_and_cache_lengths_agree, LENGTHS, LENGTHS),)),
+    Check(None, "cache_equals_recompute", (Invariant(cached_logits_equal_recompute, DIFFERENCE, DIFFERENCE),)),
+)
+
+
+def judge_panorama(facts: PanoramaPositionFacts, mode: str) -> list[CheckResult]:
+    """The panorama verdicts of one variant's facts; only `image_runs` when the prompt does not match its layout."""
+    checks = PANORAMA_CHECKS if facts.run is not None else PANORAMA_CHECKS[:1]
+    return [check.judge(facts, mode) for check in checks]

@@ -15,13 +15,7 @@ from torch import Tensor
 from spatialvlm_cli.check.capture import AttentionRecorder
 from spatialvlm_cli.check.checkpoints import check_layer
 from spatialvlm_cli.check.context import CheckContext
-from spatialvlm_cli.check.model_checks import (
-    cache_mask_check,
-    detection_check,
-    embedding_check,
-    recompute_check,
-    run_decode,
-)
+from spatialvlm_cli.check.model_checks import ModelRun, check_model, run_decode
 from spatialvlm_cli.check.results import CheckResult
 from spatialvlm_cli.io import PointCloud
 from spatialvlm_cli.model.attention import AttentionCall
@@ -78,14 +72,7 @@ def run_checks(loaded: Any, inputs: dict[str, Any], layers: Sequence[int] | None
     finally:
         handle.remove()
     record.captures = [_light(capture) for capture in decode]
-    first = prefill[0] if prefill else None
-    results += [
-        embedding_check(context, inputs, embeds.get("prefill"), first),
-        detection_check(context, prefill, record),
-        cache_mask_check(context, record),
-        recompute_check(context, inputs, record),
-    ]
-    return results
+    return results + check_model(ModelRun(context, inputs, embeds.get("prefill"), prefill, record))
 
 
 def _light(capture: AttentionCall) -> AttentionCall:

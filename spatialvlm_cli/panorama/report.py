@@ -1,15 +1,15 @@
-"""Position facts of a loaded panorama VLM on real inputs, for `spatialvlm check --verbose`.
+"""Position facts of a loaded panorama VLM on real inputs, which `spatialvlm check` judges (`check/panorama.py`).
 
 `panorama_position_report` runs `generate()` greedily for a few tokens (the inference path: prefill, then cached
-decode steps), then one uncached forward over the whole sequence, and returns one dict per check:
-{'check': name, 'level': 'ok' | 'warning' | 'error', 'detail': one line}. Checks: the prompt's image runs match
-the view layout; text after the image and decoded tokens do not reuse image ids; the ids reaching the rotary
-embedding at prefill and at every decode step are the scheme's; prompt ids, mask and position ids have one length
-and the cache holds prompt + decoded tokens; cached logits equal a full recomputation.
+decode steps), then one uncached forward over the whole sequence, and measures: the prompt's image runs against the
+view layout; whether text after the image and decoded tokens reuse image ids; how many rotary-embedding calls at
+prefill and at every decode step saw the scheme's ids; the lengths of prompt ids, mask, position ids and cache; the
+largest difference between cached and recomputed logits. It measures only: the verdicts are the check's.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from spatialvlm_cli.panorama.models import LoadedPanoramaModel
@@ -17,14 +17,52 @@ from spatialvlm_cli.panorama.position_ids import PanoramaPositions, record_rotar
 from spatialvlm_cli.panorama.positions import PositionScheme, image_runs, summarize_positions
 
 
-def _result(check: str, ok: bool, detail: str, failure: str = "error") -> dict[str, str]:
-    return {"check": check, "level": "ok" if ok else failure, "detail": detail}
+@dataclass(frozen=True)
+class PanoramaRunFacts:
+    """What one generate() plus one uncached forward showed.
+
+    collisions: text tokens after the image whose id is not above every image id; next_position, max_position: the
+    first decoded id and the largest prompt id; next_after_images: the first decoded id is above every image id;
+    ids_shape: shape of the scheme's rotary ids; calls_per_forward: rotary calls per forward (0 when the calls do not
+    split evenly over the forwards); prefill_matching: prefill calls that saw the scheme's ids; decode_steps: cached
+    steps after the prefill; decode_calls, decode_matching: rotary calls of those steps, and those that saw the last
+    prompt id + step on every axis; prompt_length, mask_length, position_ids_length: of the prompt; cache_length:
+    tokens in the cache after the last step; logit_difference: max |cached - recomputed logit| over all new tokens;
+    logit_scale: max |cached logit|; dtype: the model's, e.g. 'torch.float32'."""
+
+    collisions: int
+    next_position: int
+    max_position: int
+    next_after_images: bool
+    ids_shape: tuple[int, ...]
+    calls_per_forward: int
+    prefill_matching: int
+    decode_steps: int
+    decode_calls: int
+    decode_matching: int
+    prompt_length: int
+    mask_length: int
+    position_ids_length: int
+    cache_length: int
+    logit_difference: float
+    logit_scale: float
+    dtype: str
+
+
+@dataclass(frozen=True)
+class PanoramaPositionFacts:
+    """scheme: the ids checked; image_runs: image token runs in the prompt; run: None when they do not match the
+    scheme's images (no ids can be computed for such a prompt), else what generate() showed."""
+
+    scheme: PositionScheme
+    image_runs: int
+    run: PanoramaRunFacts | None
 
 
 def panorama_position_report(
     loaded: LoadedPanoramaModel, inputs: dict[str, Any], scheme: PositionScheme, decode_steps: int = 2
-) -> list[dict[str, str]]:
-    """Check how `scheme`'s ids reach `loaded.model` for one prompt.
+) -> PanoramaPositionFacts:
+    """Measure how `scheme`'s ids reach `loaded.model` for one prompt.
 
     inputs: the processor's output for one sequence (batch 1), already on the model's device. scheme: the ids to
     check (vlm_pe None: the model's native ids, which are then computed by us and compared with what transformers
@@ -37,29 +75,12 @@ def panorama_position_report(
     positions = PanoramaPositions(model, loaded.family, scheme, loaded.processor.image_token_id)
     ids = inputs["input_ids"]
     is_image = (ids[0] == loaded.processor.image_token_id).cpu().numpy()
-    runs = image_runs(is_image)
-    results = [
-        _result(
-            "image_runs",
-            len(runs) == len(scheme.tile_of_image),
-            f"{len(runs)} image token runs for {len(scheme.tile_of_image)} images",
-        )
-    ]
-    if results[0]["level"] != "ok":
-        return results  # no ids can be computed for a prompt that does not match its layout
+    runs = len(image_runs(is_image))
+    if runs != len(scheme.tile_of_image):
+        return PanoramaPositionFacts(scheme, runs, None)
     expected = positions.for_inputs(inputs)
     rotary_expected = loaded.family.rotary_rows(expected)
     summary = summarize_positions(rotary_expected[..., 0, :].cpu().numpy(), is_image, scheme.tile_of_image)
-    collide_level = "warning" if scheme.mode == "cora" and scheme.vlm_pe is not None else "error"
-    results.append(
-        _result(
-            "text_image_collisions",
-            summary["collisions"] == 0 and summary.get("next_position_after_images", True),
-            f"{summary['collisions']} text tokens after the image reuse image ids; first decoded id "
-            f"{summary['next_position']}, largest id {summary['max_position']}",
-            collide_level,
-        )
-    )
     length = ids.shape[1]
     steps = decode_steps + 1  # new tokens: one from the prefill, then `decode_steps` cached steps
     # A scheme's ids go in explicitly; native ids (vlm_pe None) are left to transformers and compared with ours.
@@ -83,58 +104,37 @@ def panorama_position_report(
     # Gemma3 builds one (cos, sin) table per layer type: several rotary calls per forward.
     per_forward = len(calls) // steps if len(calls) % steps == 0 else 0
     prefill_calls = calls[:per_forward]
-    decode_calls = [calls[step * per_forward : (step + 1) * per_forward] for step in range(1, steps)]
-    prefill_ok = bool(prefill_calls) and all(
-        torch.equal(call["position_ids"].expand_as(rotary_expected), rotary_expected) for call in prefill_calls
-    )
-    results.append(
-        _result(
-            "rotary_prefill",
-            prefill_ok,
-            f"{len(prefill_calls)} rotary call(s) saw the scheme's {tuple(rotary_expected.shape)} ids"
-            if prefill_ok
-            else "the rotary embedding saw other ids than the scheme's at prefill",
-        )
-    )
+    decode_calls = [
+        (step, call) for step in range(1, steps) for call in calls[step * per_forward : (step + 1) * per_forward]
+    ]
     last = rotary_expected[..., -1:]
-    decode_ok = all(
-        bool(step_calls) and all(torch.equal(call["position_ids"], last + step) for call in step_calls)
-        for step, step_calls in enumerate(decode_calls, start=1)
-    )
-    results.append(
-        _result(
-            "rotary_decode",
-            decode_ok,
-            f"{decode_steps} decode step(s) continue at last id + 1 on every axis"
-            if decode_ok
-            else "decode steps did not continue at the last prompt id + 1",
-        )
-    )
-    cache_length = output_cache(out).get_seq_length()
     mask = inputs.get("attention_mask")
-    mask_length = length if mask is None else int(mask.shape[-1])
-    lengths_ok = cache_length == length + decode_steps and mask_length == length == expected.shape[-1]
-    results.append(
-        _result(
-            "cache_mask_lengths",
-            lengths_ok,
-            f"prompt: {length} ids, {mask_length} mask entries, {expected.shape[-1]} position ids; the cache holds "
-            f"{cache_length} tokens after {decode_steps} decode step(s)",
-        )
+    cached = torch.stack(out.logits, dim=1).float()
+    return PanoramaPositionFacts(
+        scheme,
+        runs,
+        PanoramaRunFacts(
+            collisions=int(summary["collisions"]),
+            next_position=int(summary["next_position"]),
+            max_position=int(summary["max_position"]),
+            next_after_images=bool(summary.get("next_position_after_images", True)),
+            ids_shape=tuple(rotary_expected.shape),
+            calls_per_forward=per_forward,
+            prefill_matching=sum(
+                torch.equal(call["position_ids"].expand_as(rotary_expected), rotary_expected) for call in prefill_calls
+            ),
+            decode_steps=decode_steps,
+            decode_calls=len(decode_calls),
+            decode_matching=sum(torch.equal(call["position_ids"], last + step) for step, call in decode_calls),
+            prompt_length=length,
+            mask_length=length if mask is None else int(mask.shape[-1]),
+            position_ids_length=int(expected.shape[-1]),
+            cache_length=int(output_cache(out).get_seq_length()),
+            logit_difference=float((full[:, length - 1 :].float() - cached).abs().max()),
+            logit_scale=float(cached.abs().max()),
+            dtype=str(model.dtype),
+        ),
     )
-    recomputed = full[:, length - 1 :]
-    cached = torch.stack(out.logits, dim=1)
-    diff = float((recomputed.float() - cached.float()).abs().max())
-    scale = float(cached.float().abs().max()) or 1.0
-    tolerance = 1e-4 if model.dtype == torch.float32 else 2e-2  # relative to the largest logit
-    results.append(
-        _result(
-            "cache_equals_recompute",
-            diff <= tolerance * scale,
-            f"max |cached - recomputed logit| {diff:.3g} over {steps} steps (model in {model.dtype})",
-        )
-    )
-    return results
 
 
 def _extended(inputs: dict[str, Any], tokens: Any) -> dict[str, Any]:

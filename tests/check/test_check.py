@@ -11,7 +11,19 @@ import typer
 from typer.testing import CliRunner
 
 import spatialvlm_cli.check.model_checks as model_checks
-from spatialvlm_cli.check import ALL_VARIANTS, CHECKPOINT_NAMES, check_variants, run_checks, verbose_prefill
+from spatialvlm_cli.check import (
+    ALL_VARIANTS,
+    CHECKPOINT_NAMES,
+    CHECKPOINTS,
+    Check,
+    Invariant,
+    Measurement,
+    check_variants,
+    run_checks,
+    verbose_prefill,
+)
+from spatialvlm_cli.check.model_checks import MODEL_CHECKS
+from spatialvlm_cli.check.panorama import PANORAMA_CHECKS
 from spatialvlm_cli.check.scene import load_check_scene, synthetic_room
 from spatialvlm_cli.cli.check import check_command, parse_layers
 from spatialvlm_cli.errors import ConfigError
@@ -80,8 +92,14 @@ def _gptj_tables(self, stock_cos, stock_sin, point_mask, coords, attention_scali
 def test_gptj_duplicated_frequencies_fail(monkeypatch, small_room):
     monkeypatch.setattr(RoPE3D, "tables_from_units", _gptj_tables)
     loaded = load_spatiallm("tiny-qwen", device="cpu", vlm_pe="3D_RoPE", merge_rule="3D_only")
-    failed = _failed(run_checks(loaded, _inputs(loaded, small_room), layers=[0]))
+    results = run_checks(loaded, _inputs(loaded, small_room), layers=[0])
+    failed = _failed(results)
     assert {number for number, _ in failed} >= {2, 4, 5, 7, 9}
+    norms = next(r for r in results if r.checkpoint_no == 5)
+    # the verdict's numbers, then its text: only the broken invariant speaks (the kept shapes are not repeated)
+    error = norms.measured["rotation_preserves_norms"]["error"]
+    assert error > 1e-4 and f"norms change by up to {error:.2e}" in norms.detail
+    assert norms.measured["rotation_keeps_shape_and_dtype"]["q"].startswith("(1, 4, ") and "q (" not in norms.detail
     assert (1, CHECKPOINT_NAMES[1]) not in failed and (6, CHECKPOINT_NAMES[6]) not in failed
     assert "GPT-J-duplicated" in failed[(2, CHECKPOINT_NAMES[2])]
     assert "not a rotation" in failed[(5, CHECKPOINT_NAMES[5])]
@@ -97,8 +115,12 @@ def test_forgotten_mask_extension_fails(monkeypatch, small_room):
     failed = _failed(results)
     message = failed[(None, "cache length == mask length")]
     length = _inputs(loaded, small_room)["input_ids"].shape[1]
-    assert f"decode step 1: attention mask has {length} columns but the KV cache holds {length + 1}" in message
+    assert f"forward 1 (0: prefill): attention mask has {length} columns but the KV cache holds {length + 1}" in message
     assert "not extended" in message
+    cache = next(r for r in results if r.name == "cache length == mask length")
+    # the measured numbers behind the text: both decode steps are one column short, the prefill is not
+    assert cache.measured["mask_length_equals_cache_length"] == {
+        "forward": 1, "mask": length, "cache": length + 1, "bad": 2, "steps": 2, "lengths": [length] * 3}
     assert (None, "cached decode == recomputation") in failed
     assert not any(number for number, _ in failed)  # the nine prefill checkpoints are not to blame
 
@@ -141,6 +163,51 @@ def test_cli_all_variants_json_and_exit_code(tmp_path, monkeypatch, small_room):
     assert payload["passed"] is True and payload["counts"]["failed"] == 0
     assert payload["counts"]["total"] == len(PESpec.every_variant()) * (9 + 4) == 7 * 13
     assert {r["layer"] for r in payload["results"]} == {0, None}
+    names = {check.name: {invariant.name for invariant in check.invariants} for check in (*CHECKPOINTS, *MODEL_CHECKS)}
+    for row in payload["results"]:
+        assert set(row) == {"mode", "layer", "checkpoint_no", "name", "passed", "measured", "detail"}
+        assert row["measured"] and set(row["measured"]) <= names[row["name"].removesuffix(" (3D_Sinusoidal addition)")]
+    translation = [r["measured"].get("qk_invariant_to_common_translation") for r in payload["results"]
+                   if r["checkpoint_no"] == 9]
+    # measured only where it applies: the variants that rotate point tokens by 3-D angles (3D_RoPE, MixedRoPE3D)
+    assert sum(found is not None for found in translation) == 4 and all(
+        found["drift"] < 1e-3 for found in translation if found is not None)
+
+
+def _toy_check() -> Check[float]:
+    def is_positive(x: float) -> Measurement:
+        return Measurement(x > 0, {"x": x})
+
+    def is_small(x: float) -> Measurement | None:
+        return None if x < 0 else Measurement(x < 10, {"x": x, "limit": 10})
+
+    return Check(3, "toy", (Invariant(is_positive, "{x:g} > 0", "{x:g} <= 0"),
+                            Invariant(is_small, "{x:g} < {limit}", "{x:g} >= {limit}")))
+
+
+@pytest.mark.parametrize(("x", "passed", "measured", "detail"), [
+    (2.0, True, {"is_positive": {"x": 2.0}, "is_small": {"x": 2.0, "limit": 10}}, "2 > 0; 2 < 10"),
+    (20.0, False, {"is_positive": {"x": 20.0}, "is_small": {"x": 20.0, "limit": 10}}, "20 >= 10"),
+    (-1.0, False, {"is_positive": {"x": -1.0}}, "-1 <= 0"),  # is_small does not apply: not measured, not shown
+])
+def test_a_check_judges_its_invariants_into_one_result(x, passed, measured, detail):
+    result = _toy_check().judge(x, "mode", layer=4)
+    assert (result.mode, result.layer, result.checkpoint_no, result.name) == ("mode", 4, 3, "toy")
+    assert (result.passed, result.measured, result.detail) == (passed, measured, detail)
+    assert _toy_check().judge(x, "mode", name="renamed").name == "renamed"
+
+
+def test_tables_keep_the_seeds_numbers_and_name_each_property_once():
+    assert [(check.number, check.name) for check in CHECKPOINTS] == [
+        (1, "Q/K/V after projection and head reshape"), (2, "3-D RoPE data (cos/sin, point-token spans)"),
+        (3, "point-token extraction"), (4, "after 3-D RoPE on point tokens"), (5, "full Q/K after 3-D RoPE"),
+        (6, "1-D RoPE data"), (7, "point tokens kept"), (8, "after 1-D RoPE on all tokens"),
+        (9, "final Q/K (points 3-D, text 1-D)")]
+    assert {check.number: check.name for check in CHECKPOINTS} == CHECKPOINT_NAMES
+    invariants = [invariant.name for check in (*CHECKPOINTS, *MODEL_CHECKS, *PANORAMA_CHECKS)
+                  for invariant in check.invariants]
+    assert len(invariants) == len(set(invariants))
+    assert {check.number for check in (*MODEL_CHECKS, *PANORAMA_CHECKS)} == {None}
 
 
 def test_cli_exit_code_1_and_verbose_on_failure(tmp_path, monkeypatch, small_room):
