@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from spatialvlm_cli.cli.console import terminal
-from spatialvlm_cli.cli.options import DeviceOpt, DtypeOpt, MergeRuleOpt, PeOptionOpt, VlmPeOpt, parse_key_values
+from spatialvlm_cli.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    MergeRuleOpt,
+    PeOptionOpt,
+    VlmPeOpt,
+    parse_key_values,
+)
 from spatialvlm_cli.errors import ConfigError, OutputError
 
 if TYPE_CHECKING:
@@ -31,6 +39,7 @@ def parse_layers(value: str) -> list[int] | None:
 
 
 def check_command(
+    ctx: typer.Context,
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", help="Checkpoint directory, hub id or preset name. Default: tiny-qwen (random "
@@ -60,6 +69,7 @@ def check_command(
     ] = None,
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "auto",
+    config: ConfigOpt = None,
 ) -> None:
     """Check Q/K/V shapes, PE wiring and the KV cache at the seeds' nine attention-layer checkpoints, with verdicts.
 
@@ -77,14 +87,22 @@ def check_command(
       spatialvlm check -m ./SpatialLM1.1-Qwen-0.5B -p scenes/room_001.ply --device cuda --json check.json
 
       spatialvlm check -m tiny-qwen3-vl --VLM_PE all --image scenes/pano_room.png
+
+      spatialvlm check --config check.yaml --layers 0   (YAML keys: model, VLM_PE, layers, json, ...)
     """
 
     from spatialvlm_cli.check import ALL_VARIANTS, check_variants, load_check_scene
     from spatialvlm_cli.check.panorama import check_panorama, load_check_panorama, panorama_family, panorama_variants
     from spatialvlm_cli.check.report import CheckpointPrinter
     from spatialvlm_cli.cli.options import parse_vlm_pe
+    from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.pe.spec import KEEP
 
+    values = merge_config(ctx, config)
+    model, vlm_pe, pcd_pe_merge_rule, pe_option = (values[key] for key in ("model", "vlm_pe", "pcd_pe_merge_rule",
+                                                                            "pe_option"))
+    point_cloud, layers, verbose, json_out = (values[key] for key in ("point_cloud", "layers", "verbose", "json_out"))
+    decode_steps, image, device, dtype = (values[key] for key in ("decode_steps", "image", "device", "dtype"))
     out, err = terminal.out, terminal.err
     spec = model or DEFAULT_PRESET
     if json_out is not None and json_out.exists() and json_out.is_dir():

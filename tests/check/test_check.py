@@ -174,6 +174,22 @@ def test_cli_all_variants_json_and_exit_code(tmp_path, monkeypatch, small_room):
         found["drift"] < 1e-3 for found in translation if found is not None)
 
 
+def test_config_file_sets_flags_and_the_command_line_wins(tmp_path, monkeypatch, small_room):
+    monkeypatch.setattr("spatialvlm_cli.check.scene.synthetic_room", lambda: small_room)
+    monkeypatch.setattr("spatialvlm_cli.check.scene.default_scene_path", lambda: None)
+    out = tmp_path / "check.json"
+    config = tmp_path / "check.yaml"
+    config.write_text(f"VLM_PE: MixedRoPE3D\nPCD_PE_Merge_Rule: 3D_with_1D\nlayers: '0,1'\njson: {out}\n")
+    result = CliRunner().invoke(_app(), ["check", "--config", str(config), "--layers", "1"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["layers"] == "1" and {r["layer"] for r in payload["results"]} == {1, None}
+    assert {r["mode"] for r in payload["results"]} == {"MixedRoPE3D/3D_with_1D"}
+    config.write_text("layer: 0\n")
+    result = CliRunner().invoke(_app(), ["check", "--config", str(config)])
+    assert isinstance(result.exception, ConfigError) and "unknown key 'layer'" in str(result.exception)
+
+
 def _toy_check() -> Check[float]:
     def is_positive(x: float) -> Measurement:
         return Measurement(x > 0, {"x": x})
