@@ -1,6 +1,7 @@
 """Point-cloud inference as a library: .ply -> preprocess -> model -> layout (metres, the file's frame).
 
-The CLI's `infer --point_cloud` is a thin shell over `run_point_cloud_inference`; notebooks and tests can call
+The CLI's `infer --point_cloud` builds a `PointCloudRun` from its flags, plans it (`plan_point_cloud_run`), loads
+the model and hands the planned scenes to `run_scenes`, one scene or many; notebooks and tests can call
 `infer_scene` directly with a model they loaded once.
 """
 
@@ -10,10 +11,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spatialvlm_cli.errors import ConfigError, OutputError, error_line
 from spatialvlm_cli.generation import GenerationSettings, stream_generate
@@ -21,6 +22,9 @@ from spatialvlm_cli.io import PointCloud, check_overwrite, find_point_clouds, re
 from spatialvlm_cli.layout import Layout, ParseIssue, dedupe_layout, format_layout, layout_to_json, parse_layout
 from spatialvlm_cli.layout.entities import Bbox, Door, Wall, Window
 from spatialvlm_cli.preprocess import prepare_point_cloud
+
+if TYPE_CHECKING:
+    from spatialvlm_cli.model.loaded import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,30 @@ class SceneSettings:
         """Every setting (generation's included), so a run can be repeated from its JSON file."""
         return {"detect_type": self.detect_type, "categories": list(self.categories), "cleanup": self.clean,
                 **self.generation.to_json()}
+
+
+@dataclass(frozen=True)
+class PointCloudRun:
+    """One `infer --point_cloud` run as its flags (and YAML config) ask for it.
+
+    point_cloud: a .ply file or a folder of them; output: a folder, or a .txt file for one scene (see
+    `output_paths`). scene: what to ask the model. model: checkpoint directory, shipped model, preset or hub id.
+    vlm_pe / merge_rule: the --VLM_PE / --PCD_PE_Merge_Rule values as given, None when not given (the checkpoint's
+    is kept); vlm_pe 'None' asks for stock 1-D RoPE. pe_options: PE options over the checkpoint's. device / dtype /
+    attn_implementation: as `load_spatiallm` takes them. skip_existing / overwrite: as `plan_point_cloud_run`."""
+
+    point_cloud: Path
+    output: Path
+    scene: SceneSettings
+    model: str
+    vlm_pe: str | None = None
+    merge_rule: str | None = None
+    pe_options: Mapping[str, object] = field(default_factory=dict)
+    device: str = "auto"
+    dtype: str = "auto"
+    attn_implementation: str | None = None
+    skip_existing: bool = False
+    overwrite: bool = False
 
 
 @dataclass
@@ -88,7 +116,7 @@ class SceneResult:
 
 
 def infer_scene(
-    loaded: Any,
+    loaded: LoadedModel,
     path: Path,
     settings: SceneSettings,
     on_text: Callable[[str], None] | None = None,
@@ -245,7 +273,7 @@ def plan_point_cloud_run(point_cloud: Path, output: Path, skip_existing: bool, o
 
 
 def run_scenes(
-    loaded: Any,
+    loaded: LoadedModel,
     plan: list[tuple[Path, Path, Path]],
     settings: SceneSettings,
     meta: dict[str, Any],
@@ -253,15 +281,19 @@ def run_scenes(
     on_scene_done: Callable[[Path, SceneResult | None, str | None], None] | None = None,
     watch: ModelWatch | None = None,
     reraise: bool = False,
+    first_cloud: PointCloud | None = None,
 ) -> BatchSummary:
-    """Run every planned scene; a scene that fails for any reason (bad file, numerical or library error) is recorded
-    with a one-line reason and the batch goes on. Ctrl-C stops the batch (KeyboardInterrupt propagates);
-    `reraise` lets the first failure through with its traceback (the CLI's SPATIALVLM_DEBUG). watch: as in
-    `infer_scene`."""
+    """Run every planned scene, one or many, and write its outputs; a scene that fails for any reason (bad file,
+    numerical or library error) is recorded with a one-line reason and the batch goes on. Ctrl-C stops the batch
+    (KeyboardInterrupt propagates); `reraise` lets the first failure through instead (the CLI's SPATIALVLM_DEBUG,
+    and its one-scene runs, whose failure is the command's error). on_text / watch: as in `infer_scene`.
+    first_cloud: the first planned scene's contents when the caller already read it (to fail fast before loading
+    a model)."""
     summary = BatchSummary()
-    for source, txt_path, json_path in plan:
+    for index, (source, txt_path, json_path) in enumerate(plan):
         try:
-            result = infer_scene(loaded, source, settings, on_text, watch=watch)
+            cloud = first_cloud if index == 0 else None
+            result = infer_scene(loaded, source, settings, on_text, cloud=cloud, watch=watch)
             write_scene_outputs(result, txt_path, json_path, meta)
         except Exception as error:
             if reraise:

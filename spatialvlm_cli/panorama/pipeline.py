@@ -2,6 +2,7 @@
 
 `PanoramaRequest` is checked without loading anything (bad flags fail in milliseconds); `run_panorama` does the
 rest with a loaded model. With `vlm_pe` None nothing is installed on the model: its ids are transformers' own.
+`PanoramaRun` is one `infer --image` run: the request with the image, the output and the model to load.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.panorama.families import PanoramaFamily, check_vlm_pe
@@ -22,6 +24,10 @@ from spatialvlm_cli.panorama.positions import (
     PositionScheme,
     summarize_positions,
 )
+
+if TYPE_CHECKING:
+    from spatialvlm_cli.generation import GenerationSettings
+    from spatialvlm_cli.panorama.models import LoadedPanoramaModel
 
 DEFAULT_PROMPT = "Describe this 360-degree panorama in detail."
 DEFAULT_VIEW_HEIGHT_PX = 448
@@ -66,7 +72,7 @@ class PanoramaRequest:
         """Height of every image sent (tiles and the global view), pixels."""
         return self.view_height_px or DEFAULT_VIEW_HEIGHT_PX
 
-    def for_model(self, loaded: Any) -> PanoramaRequest:
+    def for_model(self, loaded: LoadedPanoramaModel) -> PanoramaRequest:
         """This request with views sized for `loaded`'s image processor (unless a height was given)."""
         if self.view_height_px is not None:
             return self
@@ -84,6 +90,27 @@ class PanoramaRequest:
         check_vlm_pe(family, self.vlm_pe)
 
 
+@dataclass(frozen=True)
+class PanoramaRun:
+    """One `infer --image` run as its flags (and YAML config) ask for it.
+
+    image: the jpg/png equirectangular panorama. output: a .json file or a folder; None: the working folder.
+    request: what to ask and how to cut the panorama. generation: sampling settings. model: checkpoint folder, hub
+    id or preset (tiny-internvl, tiny-gemma3, tiny-qwen2.5-vl, tiny-qwen3-vl); None: DEFAULT_PANORAMA_MODEL
+    (OpenGVLab/InternVL3_5-1B-HF). device / dtype / attn_implementation: as `load_panorama_model` takes them.
+    overwrite: replace an existing file this tool did not write for this image."""
+
+    image: Path
+    output: Path | None
+    request: PanoramaRequest
+    generation: GenerationSettings
+    model: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    attn_implementation: str | None = None
+    overwrite: bool = False
+
+
 @dataclass
 class PanoramaResult:
     """text: the generated answer. positions: `summarize_positions` of the prompt's ids (rotary rows).
@@ -97,7 +124,7 @@ class PanoramaResult:
     positions: dict[str, Any]
 
 
-def prepare_inputs(loaded: Any, panorama: Panorama, request: PanoramaRequest) -> dict[str, Any]:
+def prepare_inputs(loaded: LoadedPanoramaModel, panorama: Panorama, request: PanoramaRequest) -> dict[str, Any]:
     """The model inputs (batch 1) for a request, on the model's device; pixel values in the model's dtype."""
     images = layout_images(panorama, request.layout, global_height_px=request.image_height_px)
     inputs = loaded.processor(images, request.prompt)
@@ -119,16 +146,15 @@ def describe_images(panorama: Panorama, request: PanoramaRequest) -> list[dict[s
 
 
 def run_panorama(
-    loaded: Any,
+    loaded: LoadedPanoramaModel,
     panorama: Panorama,
     request: PanoramaRequest,
-    generation: Any,
+    generation: GenerationSettings,
     on_text: Callable[[str], None] | None = None,
 ) -> PanoramaResult:
     """Generate an answer about `panorama`, streaming text pieces to `on_text`.
 
-    loaded: `LoadedPanoramaModel`. generation: `GenerationSettings`. Raises ConfigError when `request.vlm_pe`
-    does not fit the model family."""
+    Raises ConfigError when `request.vlm_pe` does not fit the model family."""
     from spatialvlm_cli.generation import stream_generate
     from spatialvlm_cli.panorama.position_ids import PanoramaPositions
 
@@ -155,7 +181,8 @@ def run_panorama(
     )
 
 
-def result_json(result: PanoramaResult, panorama: Panorama, request: PanoramaRequest, loaded: Any) -> dict[str, Any]:
+def result_json(result: PanoramaResult, panorama: Panorama, request: PanoramaRequest,
+                loaded: LoadedPanoramaModel) -> dict[str, Any]:
     """The JSON document `infer --image` writes."""
     layout = request.layout
     return {
