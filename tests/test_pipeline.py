@@ -271,3 +271,29 @@ def test_a_first_scene_failing_into_a_new_folder_is_recorded(tmp_path: Path):
     result = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), *FAST])
     assert result.exit_code == 1, result.output
     assert sorted(p.name for p in out.iterdir()) == ["b.json", "b.txt", "failed.log"]
+
+
+def test_one_scene_goes_through_run_scenes_reading_the_file_once_and_failing_as_the_command(tmp_path: Path,
+                                                                                           monkeypatch):
+    import spatialvlm_cli.pipeline as pipeline
+
+    reads = []
+    real_read = pipeline.read_point_cloud
+    monkeypatch.setattr(pipeline, "read_point_cloud", lambda path: reads.append(path) or real_read(path))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["infer", "-p", str(ROOM), "-o", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    assert reads == []  # the command read the scene before loading the model; run_scenes used that cloud
+    assert sorted(p.name for p in out.iterdir()) == ["room_002.json", "room_002.txt"]
+
+    def broken_prepare(cloud, num_bins, clean=True):
+        raise RuntimeError("[Open3D Error] VoxelDownSample: voxel_size is too small.\nmore detail")
+
+    monkeypatch.setattr(pipeline, "prepare_point_cloud", broken_prepare)
+    failed = CliRunner().invoke(app, ["infer", "-p", str(ROOM), "-o", str(tmp_path / "new"), *FAST])
+    assert failed.exit_code == 1
+    assert failed.stderr.strip().splitlines()[-1] == (
+        "error: unexpected failure: [Open3D Error] VoxelDownSample: voxel_size is too small. "
+        "(set SPATIALVLM_DEBUG=1 for a traceback)")
+    assert not (tmp_path / "new").exists()  # no failed.log, no summary line: the scene's failure is the command's
+    assert "scene(s) written" not in failed.stderr

@@ -1,6 +1,6 @@
 """`spatialvlm infer --image`: a panorama VLM answers a prompt about an equirectangular panorama.
 
-The `infer` command (cli/infer.py) parses the flags and calls `infer_image`; the library is
+The `infer` command (cli/infer.py) turns the flags into a `PanoramaRun` and calls `infer_image`; the library is
 `spatialvlm_cli.panorama`. Order of work: flags and the image are checked and the output folder is probed before
 the model is loaded, so bad input fails in a second; then the text streams to stdout and the JSON is written
 atomically (nothing is written when anything fails).
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from spatialvlm_cli.generation import GenerationSettings
+    from spatialvlm_cli.panorama.pipeline import PanoramaRun
 
 
 def output_path_for(image: Path, output: Path | None) -> Path:
@@ -37,74 +37,44 @@ def written_for(path: Path, image: Path) -> bool:
             and Path(document["image"]).resolve() == Path(image).resolve())
 
 
-def infer_image(
-    *,
-    image: Path,
-    output: Path | None,
-    overwrite: bool = False,
-    model: str | None,
-    vlm_pe: str | None,
-    pano_mode: str,
-    prompt: str | None,
-    views: int,
-    overlap: float,
-    fov_deg: float,
-    global_view: bool,
-    generation: GenerationSettings,
-    device: str,
-    dtype: str,
-    attn_implementation: str | None = None,
-) -> None:
-    """Run one panorama through a VLM; stream the answer to stdout and write the JSON result.
+def infer_image(run: PanoramaRun) -> None:
+    """Run one panorama through a VLM; stream the answer to stdout and write the JSON result (see `PanoramaRun`).
 
-    image: jpg/png equirectangular panorama. output: a .json file or a folder. overwrite: replace an existing file
-    this tool did not write for this image. model: checkpoint folder, hub id or preset (tiny-internvl,
-    tiny-gemma3, tiny-qwen2.5-vl, tiny-qwen3-vl); None -> DEFAULT_PANORAMA_MODEL (OpenGVLab/InternVL3_5-1B-HF).
-    vlm_pe: None (native ids), 'PanoRoPE_1D' (InternVL3.5, Gemma3) or 'PanoRoPE' (Qwen2.5-VL, Qwen3-VL).
-    pano_mode: 'shared' (overlapping tiles share ids, text after the image follows every image id) or 'cora'
-    (the published panollava shift). views / overlap / fov_deg / global_view: see `panorama.geometry`.
-    attn_implementation: sdpa | eager | None (transformers' default).
-    Raises InputError / ConfigError / ModelLoadError / OutputError with a one-line message."""
+    The model source, its family against --VLM_PE, the image and the output location are checked before the model
+    loads. Raises InputError / ConfigError / ModelLoadError / OutputError with a one-line message."""
     from spatialvlm_cli.cli.console import terminal
     from spatialvlm_cli.io import check_output_location, check_overwrite, write_text_atomic
     from spatialvlm_cli.panorama.image import read_panorama
     from spatialvlm_cli.panorama.models import DEFAULT_PANORAMA_MODEL, load_panorama_model, model_source, peek_family
-    from spatialvlm_cli.panorama.pipeline import DEFAULT_PROMPT, PanoramaRequest, result_json, run_panorama
+    from spatialvlm_cli.panorama.pipeline import result_json, run_panorama
 
     err = terminal.err
-    request = PanoramaRequest(
-        prompt=DEFAULT_PROMPT if prompt is None else prompt,
-        views=views,
-        overlap=overlap,
-        fov_deg=fov_deg,
-        global_view=global_view,
-        vlm_pe=vlm_pe,
-        pano_mode=pano_mode,
-    )
-    spec = model or DEFAULT_PANORAMA_MODEL
+    request, generation = run.request, run.generation
+    spec = run.model or DEFAULT_PANORAMA_MODEL
     model_source(spec)
     family = peek_family(spec)
     if family is not None:
         request.check_family(family)
-    panorama = read_panorama(image)
-    target = output_path_for(image, output)
+    panorama = read_panorama(run.image)
+    target = output_path_for(run.image, run.output)
     check_output_location(target)
-    replaced = check_overwrite([target], [image], overwrite, lambda path: written_for(path, image))
+    replaced = check_overwrite([target], [run.image], run.overwrite, lambda path: written_for(path, run.image))
 
     with err.status(f"loading {spec} …"):
-        loaded = load_panorama_model(spec, device=device, dtype=dtype, attn_implementation=attn_implementation)
+        loaded = load_panorama_model(spec, device=run.device, dtype=run.dtype,
+                                     attn_implementation=run.attn_implementation)
     if loaded.random_weights:
         err.print(f"[bold yellow]warning:[/] '{spec}' is a preset with RANDOM weights: its output is meaningless")
     err.print(
         f"{len(request.layout.tiles)} view(s){' + global view' if request.layout.global_view else ''}, "
-        f"--VLM_PE {vlm_pe or 'None'}{f' ({pano_mode})' if vlm_pe else ''}"
+        f"--VLM_PE {request.vlm_pe or 'None'}{f' ({request.pano_mode})' if request.vlm_pe else ''}"
     )
     result = run_panorama(loaded, panorama, request, generation, on_text=terminal.stream)
     terminal.end_line()
     document = result_json(result, panorama, request, loaded)
-    document["image"] = str(Path(image).resolve())  # absolute: `written_for` must find it from any working folder
+    document["image"] = str(Path(run.image).resolve())  # absolute: `written_for` must find it from any working folder
     document["settings"] = {**generation.to_json(), "device": str(loaded.model.device),
-                            "dtype": str(loaded.model.dtype), "attn_implementation": attn_implementation}
+                            "dtype": str(loaded.model.dtype), "attn_implementation": run.attn_implementation}
     write_text_atomic(target, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     collisions = result.positions["collisions"]
     again = " (replacing an earlier run's file)" if replaced else ""

@@ -1,4 +1,5 @@
-"""`infer_image`: called directly, through a small typer app of its own and through `spatialvlm infer --image`."""
+"""`infer_image`: called directly with a `PanoramaRun`, through a small typer app of its own and through
+`spatialvlm infer --image`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from spatialvlm_cli.cli.app import app as spatialvlm_app
 from spatialvlm_cli.cli.infer_image import infer_image, output_path_for
 from spatialvlm_cli.errors import ConfigError, InputError, ModelLoadError
 from spatialvlm_cli.generation import GenerationSettings
+from spatialvlm_cli.panorama.pipeline import DEFAULT_PROMPT, PanoramaRequest, PanoramaRun
 
 GREEDY = GenerationSettings(max_new_tokens=4, greedy=True)
 
@@ -43,21 +45,17 @@ def image(
     fov: Annotated[float, typer.Option("--fov")] = 90.0,
     global_view: Annotated[bool, typer.Option("--global_view/--no_global_view")] = True,
 ) -> None:
-    infer_image(
-        image=path,
-        output=output,
-        model=model,
-        vlm_pe=None if vlm_pe in (None, "None") else vlm_pe,
-        pano_mode=pano_mode,
-        prompt=prompt,
+    request = PanoramaRequest(
+        prompt=DEFAULT_PROMPT if prompt is None else prompt,
         views=views,
         overlap=overlap,
         fov_deg=fov,
         global_view=global_view,
-        generation=GREEDY,
-        device="cpu",
-        dtype="float32",
+        vlm_pe=None if vlm_pe in (None, "None") else vlm_pe,
+        pano_mode=pano_mode,
     )
+    infer_image(PanoramaRun(image=path, output=output, request=request, generation=GREEDY, model=model,
+                            device="cpu", dtype="float32"))
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +65,10 @@ def pano_file(tmp_path_factory, synthetic_panorama) -> Path:
     return path
 
 
-def run_infer_image(image: Path, output: Path, **overrides) -> None:
-    """`infer_image` with the CLI's defaults, greedy, on CPU; keyword overrides for what a test varies."""
-    arguments = dict(model=None, vlm_pe=None, pano_mode="shared", prompt=None, views=4, overlap=0.2, fov_deg=90.0,
-                     global_view=True, generation=GREEDY, device="cpu", dtype="float32")
-    infer_image(image=image, output=output, **{**arguments, **overrides})
+def run_infer_image(image: Path, output: Path, model: str | None, vlm_pe: str | None = None) -> None:
+    """`infer_image` with the CLI's defaults, greedy, on CPU, for `model` and `vlm_pe`."""
+    infer_image(PanoramaRun(image=image, output=output, request=PanoramaRequest(vlm_pe=vlm_pe), generation=GREEDY,
+                            model=model, device="cpu", dtype="float32"))
 
 
 def run_mini(args: list[str]):
@@ -86,21 +83,10 @@ def assert_one_line_error(result, fragment: str) -> None:
 
 def test_direct_call_streams_text_and_writes_the_json(pano_file: Path, tmp_path: Path, capsys):
     target = tmp_path / "answers" / "room.json"
-    infer_image(
-        image=pano_file,
-        output=target,
-        model="tiny-internvl",
-        vlm_pe="PanoRoPE_1D",
-        pano_mode="shared",
-        prompt="What is on the left?",
-        views=3,
-        overlap=0.25,
-        fov_deg=80.0,
-        global_view=True,
-        generation=GREEDY,
-        device="cpu",
-        dtype="float32",
-    )
+    request = PanoramaRequest(prompt="What is on the left?", views=3, overlap=0.25, fov_deg=80.0, global_view=True,
+                              vlm_pe="PanoRoPE_1D", pano_mode="shared")
+    infer_image(PanoramaRun(image=pano_file, output=target, request=request, generation=GREEDY,
+                            model="tiny-internvl", device="cpu", dtype="float32"))
     document = json.loads(target.read_text())
     assert capsys.readouterr().out == document["text"] + "\n"
     assert document["model"] == "tiny-internvl" and document["random_weights"] is True
