@@ -38,6 +38,9 @@ class DecodeStep:
 
 @dataclass
 class DecodeRecord:
+    """prefill_cache, prefill_mask: cache length and mask columns after the prefill; steps: the decode steps after
+    it; captures: their attention calls (big tensors dropped)."""
+
     prefill_cache: int
     prefill_mask: int
     steps: list[DecodeStep] = field(default_factory=list)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
-Number = int | float | str | bool | tuple | list  # a measured value: a count, an error, a shape, a short label
+Number = int | float | str | bool | tuple | list | None  # a measured value: a count, an error, a shape, a label
 Subject = TypeVar("Subject")
 
 
