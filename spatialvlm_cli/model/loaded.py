@@ -4,7 +4,15 @@ before the model is built, and the final placement on a device. `loading.py` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
+    from spatialvlm_cli.model.modeling import SpatialLMLlamaForCausalLM, SpatialLMQwenForCausalLM
+    from spatialvlm_cli.model.processing import SpatialLMProcessor
 
 
 @dataclass
@@ -17,16 +25,17 @@ class LoadedModel:
     source: 'local', 'shipped', 'preset' or 'hub'. random_weights: True for presets (their output is meaningless).
     """
 
-    model: Any
-    tokenizer: Any
-    processor: Any
+    model: SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM
+    tokenizer: PreTrainedTokenizerBase
+    processor: SpatialLMProcessor
     num_bins: int
     source: str
     spec: str
     random_weights: bool = False
 
 
-def apply_pe_overrides(config: Any, vlm_pe: Any, merge_rule: Any, pe_options: dict[str, Any] | None) -> bool:
+def apply_pe_overrides(config: SpatialLMQwenConfig | SpatialLMLlamaConfig, vlm_pe: str | None, merge_rule: str | None,
+                       pe_options: dict[str, Any] | None) -> bool:
     """Store the stored spec with load-time overrides (see `PESpec.overridden`) in the config, before the model is
     built from it; returns True when the PE differs from the stored one."""
     stored = config.pe_spec
@@ -36,7 +45,8 @@ def apply_pe_overrides(config: Any, vlm_pe: Any, merge_rule: Any, pe_options: di
     return spec != stored
 
 
-def finalise_model(model: Any, device: Any) -> Any:
+def finalise_model(model: SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM,
+                   device: torch.device) -> SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM:
     """Move to the device, keep the encoder in float32, eval mode."""
     import torch
 

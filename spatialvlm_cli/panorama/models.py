@@ -11,7 +11,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spatialvlm_cli.device import resolve_device, resolve_dtype
 from spatialvlm_cli.errors import ModelLoadError
@@ -19,6 +19,9 @@ from spatialvlm_cli.io.model_source import HUB_ID, missing_model_path, offline_h
 from spatialvlm_cli.panorama.families import PanoramaFamily, family_for_model_type
 from spatialvlm_cli.panorama.presets import PRESETS, save_tiny_checkpoint
 from spatialvlm_cli.panorama.processing import PanoramaProcessor
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ class LoadedPanoramaModel:
     """model: `*ForConditionalGeneration` in eval mode on its device. processor: turns (images, prompt) into
     inputs. source: 'local' | 'preset' | 'hub'. random_weights: True for presets (meaningless output)."""
 
-    model: Any
+    model: PreTrainedModel
     processor: PanoramaProcessor
     family: PanoramaFamily
     spec: str
