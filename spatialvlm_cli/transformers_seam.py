@@ -16,7 +16,8 @@ test of the seam fails and names it.
    (Qwen2 only), and `config._attn_implementation` with `ALL_ATTENTION_FUNCTIONS` (`attention_function`).
 3. `Cache.update(key, value, layer_idx)` returns the layer's keys and values so far; `Cache.get_seq_length(i)`.
 4. The decoder layout: `model.layers[i].self_attn`, `model.rotary_emb(x, position_ids) -> (cos, sin)` with its
-   `attention_scaling`; a VLM's text decoder is `model.model.language_model` (`text_decoder`).
+   `attention_scaling`; a VLM's text decoder is `model.model.language_model` (`text_decoder`); training's extra
+   heads read the first layer's input norm and the final norm (`first_input_norm`, `final_norm`).
 """
 
 from __future__ import annotations
@@ -71,3 +72,13 @@ def stock_rotary(decoder: nn.Module, hidden_states: Tensor, position_ids: Tensor
 def text_decoder(vlm: nn.Module) -> nn.Module:
     """The text decoder of a transformers `*ForConditionalGeneration` VLM (InternVL, Gemma3, Qwen2.5-VL, Qwen3-VL)."""
     return vlm.model.language_model
+
+
+def first_input_norm(decoder: nn.Module) -> nn.Module:
+    """The first decoder layer's input RMSNorm: its output (B, S, C) is what the first attention sees."""
+    return decoder.layers[0].input_layernorm
+
+
+def final_norm(decoder: nn.Module) -> nn.Module:
+    """The decoder's final RMSNorm: its output (B, S, C) feeds the LM head."""
+    return decoder.norm

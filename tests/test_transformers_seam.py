@@ -100,3 +100,17 @@ def test_the_decoder_rotary_gives_stock_tables(family: str) -> None:
     assert cos.shape == sin.shape == (2, 4, head_dim) and scaling == 1.0
     inv_freq = 10000.0 ** (-torch.arange(0, head_dim, 2).float() / head_dim)
     torch.testing.assert_close(cos[0, 3, : head_dim // 2], torch.cos(3 * inv_freq))
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_the_norms_training_heads_read(family: str) -> None:
+    model = tiny(family)
+    seen = {}
+    transformers_seam.first_input_norm(model.model).register_forward_hook(
+        lambda module, args, output: seen.__setitem__("first", output))
+    transformers_seam.final_norm(model.model).register_forward_hook(
+        lambda module, args, output: seen.__setitem__("final", output))
+    with torch.no_grad():
+        out = model(torch.tensor([[3, 4, 5]]), output_hidden_states=True)
+    assert seen["first"].shape == seen["final"].shape == (1, 3, SIZES["hidden_size"])
+    torch.testing.assert_close(model.lm_head(seen["final"]), out.logits)  # the final norm feeds the LM head

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.encoders import output_grid_coords
 from spatialvlm_cli.training.data import LayoutExample, PromptMix, Request, sample_request
 from spatialvlm_cli.training.dense import (
@@ -142,11 +143,12 @@ def train(
     captured: dict[str, Any] = {}
     if dense_head is not None:
         # The point tokens as the first decoder layer sees them: after its input RMSNorm.
-        model.model.layers[0].input_layernorm.register_forward_hook(
+        transformers_seam.first_input_norm(model.model).register_forward_hook(
             lambda module, args, output: captured.__setitem__("normed", output))
     if read_head is not None:
         # The decoder's last hidden states (after its final norm), every position.
-        model.model.norm.register_forward_hook(lambda module, args, output: captured.__setitem__("final", output))
+        transformers_seam.final_norm(model.model).register_forward_hook(
+            lambda module, args, output: captured.__setitem__("final", output))
     if settings.init_from:
         warm = torch.load(Path(settings.init_from) / CHECKPOINT_FILE, weights_only=False)
         model.load_state_dict(warm["model"])
