@@ -147,15 +147,7 @@ class PromptTemplate:
         for example in examples:
             prompt = self.prefix + [self.point_token_id] * example.num_point_tokens + self.suffix
             rows.append((prompt, example.target_ids.tolist()))
-        length = max(len(p) + len(t) for p, t in rows)
-        input_ids = torch.full((len(rows), length), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-        for b, (prompt, target) in enumerate(rows):
-            start = length - len(prompt) - len(target)
-            input_ids[b, start:] = torch.tensor(prompt + target)
-            labels[b, length - len(target) :] = torch.tensor(target)
-            attention_mask[b, start:] = 1
+        input_ids, labels, attention_mask = left_padded(rows, self.pad_token_id)
         clouds: list[Tensor] = [torch.from_numpy(example.rows) for example in examples]
         target_length = max(len(t) for _, t in rows)
         return {
@@ -251,15 +243,7 @@ class PromptMix:
             at = prompt.index(self.point_token_id)
             ids = prompt[:at] + [self.point_token_id] * example.num_point_tokens + prompt[at + 1 :]
             rows.append((ids, self.target_ids(example, request)))
-        length = max(len(p) + len(t) for p, t in rows)
-        input_ids = torch.full((len(rows), length), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-        for b, (prompt, target) in enumerate(rows):
-            start = length - len(prompt) - len(target)
-            input_ids[b, start:] = torch.tensor(prompt + target)
-            labels[b, length - len(target) :] = torch.tensor(target)
-            attention_mask[b, start:] = 1
+        input_ids, labels, attention_mask = left_padded(rows, self.pad_token_id)
         return {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
@@ -267,3 +251,18 @@ class PromptMix:
             "point_clouds": [torch.from_numpy(example.rows) for example in examples],
             "target_length": max(len(t) for _, t in rows),
         }
+
+
+def left_padded(rows: list[tuple[list[int], list[int]]], pad_token_id: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(prompt ids, answer ids) per example -> input_ids, labels, attention_mask (B, L) int64, left-padded as
+    generation needs; labels are the answer ids and IGNORE_INDEX elsewhere."""
+    length = max(len(prompt) + len(target) for prompt, target in rows)
+    input_ids = torch.full((len(rows), length), pad_token_id, dtype=torch.long)
+    labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for b, (prompt, target) in enumerate(rows):
+        start = length - len(prompt) - len(target)
+        input_ids[b, start:] = torch.tensor(prompt + target)
+        labels[b, length - len(target) :] = torch.tensor(target)
+        attention_mask[b, start:] = 1
+    return input_ids, labels, attention_mask
