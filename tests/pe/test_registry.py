@@ -48,7 +48,7 @@ def test_spec_round_trips_through_json(lm_config, name: str, rule: str) -> None:
     assert rebuilt.spec() == pe.spec() and rebuilt.options == pe.options and rebuilt.merge_rule == rule
 
 
-def test_seed_options() -> None:
+def test_fork_options() -> None:
     assert fork_options("3D_RoPE") == {"theta_3d": 10000.0, "layout": "chunked", "coord_unit": "unit",
                                        "axis_pairs": None, "pairs_1d": None}
     mixed = MixedRoPE3DOptions.from_dict(fork_options("MixedRoPE3D"))
