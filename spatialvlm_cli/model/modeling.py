@@ -107,15 +107,15 @@ class PointCloudLMMixin:
         return features, encoded.grid_coord, counts
 
     def _point_positions(
-        self, input_ids: Tensor, point_clouds: Any, inputs_embeds: Tensor, position_ids: Tensor
+        self, mask: Tensor, point_clouds: Any, inputs_embeds: Tensor, position_ids: Tensor
     ) -> tuple[Tensor, PointPositions]:
-        """Scatter the projected point features over the point-pad embeddings and describe every token's position
-        for the PE: 1-D `position_ids` (B, S), the point mask and each point token's output-grid cell (B, S, 3)."""
+        """Scatter the projected point features over the point-pad embeddings (mask: (B, S) bool, the point
+        tokens) and describe every token's position for the PE: 1-D `position_ids` (B, S), the point mask and each
+        point token's output-grid cell (B, S, 3)."""
         clouds = split_point_clouds(point_clouds)
-        batch = input_ids.shape[0]
+        batch = mask.shape[0]
         if len(clouds) != batch:
             raise InputError(f"got {len(clouds)} point clouds for a batch of {batch} sequences")
-        mask = point_token_mask(input_ids, self.config)
         features, grid_coord, counts = self.encode_point_clouds(clouds, inputs_embeds.dtype)
         expected = mask.sum(dim=1).tolist()
         for row, (num_ids, num_tokens) in enumerate(zip(expected, counts.tolist(), strict=True)):
@@ -152,17 +152,18 @@ class PointCloudLMMixin:
         Returns logits (B, S or logits_to_keep, vocab) and the KV cache."""
         cache = transformers_seam.pop_cache(kwargs)
         point_rotary = None
-        if point_clouds is not None and input_ids is not None and point_token_mask(input_ids, self.config).any():
+        mask = point_token_mask(input_ids, self.config) if point_clouds is not None and input_ids is not None else None
+        if mask is not None and mask.any():
             if inputs_embeds is None:
                 inputs_embeds = self.get_input_embeddings()(input_ids)
             if position_ids is None:
                 past = cache.get_seq_length() if cache is not None else 0
                 batch, length = input_ids.shape
                 position_ids = default_position_ids(attention_mask, past, batch, length, input_ids.device)
-            inputs_embeds, positions = self._point_positions(input_ids, point_clouds, inputs_embeds, position_ids)
+            inputs_embeds, positions = self._point_positions(mask, point_clouds, inputs_embeds, position_ids)
             point_rotary = point_rotary_for(self.model, self.position_encoding, inputs_embeds, positions)
             if labels is not None:
-                labels = labels.masked_fill(point_token_mask(input_ids, self.config), IGNORE_INDEX)
+                labels = labels.masked_fill(mask, IGNORE_INDEX)
             input_ids = None
         elif point_clouds is not None and (cache is None or cache.get_seq_length() == 0):
             raise InputError("point_clouds were given but input_ids hold no <|point_start|> <|point_pad|>... block; "
