@@ -62,11 +62,11 @@ def merge_rule_name(rule: str | None) -> str:
 
 @dataclass(frozen=True)
 class PESpec:
-    """A positional encoding: registered variant name, merge rule and typed options."""
+    """A positional encoding: registered variant name, merge rule and typed options. Build one with `parse`."""
 
-    name: str = NO_PE
-    merge_rule: str = DEFAULT_MERGE_RULE
-    options: PEOptions | None = None
+    name: str
+    merge_rule: str
+    options: PEOptions
 
     @classmethod
     def parse(cls, name: str | None, merge_rule: str | None = None,
@@ -94,7 +94,7 @@ class PESpec:
         """The config fields that store this spec (`vlm_pe` None and no merge rule for stock RoPE)."""
         if self.is_stock:
             return {"vlm_pe": None, "pcd_pe_merge_rule": None, "pe": {}}
-        return {"vlm_pe": self.name, "pcd_pe_merge_rule": self.merge_rule, "pe": self.typed_options.to_dict()}
+        return {"vlm_pe": self.name, "pcd_pe_merge_rule": self.merge_rule, "pe": self.options.to_dict()}
 
     def overridden(self, name: Any = KEEP, merge_rule: Any = KEEP,
                    options: Mapping[str, Any] | None = None) -> PESpec:
@@ -102,12 +102,8 @@ class PESpec:
         default options); `merge_rule` KEEP or None keeps the rule; `options` are merged over the kept ones."""
         new_name = self.name if name is KEEP else variant_name(name)
         rule = self.merge_rule if merge_rule is KEEP or merge_rule is None else merge_rule
-        kept = self.typed_options.to_dict() if new_name == self.name else {}
+        kept = self.options.to_dict() if new_name == self.name else {}
         return PESpec.parse(new_name, rule, {**kept, **dict(options or {})})
-
-    @property
-    def typed_options(self) -> PEOptions:
-        return self.options if self.options is not None else PE_REGISTRY[self.name].Options()
 
     @property
     def is_stock(self) -> bool:
@@ -120,7 +116,7 @@ class PESpec:
 
     def build(self, lm_config: Any) -> Any:
         """The PositionEncoding module for a language model with config `lm_config` (Qwen2Config / LlamaConfig)."""
-        return PE_REGISTRY[self.name](self.merge_rule, lm_config, self.typed_options)
+        return PE_REGISTRY[self.name](self.merge_rule, lm_config, self.options)
 
     @classmethod
     def every_variant(cls) -> tuple[PESpec, ...]:

@@ -42,8 +42,8 @@ def test_config_round_trip_and_overrides() -> None:
         setattr(config, key, value)
     assert PESpec.from_config(config) == spec
     assert spec.overridden() == spec
-    assert spec.overridden(KEEP, "3D_with_1D").typed_options == spec.typed_options
-    assert spec.overridden(options={"theta_3d": 70}).typed_options.theta_3d == 70.0
+    assert spec.overridden(KEEP, "3D_with_1D").options == spec.options
+    assert spec.overridden(options={"theta_3d": 70}).options.theta_3d == 70.0
     swapped = spec.overridden("3D_RoPE")  # another variant starts from its own defaults
     assert swapped == PESpec.parse("3D_RoPE", "3D_only")
     assert spec.overridden(None).is_stock
