@@ -10,7 +10,9 @@ For every `<room>.ply` in --heldout (with its ground truth `<room>.txt`) writes 
                sees it; cached in OUT/mean_room.json;
   empty        an empty layout;
   gt_noise     the ground truth with --noise metres of Gaussian noise on every position: a model that reads the
-               scan well.
+               scan well;
+  gt_bins      the ground truth in --num-bins bins relative to the scan's min corner, read back: the best a room
+               model can write (bins start at 0, so min-side walls are clipped onto the scan's min corner).
 Then scores each folder as `eval_rooms.sh` scores a model (OUT/<baseline>/scores_exact.json with the geometry,
 OUT/<baseline>/scores.json with SpatialLM's conventions) and prints one markdown row per baseline.
 """
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spatialvlm_cli.evaluation.baselines import MeanRoom, constant_layout, mean_room, noisy_layout
+from spatialvlm_cli.evaluation.baselines import MeanRoom, binned_layout, constant_layout, mean_room, noisy_layout
 from spatialvlm_cli.evaluation.benchmark import COLUMNS, format_figure, score_row
 from spatialvlm_cli.io import PointCloud, read_point_cloud
 from spatialvlm_cli.layout import Layout, format_layout, parse_layout
@@ -71,14 +73,15 @@ def main() -> None:
     room = load_mean_room(args.out, args.train_rooms, args.num_bins, args.workers)
     print(f"mean room over {room.num_rooms} training rooms (metres from the min corner): x {room.x_min:.2f}.."
           f"{room.x_max:.2f}, y {room.y_min:.2f}..{room.y_max:.2f}")
-    folders = {name: args.out / name / "pred" for name in ("constant", "empty", "gt_noise")}
+    folders = {name: args.out / name / "pred" for name in ("constant", "empty", "gt_noise", "gt_bins")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     for index, ply in enumerate(rooms):
         min_corner = prepare_point_cloud(read_point_cloud(ply), args.num_bins).min_extent
         gt, _ = parse_layout(ply.with_suffix(".txt").read_text(encoding="utf-8"))
         layouts = {"constant": constant_layout(room, min_corner), "empty": Layout(),
-                   "gt_noise": noisy_layout(gt, args.noise, seed=index)}
+                   "gt_noise": noisy_layout(gt, args.noise, seed=index),
+                   "gt_bins": binned_layout(gt, min_corner, args.num_bins)}
         for name, layout in layouts.items():
             (folders[name] / f"{ply.stem}.txt").write_text(format_layout(layout) + "\n", encoding="utf-8")
     print("| baseline | " + " | ".join(title for _, title in COLUMNS) + " |")

@@ -5,13 +5,13 @@
 
 Rows: every RUNS/<row>/heldout/pred folder (`scripts/compare_pe.sh`; flags, minutes and loss from
 RUNS/<row>/training.json), each --row NAME=DIR (DIR/pred, as `scripts/eval_rooms.sh MODEL DIR` writes it) and the
-baselines of `scripts/baseline_rooms.py` (--baselines OUT: OUT/constant, OUT/empty, OUT/gt_noise). Every row is
-scored here from its predictions against --gt, two ways (`spatialvlm_cli.evaluation.benchmark`): F1 x100 under the
-exact metric (`eval --exact`: unsigned wall distance) first, SpatialLM's wall F1@.25 as a second column, then the
-median over rooms of the geometric errors in metres (`eval --geometry`: room extent, wall centre lines, door and
-window centres; 2 m, the cutoff, is the worst). F1 figures are per-class means over scenes (SpatialLM's
-aggregation); the best exact wall F1@.25 among several model rows is in bold. "vs none": the mean per-room difference of
-exact wall F1@.25 from the `none` row (same rooms, so paired) ± its standard error.
+baselines of `scripts/baseline_rooms.py` (--baselines OUT: OUT/constant, OUT/empty, OUT/gt_noise, OUT/gt_bins).
+Every row is scored here from its predictions against --gt, two ways (`spatialvlm_cli.evaluation.benchmark`): F1
+x100 under the exact metric (`eval --exact`: unsigned wall distance) first, SpatialLM's wall F1@.25 as a second
+column, then the median over rooms of the geometric errors in metres (`eval --geometry`: room extent, wall centre
+lines, door and window centres; 2 m, the cutoff, is the worst). F1 figures are per-class means over scenes
+(SpatialLM's aggregation); the best exact wall F1@.25 among several model rows is in bold. "vs none": the mean
+per-room difference of exact wall F1@.25 from the `none` row (same rooms, so paired) ± its standard error.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from spatialvlm_cli.evaluation.benchmark import COLUMNS, BenchmarkRow, format_fi
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINES = (("constant", "baseline: constant room"), ("empty", "baseline: empty layout"),
-             ("gt_noise", "reference: ground truth + noise"))
+             ("gt_noise", "reference: ground truth + noise"), ("gt_bins", "reference: ground truth in bins"))
 
 
 def paired_difference(rooms: dict[str, float], baseline: dict[str, float] | None) -> str:

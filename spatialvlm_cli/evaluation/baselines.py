@@ -9,6 +9,10 @@
 * empty layout: nothing at all (the worst any metric can give).
 * noisy ground truth (`noisy_layout`): the ground truth with every position moved by Gaussian noise, a stand-in
   for a model that reads the scan well; it must score near the top, and the constant room clearly below it.
+* ground truth in bins (`binned_layout`): the ground truth written the way a room model must write it, in bins
+  relative to the scan's min corner, then read back. The best any model can score under SpatialLM's answer
+  convention: bins start at 0, so a wall whose centre line lies outside the scan (half a wall thickness beyond its
+  inner face, on the min side) is clipped onto the min corner.
 
 Units: metres and radians throughout.
 """
@@ -133,3 +137,12 @@ def noisy_layout(layout: Layout, sigma_m: float, seed: int = 0) -> Layout:
             moved[key].append(dataclasses.replace(entity, position_x=entity.position_x + dx,
                                                   position_y=entity.position_y + dy))
     return Layout(**moved)
+
+
+def binned_layout(layout: Layout, min_corner: Sequence[float], num_bins: int) -> Layout:
+    """The layout (metres, scan frame) through a room model's answer convention: shifted to the scan's min corner
+    (x, y, z metres, as `prepare_point_cloud` finds it), discretised to `num_bins` bins (clipped to
+    [0, num_bins - 1]), read back to metres and shifted back."""
+    offset = tuple(float(v) for v in min_corner)
+    relative = layout.translate(tuple(-v for v in offset))
+    return relative.discretize(num_bins).undiscretize(num_bins).translate(offset)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spatialvlm_cli.evaluation.baselines import MeanRoom, constant_layout, mean_room, noisy_layout
+from spatialvlm_cli.evaluation.baselines import MeanRoom, binned_layout, constant_layout, mean_room, noisy_layout
 from spatialvlm_cli.evaluation.benchmark import COLUMNS, format_figure, score_row
 from spatialvlm_cli.io import read_point_cloud
 from spatialvlm_cli.layout import Door, Layout, Wall, Window, format_layout, parse_layout
@@ -52,6 +52,19 @@ def test_noisy_layout_moves_positions_only():
     assert moved.walls[0].height == gt.walls[0].height and moved.doors[0].width == gt.doors[0].width
     assert 0 < abs(moved.walls[0].ax - gt.walls[0].ax) < 0.3
     assert noisy_layout(gt, 0.05, seed=1) == moved  # seeded
+
+
+def test_binned_layout_clips_min_side_walls_onto_the_min_corner():
+    """Scan min corner (10, 20, 0.5); bins of 2.5 cm (1280 over 32 m) read back at their lower edge."""
+    gt = box_room(9.9, 19.95, 14.01, 23.0)
+    binned = binned_layout(gt, (10.0, 20.0, 0.5), 1280)
+    walls = binned.walls
+    # min-side centre lines (10 and 5 cm outside the scan) are clipped onto the min corner; z 0 below it too
+    assert (walls[0].ax, walls[0].ay, walls[0].az) == pytest.approx((10.0, 20.0, 0.5))
+    # 4.01 m from the corner is bin 160 (4.00 m); 3.0 m is exactly bin 120
+    assert (walls[1].ax, walls[2].ay) == pytest.approx((14.0, 23.0))
+    assert walls[0].height == pytest.approx(2.8, abs=0.025) and walls[0].thickness == pytest.approx(0.2, abs=0.025)
+    assert binned_layout(binned, (10.0, 20.0, 0.5), 1280).walls == walls  # a fixed point
 
 
 def test_constant_room_scores_clearly_below_a_reading_on_the_shipped_rooms(tmp_path: Path):
