@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# The PE comparison of the README: one training budget, seven positional encodings, held-out F1 for each.
+# The PE comparison of the README: one training recipe and budget, seven positional encodings, several seeds each,
+# held-out scores for every run.
 #
-#   scripts/compare_pe.sh [STEPS] [LANES]        # defaults: 450 steps of 4 rooms, 2 runs side by side
+#   scripts/compare_pe.sh [STEPS] [SEEDS] [LANES]   # defaults: 400 steps of 4 rooms, seeds 0 1 2, 2 runs side by side
+#   scripts/compare_pe.sh 400 "0 1 2 3"
 #
-# Every row trains configs/train-rooms.yaml from the same seed on the same cached rooms (data/train-3000.pt),
-# then scripts/eval_rooms.sh scores it on the 50 held-out rooms. Results: runs/pe/<row>/ (model, training.json,
-# heldout/scores.json). A row whose scores exist is skipped, so an interrupted comparison resumes.
+# Every run trains configs/train-rooms.yaml with the shipped model's recipe (RECIPE, default: the dense and read
+# losses, mixed prompts) on the same cached rooms (data/train-3000.pt), from its seed (initialisation and batch
+# order), then scripts/eval_rooms.sh scores it on the 50 held-out rooms. Results: runs/pe/<row>/seed<k>/ (model,
+# training.json, heldout/scores*.json); `python scripts/pe_table.py runs/pe` prints mean ± sd over seeds. A run
+# whose scores exist is skipped and an interrupted one resumes from its checkpoint, so the comparison can be
+# spread over several sittings.
 set -euo pipefail
-steps=${1:-450}
-lanes=${2:-2}
+steps=${1:-400}
+seeds=(${2:-0 1 2})
+lanes=${3:-2}
+recipe=${RECIPE:---dense-weight 1 --read-weight 10 --mix-prompts}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 threads=$(( $(nproc) / lanes ))
@@ -27,22 +34,33 @@ rows=(
 # Build the shared room cache once, before the lanes start.
 python scripts/train_rooms.py --prepare-only > /dev/null
 
-run_row() {
-    local name=${1%%|*} flags=${1#*|}
-    local dir=runs/pe/$name
+run_one() {
+    local row=$1 seed=$2
+    local name=${row%%|*} flags=${row#*|}
+    local dir=runs/pe/$name/seed$seed
     [[ -f $dir/heldout/scores.json ]] && return 0
+    mkdir -p "$dir"
     # shellcheck disable=SC2086
-    python scripts/train_rooms.py --out "$dir" $flags --steps "$steps" --threads "$threads" --resume \
-        > "$dir.train.log" 2>&1 || { echo "$name: training failed, see $dir.train.log" >&2; return 1; }
-    OMP_NUM_THREADS=$threads scripts/eval_rooms.sh "$dir" "$dir/heldout" > /dev/null
-    echo "$name: done"
+    python scripts/train_rooms.py --out "$dir" $flags $recipe --seed "$seed" --steps "$steps" \
+        --threads "$threads" --resume > "$dir/train.log" 2>&1 \
+        || { echo "$name seed $seed: training failed, see $dir/train.log" >&2; return 1; }
+    OMP_NUM_THREADS=$threads scripts/eval_rooms.sh "$dir" "$dir/heldout" > /dev/null \
+        || { echo "$name seed $seed: evaluation failed" >&2; return 1; }
+    echo "$name seed $seed: done"
 }
 
-mkdir -p runs/pe
+# Seed-major order: every row gets its first seed before any row gets a second.
+jobs=()
+for seed in "${seeds[@]}"; do
+    for row in "${rows[@]}"; do
+        jobs+=("$seed|$row")
+    done
+done
 for (( lane = 0; lane < lanes; lane++ )); do
     (
-        for (( i = lane; i < ${#rows[@]}; i += lanes )); do
-            run_row "${rows[$i]}" || true
+        for (( i = lane; i < ${#jobs[@]}; i += lanes )); do
+            job=${jobs[$i]}
+            run_one "${job#*|}" "${job%%|*}" || true
         done
     ) &
 done

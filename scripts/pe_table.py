@@ -3,15 +3,17 @@
     python scripts/pe_table.py runs/pe --baselines out/baselines          # the PE comparison, with baselines
     python scripts/pe_table.py --row spatialvlm-rooms=out/shipped --baselines out/baselines   # the model card's
 
-Rows: every RUNS/<row>/heldout/pred folder (`scripts/compare_pe.sh`; flags, minutes and loss from
-RUNS/<row>/training.json), each --row NAME=DIR (DIR/pred, as `scripts/eval_rooms.sh MODEL DIR` writes it) and the
-baselines of `scripts/baseline_rooms.py` (--baselines OUT: OUT/constant, OUT/empty, OUT/gt_noise, OUT/gt_bins).
-Every row is scored here from its predictions against --gt, two ways (`spatialvlm_cli.evaluation.benchmark`): F1
-x100 under the exact metric (`eval --exact`: unsigned wall distance) first, SpatialLM's wall F1@.25 as a second
-column, then the median over rooms of the geometric errors in metres (`eval --geometry`: room extent, wall centre
-lines, door and window centres; 2 m, the cutoff, is the worst). F1 figures are per-class means over scenes
-(SpatialLM's aggregation); the best exact wall F1@.25 among several model rows is in bold. "vs none": the mean
-per-room difference of exact wall F1@.25 from the `none` row (same rooms, so paired) ± its standard error.
+Rows: every RUNS/<row>/ with seed runs RUNS/<row>/seed<k>/heldout/pred (`scripts/compare_pe.sh`; flags, minutes
+and loss from each seed's training.json), each --row NAME=DIR (DIR/pred, as `scripts/eval_rooms.sh MODEL DIR`
+writes it) and the baselines of `scripts/baseline_rooms.py` (--baselines OUT: OUT/constant, OUT/empty,
+OUT/gt_noise, OUT/gt_bins). Every prediction folder is scored here against --gt, two ways
+(`spatialvlm_cli.evaluation.benchmark`): F1 x100 under the exact metric (`eval --exact`: unsigned wall distance)
+first, SpatialLM's wall F1@.25 as a second column, then the median over rooms of the geometric errors in metres
+(`eval --geometry`: room extent, wall centre lines, door and window centres; 2 m, the cutoff, is the worst). F1
+figures are per-class means over scenes (SpatialLM's aggregation). A row of several seeds gives each figure as the
+mean over seeds ± their standard deviation. The best exact wall F1@.25 among several model rows is in bold.
+"vs none": the mean per-room difference of exact wall F1@.25 (averaged over seeds) from the `none` row (same
+rooms, so paired) ± its standard error over rooms.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import math
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from spatialvlm_cli.evaluation.benchmark import COLUMNS, BenchmarkRow, format_figure, score_row
@@ -37,12 +40,58 @@ def paired_difference(rooms: dict[str, float], baseline: dict[str, float] | None
     return f"{statistics.mean(diffs):+.1f} ± {statistics.stdev(diffs) / math.sqrt(len(diffs)):.1f}"
 
 
-def pe_flags(settings: dict) -> str:
+def training_flags(settings: dict) -> str:
+    """The train_rooms.py flags that set a row apart (PE, recipe, steps), from a training.json's settings; the
+    seed is the run folder's."""
     flags = [f"--VLM_PE {settings['vlm_pe'] or 'None'}"]
     if settings["merge_rule"]:
         flags.append(f"--PCD_PE_Merge_Rule {settings['merge_rule']}")
     flags += [f"--pe_option {key}={value}" for key, value in settings["pe_options"].items()]
+    flags.append(f"--steps {settings['steps']}")
+    for key, flag in (("dense_weight", "--dense-weight"), ("read_weight", "--read-weight")):
+        if settings.get(key):
+            flags.append(f"{flag} {settings[key]:g}")
+    if settings.get("mix_prompts"):
+        flags.append("--mix-prompts")
     return " ".join(flags)
+
+
+@dataclass
+class Row:
+    """One table row: the scored prediction folders of its seeds (one for --row and baselines) and their
+    training.json files (empty for --row and baselines)."""
+
+    name: str
+    seeds: list[BenchmarkRow]
+    trainings: list[dict]
+    is_model: bool
+
+    def figure(self, key: str) -> tuple[float | None, float | None]:
+        """Mean over seeds and standard deviation (None for one seed) of one COLUMNS figure."""
+        values = [seed.figures()[key] for seed in self.seeds]
+        if any(value is None for value in values):
+            return None, None
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+    def room_wall_f1(self) -> dict[str, float]:
+        """Exact wall F1@.25 (x100) per room, averaged over the seeds that scored every room."""
+        per_seed = [seed.room_wall_f1() for seed in self.seeds]
+        rooms = set.intersection(*(set(rooms) for rooms in per_seed))
+        return {room: statistics.fmean(rooms_f1[room] for rooms_f1 in per_seed) for room in sorted(rooms)}
+
+    def cell(self, key: str) -> str:
+        mean, sd = self.figure(key)
+        text = format_figure(key, mean)
+        return text if sd is None else f"{text} ± {format_figure(key, sd)}"
+
+
+def seed_runs(runs: Path) -> list[tuple[str, list[Path]]]:
+    """(row name, its seed run folders) for every RUNS/<row>/seed<k>/heldout/pred, rows sorted by name."""
+    rows: dict[str, list[Path]] = {}
+    for pred in sorted(runs.glob("*/seed*/heldout/pred")):
+        seed_run = pred.parent.parent
+        rows.setdefault(seed_run.parent.name, []).append(seed_run)
+    return sorted(rows.items())
 
 
 def main() -> None:
@@ -55,54 +104,56 @@ def main() -> None:
     parser.add_argument("--cutoff", type=float, default=2.0, help="Geometric errors' cutoff, metres.")
     args = parser.parse_args()
 
-    sources: list[tuple[str, Path, dict | None, bool]] = []  # name, pred folder, training.json, is a model
+    def score(name: str, pred: Path) -> BenchmarkRow:
+        return score_row(name, pred, args.gt, args.cutoff)
+
+    rows: list[Row] = []
     if args.runs is not None:
-        for pred in sorted(args.runs.glob("*/heldout/pred")):
-            run = pred.parent.parent
-            training = run / "training.json"
-            sources.append((run.name, pred, json.loads(training.read_text()) if training.is_file() else None, True))
+        for name, seeds in seed_runs(args.runs):
+            trainings = [json.loads((run / "training.json").read_text()) for run in seeds
+                         if (run / "training.json").is_file()]
+            rows.append(Row(name, [score(name, run / "heldout" / "pred") for run in seeds], trainings, True))
     for spec in args.row:
         name, sep, folder = spec.partition("=")
         if not sep or not name:
             parser.error(f"--row takes NAME=DIR, got '{spec}'")
-        sources.append((name, Path(folder) / "pred", None, True))
+        rows.append(Row(name, [score(name, Path(folder) / "pred")], [], True))
     if args.baselines is not None:
-        sources += [(title, args.baselines / key / "pred", None, False) for key, title in BASELINES
-                    if (args.baselines / key / "pred").is_dir()]
-    if not sources:
-        where = f"no RUNS/<row>/heldout/pred folder in '{args.runs}'" if args.runs is not None else "no RUNS given"
+        rows += [Row(title, [score(title, args.baselines / key / "pred")], [], False) for key, title in BASELINES
+                 if (args.baselines / key / "pred").is_dir()]
+    if not rows:
+        where = (f"no RUNS/<row>/seed<k>/heldout/pred folder in '{args.runs}'" if args.runs is not None
+                 else "no RUNS given")
         sys.exit(f"error: nothing to tabulate: {where}, no --row, no --baselines with predictions "
                  "(scripts/compare_pe.sh or scripts/eval_rooms.sh write them)")
 
-    rows: list[tuple[BenchmarkRow, dict | None, bool]] = [
-        (score_row(name, pred, args.gt, args.cutoff), training, is_model) for name, pred, training, is_model in sources
-    ]
-    by_name = {row.name: row for row, _, _ in rows}
+    by_name = {row.name: row for row in rows}
     baseline = by_name["none"].room_wall_f1() if "none" in by_name else None
-    with_training = any(training is not None for _, training, _ in rows)
-    model_f1 = [row.figures()["wall_f1_25"] or 0.0 for row, _, is_model in rows if is_model]
+    with_training = any(row.trainings for row in rows)
+    with_seeds = any(len(row.seeds) > 1 for row in rows)
+    model_f1 = [row.figure("wall_f1_25")[0] or 0.0 for row in rows if row.is_model]
     best = max(model_f1) if len(model_f1) > 1 else None  # bold only picks among several models
 
-    headers = ["row"] + (["training flags"] if with_training else [])
+    headers = ["row"] + (["seeds"] if with_seeds else []) + (["training flags"] if with_training else [])
     headers += [title for _, title in COLUMNS[:2]] + (["vs none"] if baseline is not None else [])
     headers += [title for _, title in COLUMNS[2:]] + (["train min", "final loss"] if with_training else [])
     print("| " + " | ".join(headers) + " |")
     print("|---" * len(headers) + "|")
-    for row, training, is_model in rows:
-        figures = row.figures()
-        cells = {key: format_figure(key, figures[key]) for key, _ in COLUMNS}
-        if is_model and best is not None and figures["wall_f1_25"] == best:
+    for row in rows:
+        cells = {key: row.cell(key) for key, _ in COLUMNS}
+        if row.is_model and best is not None and row.figure("wall_f1_25")[0] == best:
             cells["wall_f1_25"] = f"**{cells['wall_f1_25']}**"
-        line = [row.name]
+        line = [row.name] + ([str(len(row.seeds))] if with_seeds else [])
         if with_training:
-            line.append(f"`{pe_flags(training['settings'])}`" if training else "–")
+            line.append(f"`{training_flags(row.trainings[0]['settings'])}`" if row.trainings else "–")
         line += [cells[key] for key, _ in COLUMNS[:2]]
         if baseline is not None:
             line.append(paired_difference(row.room_wall_f1(), baseline))
         line += [cells[key] for key, _ in COLUMNS[2:]]
         if with_training:
-            line += [f"{training['report']['seconds'] / 60:.1f}", f"{training['report']['losses'][-1]:.3f}"] \
-                if training else ["–", "–"]
+            line += ([f"{statistics.fmean(t['report']['seconds'] for t in row.trainings) / 60:.1f}",
+                      f"{statistics.fmean(t['report']['losses'][-1] for t in row.trainings):.3f}"]
+                     if row.trainings else ["–", "–"])
         print("| " + " | ".join(line) + " |")
 
 

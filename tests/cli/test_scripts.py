@@ -1,5 +1,6 @@
 """Scripts a user runs from the README fail the way commands do: one `error:` line on stderr, exit code 1."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,3 +15,30 @@ def test_pe_table_with_no_runs_is_one_line_and_exit_1(tmp_path: Path):
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: nothing to tabulate") and str(tmp_path) in lines[0]
+
+
+def test_pe_table_gives_mean_and_sd_over_seeds(tmp_path: Path):
+    """Row `none` with two seeds on the shipped rooms: seed 0 writes the ground truth (wall F1 100), seed 1 nothing
+    (0), so the row is 50.0 ± 70.7 (sample standard deviation of 100 and 0); its flags come from training.json."""
+    gt = REPO / "scenes"
+    settings = {"vlm_pe": None, "merge_rule": None, "pe_options": {}, "steps": 300, "dense_weight": 1.0,
+                "read_weight": 10.0, "mix_prompts": True}
+    for seed in (0, 1):
+        run = tmp_path / "pe" / "none" / f"seed{seed}"
+        pred = run / "heldout" / "pred"
+        pred.mkdir(parents=True)
+        for txt in sorted(gt.glob("room_*.txt")):
+            (pred / txt.name).write_text(txt.read_text() if seed == 0 else "")
+        report = {"seconds": 60.0 * (seed + 1), "losses": [2.0, 1.0 + seed]}
+        (run / "training.json").write_text(json.dumps({"settings": settings, "report": report}))
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "pe_table.py"), str(tmp_path / "pe"),
+                             "--gt", str(gt)], capture_output=True, text=True, check=True)
+    header, _, row = result.stdout.splitlines()
+    cells = dict(zip([c.strip() for c in header.split("|")[1:-1]], [c.strip() for c in row.split("|")[1:-1]],
+                     strict=True))
+    assert cells["row"] == "none" and cells["seeds"] == "2"
+    assert cells["wall F1@.25 exact"] == "50.0 ± 70.7"
+    assert cells["extent err m (median)"] == "1.00 ± 1.41"  # 0 m for the truth, the 2 m cutoff for nothing
+    assert cells["training flags"] == "`--VLM_PE None --steps 300 --dense-weight 1 --read-weight 10 --mix-prompts`"
+    assert cells["vs none"] == "+0.0 ± 0.0"
+    assert (cells["train min"], cells["final loss"]) == ("1.5", "1.500")
