@@ -42,3 +42,19 @@ def test_pe_table_gives_mean_and_sd_over_seeds(tmp_path: Path):
     assert cells["training flags"] == "`--VLM_PE None --steps 300 --dense-weight 1 --read-weight 10 --mix-prompts`"
     assert cells["vs none"] == "+0.0 ± 0.0"
     assert (cells["train min"], cells["final loss"]) == ("1.5", "1.500")
+
+
+def test_curve_table_reads_curve_and_training_minutes(tmp_path: Path):
+    run = tmp_path / "r80"
+    run.mkdir()
+    (run / "curve.jsonl").write_text(json.dumps({"step": 200, "wall": 31.04, "door": 0.0, "window": None,
+                                                 "boxes": 2.5, "extent_median_m": 1.553, "wall_error_median_m": 0.4,
+                                                 "rooms": 8, "seconds": 17.9}) + "\n")
+    (run / "progress.jsonl").write_text("".join(json.dumps({"step": s, "loss": 1.0, "lr": 1e-3, "seconds": 3.0 * s})
+                                                + "\n" for s in (175, 200)))
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "curve_table.py"), str(run)],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[2] == "| r80 | 200 | 10.0 | 8 | 31.0 | 0.0 | – | 2.5 | 1.55 | 0.40 |"
+    missing = subprocess.run([sys.executable, str(REPO / "scripts" / "curve_table.py"), str(tmp_path / "none")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: no curve.jsonl in")
