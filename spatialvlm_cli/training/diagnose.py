@@ -1,4 +1,4 @@
-"""Does a room model read its point cloud? Four measurements on held-out rooms (the README's diagnosis).
+"""Does a room model read its point cloud? Five measurements on held-out rooms (the README's diagnosis).
 
     python -m spatialvlm_cli.training.diagnose spatialvlm-rooms --rooms 20 [--json out.json]
 
@@ -9,7 +9,11 @@
 * collapse: the projected point tokens' mean vector norm against the mean norm of each token's deviation from it
   (after the decoder's RMSNorm only the direction counts, so a large common vector hides the per-token part);
 * linear probe: ridge regression (leave-one-out) from mean- and max-pooled projected tokens to the cloud's x and y
-  extent (metres), against predicting the mean extent.
+  extent (metres), against predicting the mean extent;
+* answer probe: the same regression from the decoder's last hidden state (after its final norm) at the position
+  that writes the first answer token: has the decoder gathered the room's size before it writes the first wall?
+  Compare it with the model's written extent error (`eval --geometry`): a probe far better than the written
+  numbers says the size is read but lost on the way to the number tokens.
 """
 
 from __future__ import annotations
@@ -26,8 +30,21 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 
 
+def probe_mae(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Leave-one-out ridge regression (unit ridge) from features (N, F) to targets (N, T): the mean absolute error
+    per target column (T,), in the targets' units."""
+    predictions = []
+    for held in range(len(features)):
+        keep = [j for j in range(len(features)) if j != held]
+        x_mean, y_mean = features[keep].mean(0), targets[keep].mean(0)
+        centred = features[keep] - x_mean
+        weights = np.linalg.solve(centred.T @ centred + np.eye(features.shape[1]), centred.T @ (targets[keep] - y_mean))
+        predictions.append((features[held] - x_mean) @ weights + y_mean)
+    return np.abs(np.asarray(predictions) - targets).mean(0)
+
+
 def diagnose(spec: str, rooms: int = 20, architecture: str | None = None) -> dict[str, Any]:
-    """The four measurements for model `spec` on held-out rooms 0..rooms-1 (seeds 1,000,000+)."""
+    """The five measurements for model `spec` on held-out rooms 0..rooms-1 (seeds 1,000,000+)."""
     from spatialvlm_cli.model import load_spatiallm
     from spatialvlm_cli.training.data import LayoutExample, PromptMix, build_examples
     from spatialvlm_cli.training.loss import NumberVocabulary, layout_loss
@@ -39,25 +56,27 @@ def diagnose(spec: str, rooms: int = 20, architecture: str | None = None) -> dic
     mix = PromptMix(loaded.processor)
     numbers = NumberVocabulary.from_tokenizer(loaded.tokenizer, loaded.num_bins, model.config.vocab_size)
 
-    def run(example: LayoutExample, rows: np.ndarray, tokens: int) -> tuple[float, list[float], float]:
+    def run(example: LayoutExample, rows: np.ndarray, tokens: int) -> tuple[float, list[float], float, np.ndarray]:
         batch = mix.collate([LayoutExample(rows, example.target_ids, tokens, example.seed)])
         length = batch["target_length"]
         with torch.no_grad():
             out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                        point_clouds=batch["point_clouds"], output_attentions=True)
+                        point_clouds=batch["point_clouds"], output_attentions=True, output_hidden_states=True)
         logits = out.logits[:, -length - 1 : -1]
         loss = layout_loss(logits.reshape(-1, logits.shape[-1]), batch["labels"][:, -length:].reshape(-1), numbers,
                            1.5).item()
         mask = batch["input_ids"][0] == model.config.point_token_id
         mass = [float(att[0, :, -length:, :][..., mask].sum(-1).mean()) for att in out.attentions]
-        return loss, mass, float(mask.sum() / batch["attention_mask"].sum())
+        first_answer_state = out.hidden_states[-1][0, -length - 1].numpy()
+        return loss, mass, float(mask.sum() / batch["attention_mask"].sum()), first_answer_state
 
-    real, zeroed, swapped, masses, shares = [], [], [], [], []
+    real, zeroed, swapped, masses, shares, answer_states = [], [], [], [], [], []
     for index, example in enumerate(examples):
-        loss, mass, share = run(example, example.rows, example.num_point_tokens)
+        loss, mass, share, state = run(example, example.rows, example.num_point_tokens)
         real.append(loss)
         masses.append(mass)
         shares.append(share)
+        answer_states.append(state)
         rows = example.rows.copy()
         rows[:, 3:] = 0.0
         zeroed.append(run(example, rows, example.num_point_tokens)[0])
@@ -73,15 +92,7 @@ def diagnose(spec: str, rooms: int = 20, architecture: str | None = None) -> dic
         residual.append(float((features - mean).norm(dim=1).mean()))
         pooled.append(torch.cat([mean, features.max(0).values]).numpy())
         extents.append(example.rows[:, 3:5].max(0))
-    x, y = np.asarray(pooled, dtype=np.float64), np.asarray(extents, dtype=np.float64)
-    predictions = []
-    for held in range(len(x)):
-        keep = [j for j in range(len(x)) if j != held]
-        x_mean, y_mean = x[keep].mean(0), y[keep].mean(0)
-        centred = x[keep] - x_mean
-        weights = np.linalg.solve(centred.T @ centred + np.eye(x.shape[1]), centred.T @ (y[keep] - y_mean))
-        predictions.append((x[held] - x_mean) @ weights + y_mean)
-    probe = np.abs(np.asarray(predictions) - y).mean(0)
+    y = np.asarray(extents, dtype=np.float64)
     constant = np.abs(y - y.mean(0)).mean(0)
     return {
         "model": spec,
@@ -93,7 +104,8 @@ def diagnose(spec: str, rooms: int = 20, architecture: str | None = None) -> dic
         "point_share_of_context": round(float(np.mean(shares)), 3),
         "token_common_norm": float(np.mean(common)),
         "token_residual_norm": float(np.mean(residual)),
-        "probe_mae_m": [round(float(v), 3) for v in probe],
+        "probe_mae_m": [round(float(v), 3) for v in probe_mae(np.asarray(pooled, dtype=np.float64), y)],
+        "answer_probe_mae_m": [round(float(v), 3) for v in probe_mae(np.asarray(answer_states, dtype=np.float64), y)],
         "constant_mae_m": [round(float(v), 3) for v in constant],
     }
 

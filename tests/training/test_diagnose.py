@@ -1,0 +1,29 @@
+"""The diagnosis of issue 20: probes by hand, and the shipped model measured as reading its input."""
+
+import numpy as np
+import pytest
+
+from spatialvlm_cli.training.diagnose import diagnose, probe_mae
+
+
+def test_probe_recovers_a_linear_target_and_not_noise():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(40, 3))
+    targets = features @ np.array([[2.0], [-1.0], [0.5]]) + 3.0
+    assert probe_mae(features, targets)[0] < 0.3  # the unit ridge shrinks a little; the spread is ~2.3
+    noise = rng.normal(size=(40, 3))
+    spread = np.abs(targets - targets.mean()).mean()
+    assert probe_mae(noise, targets)[0] > 0.8 * spread
+
+
+def test_probe_of_constant_features_is_the_leave_one_out_mean():
+    targets = np.array([[1.0], [2.0], [6.0]])
+    # each held-out room is predicted by the mean of the other two: |1-4|, |2-3.5|, |6-1.5| -> mean 3.0
+    assert probe_mae(np.ones((3, 2)), targets)[0] == pytest.approx(3.0)
+
+
+@pytest.mark.slow
+def test_shipped_model_answers_worse_with_another_rooms_cloud():
+    result = diagnose("spatialvlm-rooms", rooms=3)
+    assert result["loss_other_room"] > result["loss_real"] + 0.02
+    assert len(result["answer_probe_mae_m"]) == 2 and len(result["attention_on_points_per_layer"]) == 4
