@@ -1,22 +1,19 @@
 """Device and dtype policy for every model the tool loads (point-cloud and panorama): the one place it lives.
 
-Importing this module is free; torch is imported when a device is resolved, so the CLI can check `--device` before
-any model code loads.
+`infer` resolves `--device` before any model code loads, so a device this machine lacks fails before the load.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import torch
 
 from spatialvlm_cli.errors import ConfigError
 
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16"}
 
 
-def resolve_device(device: str = "auto") -> Any:
+def resolve_device(device: str = "auto") -> torch.device:
     """'auto' -> cuda if available, else mps, else cpu; other names are checked for availability."""
-    import torch
-
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -34,10 +31,8 @@ def resolve_device(device: str = "auto") -> Any:
     return resolved
 
 
-def resolve_dtype(dtype: str, device: Any) -> Any:
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     """'auto' -> bfloat16 on CUDA, float32 on CPU/MPS (bf16 matmuls are slow on CPUs without native support)."""
-    import torch
-
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if dtype not in DTYPES:

@@ -128,7 +128,7 @@ def infer_scene(
     cloud: the file's contents when the caller already read it (to fail fast before loading a model).
     watch: a context around generation, given the model (e.g. `check.verbose_prefill` printing the nine
     checkpoints); None runs the model as it is."""
-    import torch
+    import torch  # here, not at the top: `infer` imports this module to plan its run before torch loads
 
     start = time.perf_counter()
     cloud = cloud if cloud is not None else read_point_cloud(path)

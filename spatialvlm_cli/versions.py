@@ -4,13 +4,14 @@ pyproject.toml declares every dependency as `name>=low,<high`: `low` is the olde
 oldest leg, pinned by ci/oldest.txt) and `high` lies just past the newest version tested (its newest leg).
 `tests/test_versions.py` checks that the windows below equal pyproject's ranges and ci/oldest.txt's pins.
 
-Importing this module is cheap (importlib.metadata, logging, re). `warn_untested_versions()` runs when
+Importing this module is cheap (importlib.metadata, logging, re, argparse). `warn_untested_versions()` runs when
 `spatialvlm_cli.model` or `spatialvlm_cli.panorama` is imported; `python -m spatialvlm_cli.versions LABEL` prints the
 versions a CI leg tests as one line.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 import sys
@@ -132,8 +133,6 @@ def versions_line(label: str, names: Iterable[str], version_of: Callable[[str], 
 def main(argv: list[str] | None = None) -> int:
     """Print the versions a CI leg tests as one line; exit 1 when a package is missing or outside its window (or,
     with --at-lower-bounds, is not its window's lower bound)."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m spatialvlm_cli.versions", description=main.__doc__)
     parser.add_argument("label", help="the CI leg, e.g. newest or oldest")
     parser.add_argument("--at-lower-bounds", action="store_true", help="require every version to be its lower bound")

@@ -24,9 +24,11 @@ from spatialvlm_cli.check.results import Check, CheckResult, Invariant, Measurem
 from spatialvlm_cli.errors import ModelLoadError
 from spatialvlm_cli.panorama.families import PanoramaFamily, check_vlm_pe
 from spatialvlm_cli.panorama.image import Panorama, read_panorama
-from spatialvlm_cli.panorama.models import peek_family
+from spatialvlm_cli.panorama.models import load_panorama_model
+from spatialvlm_cli.panorama.pipeline import PanoramaRequest, prepare_inputs
 from spatialvlm_cli.panorama.positions import DEFAULT_PANO_MODE, PANO_MODES
 from spatialvlm_cli.panorama.report import PanoramaPositionFacts, PanoramaRunFacts, panorama_position_report
+from spatialvlm_cli.panorama.source import peek_family
 from spatialvlm_cli.pe.spec import is_stock_spelling
 
 SHIPPED_PANORAMA = Path("scenes") / "pano_room.png"
@@ -111,9 +113,6 @@ def check_panorama(
     """Load `spec` once and judge `panorama_position_report` on 4 tiles + the global view of `panorama` for each
     variant (the ids are installed and removed per variant). `variants` come from `panorama_variants` (already
     fitted to the family). Raises ModelLoadError (one line) when the checkpoint cannot be loaded."""
-    from spatialvlm_cli.panorama.models import load_panorama_model
-    from spatialvlm_cli.panorama.pipeline import PanoramaRequest, prepare_inputs
-
     loaded = load_panorama_model(spec, device=device, dtype=dtype)
     results: list[CheckResult] = []
     for variant in variants:

@@ -16,10 +16,14 @@ from spatialvlm_cli.check.capture import AttentionRecorder
 from spatialvlm_cli.check.checkpoints import check_layer
 from spatialvlm_cli.check.context import CheckContext
 from spatialvlm_cli.check.model_checks import ModelRun, check_model, run_decode
+from spatialvlm_cli.check.report import CheckpointPrinter
 from spatialvlm_cli.check.results import CheckResult
 from spatialvlm_cli.io import PointCloud
+from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.model.attention import AttentionCall
 from spatialvlm_cli.pe import PESpec
+from spatialvlm_cli.pe.spec import KEEP
+from spatialvlm_cli.preprocess import prepare_point_cloud
 
 VerbosePrinter = Callable[[AttentionCall, list[CheckResult]], None]
 
@@ -88,10 +92,6 @@ def check_variants(spec: str, cloud: PointCloud, variants: Sequence[tuple[str | 
                    decode_steps: int = 1, on_mode: Callable[[str], None] | None = None) -> list[CheckResult]:
     """Load `spec` once per (variant, merge rule) and check it on `cloud` (metres; preprocessed as `infer` does).
     variants: None = the checkpoint's own PE (KEEP). pe_options apply to every variant."""
-    from spatialvlm_cli.model import load_spatiallm
-    from spatialvlm_cli.pe.spec import KEEP
-    from spatialvlm_cli.preprocess import prepare_point_cloud
-
     results: list[CheckResult] = []
     rows_by_bins: dict[int, Tensor] = {}
     for vlm_pe, merge_rule in variants if variants is not None else ((KEEP, KEEP),):
@@ -113,8 +113,6 @@ def verbose_prefill(model: Any, console: Any, layers: Sequence[int] | None = Non
     """Print the nine checkpoints of every layer during the prefills run inside the block (any thread, e.g.
     generate() in `stream_generate`'s worker) with their verdicts, to the rich `console`. Yields the list the
     results are collected in. Wrap it only when asked for: outside the block the model carries no hook."""
-    from spatialvlm_cli.check.report import CheckpointPrinter
-
     printer = CheckpointPrinter(console)
     results: list[CheckResult] = []
     ids: dict[int, Tensor] = {}

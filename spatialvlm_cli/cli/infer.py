@@ -24,7 +24,6 @@ from spatialvlm_cli.cli.options import (
     parse_key_values,
     parse_vlm_pe,
 )
-from spatialvlm_cli.device import resolve_device
 from spatialvlm_cli.errors import InputError, ModelLoadError
 
 if TYPE_CHECKING:
@@ -273,6 +272,7 @@ def _infer_point_clouds(run: PointCloudRun, status: Status) -> None:
     hand the scenes to `run_scenes`: one scene streams its text to stdout, many show a progress bar."""
     import time
 
+    from spatialvlm_cli.device import resolve_device
     from spatialvlm_cli.io import check_output_location, read_point_cloud
     from spatialvlm_cli.io.model_source import missing_model_path, offline_hub_problem
     from spatialvlm_cli.pipeline import plan_point_cloud_run

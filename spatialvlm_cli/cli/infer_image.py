@@ -45,8 +45,8 @@ def infer_image(run: PanoramaRun) -> None:
     from spatialvlm_cli.cli.console import terminal
     from spatialvlm_cli.io import check_output_location, check_overwrite, write_text_atomic
     from spatialvlm_cli.panorama.image import read_panorama
-    from spatialvlm_cli.panorama.models import DEFAULT_PANORAMA_MODEL, load_panorama_model, model_source, peek_family
     from spatialvlm_cli.panorama.pipeline import result_json, run_panorama
+    from spatialvlm_cli.panorama.source import DEFAULT_PANORAMA_MODEL, model_source, peek_family
 
     err = terminal.err
     request, generation = run.request, run.generation
@@ -59,6 +59,8 @@ def infer_image(run: PanoramaRun) -> None:
     target = output_path_for(run.image, run.output)
     check_output_location(target)
     replaced = check_overwrite([target], [run.image], run.overwrite, lambda path: written_for(path, run.image))
+
+    from spatialvlm_cli.panorama.models import load_panorama_model  # torch and transformers: after the checks
 
     with err.status(f"loading {spec} …"):
         loaded = load_panorama_model(spec, device=run.device, dtype=run.dtype,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from spatialvlm_cli.evaluation import evaluate_folders
 from spatialvlm_cli.evaluation.report import EvalReport
 from spatialvlm_cli.evaluation.room_geometry import DEFAULT_CUTOFF_M
 
@@ -68,8 +69,6 @@ class BenchmarkRow:
 
 def score_row(name: str, pred_dir: Path, gt_dir: Path, cutoff: float = DEFAULT_CUTOFF_M) -> BenchmarkRow:
     """Score `pred_dir` against `gt_dir` both ways (see the module docstring)."""
-    from spatialvlm_cli.evaluation import evaluate_folders
-
     return BenchmarkRow(
         name=name,
         exact=evaluate_folders(pred_dir, gt_dir, exact=True, geometry=True, geometry_cutoff=cutoff),

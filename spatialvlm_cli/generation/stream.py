@@ -45,7 +45,7 @@ class RepeatGuard:
         self._counts: list[Counter[str]] = []
 
     def __call__(self, input_ids: Any, scores: Any = None, **kwargs: Any) -> Any:
-        import torch
+        import torch  # see stream_generate
 
         batch = input_ids.shape[0]
         if not self._counts:
@@ -95,6 +95,8 @@ def stream_generate(
     inputs: the processor's output (input_ids (1, L), attention_mask (1, L), model-specific extras).
     Beam search cannot stream in transformers: with num_beams > 1 the whole text is handed over at the end.
     """
+    # Here, not at the top: `infer` checks its flags with GenerationSettings (this package) before torch and
+    # transformers load (tests/test_layering.py).
     import torch
     from transformers import StoppingCriteriaList, TextIteratorStreamer, set_seed
 

@@ -7,6 +7,9 @@ import re
 import socket
 import threading
 from pathlib import Path
+from urllib.parse import urlparse
+
+from huggingface_hub import constants, try_to_load_from_cache
 
 HUB_PROBE_SECONDS = 2.0
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -29,10 +32,6 @@ def hub_unreachable() -> str | None:
     """Why the Hugging Face hub cannot be used right now ('HF_HUB_OFFLINE is set', or the connection error), or
     None when its host answers within HUB_PROBE_SECONDS. One TCP connection, no request: a machine without network
     learns it in seconds instead of after transformers' retries."""
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
     if constants.is_offline_mode():
         return "HF_HUB_OFFLINE is set"
     endpoint = urlparse(constants.ENDPOINT)
@@ -61,8 +60,6 @@ def offline_hub_problem(spec: str) -> str | None:
     reason = hub_unreachable()
     if reason is None:
         return None
-    from huggingface_hub import try_to_load_from_cache
-
     if isinstance(try_to_load_from_cache(spec, "config.json"), str):
         return None
     return f"cannot load '{spec}': offline ({reason}) and not in the local Hugging Face cache"

@@ -104,6 +104,8 @@ def render_floor_plan(
 
     points: (N, 3) or (N, 2) float metres, same frame as the layouts; colors: (N, 3) float in [0, 1] or None.
     size_px: length of the longer image side. Returns an RGB PIL image."""
+    # Pillow loads when a plan is drawn: importing layout/ (eval, infer's flag checks) stays free of it
+    # (tests/evaluation/test_imports.py).
     from PIL import Image, ImageDraw
 
     layers = [(gt, GROUND_TRUTH, "ground truth")] if gt is not None else []
@@ -224,6 +226,6 @@ def _draw_key_symbol(draw: ImageDraw.ImageDraw, kind: str, x: int, y: int) -> No
 
 
 def _font(size: int) -> ImageFont.ImageFont:
-    from PIL import ImageFont
+    from PIL import ImageFont  # as in render_floor_plan: Pillow only when drawing
 
     return ImageFont.load_default(size=size)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 if TYPE_CHECKING:
-    import torch
     from transformers import PreTrainedTokenizerBase
 
     from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
@@ -48,8 +49,6 @@ def apply_pe_overrides(config: SpatialLMQwenConfig | SpatialLMLlamaConfig, vlm_p
 def finalise_model(model: SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM,
                    device: torch.device) -> SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM:
     """Move to the device, keep the encoder in float32, eval mode."""
-    import torch
-
     model = model.to(device=device)
     model.set_point_backbone_dtype(torch.float32)
     return model.eval()

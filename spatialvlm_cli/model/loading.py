@@ -9,16 +9,22 @@ checkpoint lacks are then freshly initialised, with a warning.
 
 from __future__ import annotations
 
+import json
 import logging
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+import torch
+from huggingface_hub.constants import is_offline_mode
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from spatialvlm_cli.device import resolve_device, resolve_dtype
 from spatialvlm_cli.errors import ModelLoadError
 from spatialvlm_cli.io.model_source import HUB_ID, hub_unreachable, missing_model_path, offline_hub_problem
 from spatialvlm_cli.model.loaded import LoadedModel, apply_pe_overrides, finalise_model
 from spatialvlm_cli.model.presets import build_preset, read_preset
+from spatialvlm_cli.model.processing import SpatialLMProcessor
 from spatialvlm_cli.pe.spec import KEEP
 
 log = logging.getLogger(__name__)
@@ -133,8 +139,6 @@ def _first_line(error: Exception) -> str:
 
 def _hub_error(spec: str, error: Exception) -> ModelLoadError:
     reason = _first_line(error)
-    from huggingface_hub.constants import is_offline_mode
-
     if is_offline_mode():
         reason = "offline: HF_HUB_OFFLINE is set"
     return ModelLoadError(f"cannot load '{spec}' from the Hugging Face hub ({reason}); {_alternatives()}")
@@ -144,8 +148,8 @@ def _load_pretrained(
     location: str,
     spec: str,
     source: str,
-    device: Any,
-    dtype: Any,
+    device: torch.device,
+    dtype: torch.dtype,
     overrides: dict[str, Any],
     attn_implementation: str | None,
     local_files_only: bool = False,
@@ -153,12 +157,6 @@ def _load_pretrained(
     """Config, tokenizer and weights from a folder or the hub (the cache only with local_files_only). Whatever a
     broken checkpoint raises (a truncated or garbage model.safetensors, a corrupt tokenizer.json, a config.json
     field of the wrong type, an unknown model_type) becomes one ModelLoadError line naming the file."""
-    import json
-
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from spatialvlm_cli.model.processing import SpatialLMProcessor
-
     if source != "hub":
         try:
             model_type = json.loads((Path(location) / "config.json").read_text(encoding="utf-8")).get("model_type")
@@ -199,7 +197,7 @@ def _load_pretrained(
     )
 
 
-def _check_loading_info(model: Any, info: dict[str, Any], spec: str, pe_changed: bool) -> None:
+def _check_loading_info(model: PreTrainedModel, info: dict[str, Any], spec: str, pe_changed: bool) -> None:
     """Missing learned-PE weights after a PE swap: warn. Any other missing weight: fail. Unused weights: warn."""
     pe_names: set[str] = set()
     if model.position_encoding is not None:

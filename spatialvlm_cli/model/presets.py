@@ -23,10 +23,17 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
+from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.initialization import no_init_weights
 
 from spatialvlm_cli.errors import ConfigError, ModelLoadError
+from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
 from spatialvlm_cli.model.loaded import LoadedModel, apply_pe_overrides, finalise_model
+from spatialvlm_cli.model.processing import SpatialLMProcessor
+from spatialvlm_cli.model.prompt import POINT_END_TOKEN, POINT_PAD_TOKEN, POINT_START_TOKEN
+from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +80,9 @@ def read_preset(spec: str) -> dict[str, Any]:
     return preset
 
 
-def preset_config(preset: dict[str, Any], tokenizer: Any) -> Any:
+def preset_config(preset: dict[str, Any],
+                  tokenizer: PreTrainedTokenizerBase) -> SpatialLMQwenConfig | SpatialLMLlamaConfig:
     """The model config of a preset: decoder fields + point fields + token ids taken from the tokenizer."""
-    from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
-    from spatialvlm_cli.model.prompt import POINT_END_TOKEN, POINT_PAD_TOKEN, POINT_START_TOKEN
-
     classes = {"spatiallm_qwen": SpatialLMQwenConfig, "spatiallm_llama": SpatialLMLlamaConfig}
     if preset["model_type"] not in classes:
         raise ConfigError(f"preset model_type must be one of {', '.join(classes)}, got '{preset['model_type']}'")
@@ -103,7 +108,7 @@ def preset_config(preset: dict[str, Any], tokenizer: Any) -> Any:
     )
 
 
-def cast_parameters(model: Any, dtype: Any) -> None:
+def cast_parameters(model: PreTrainedModel, dtype: torch.dtype) -> None:
     """Cast floating parameters to `dtype` except the modules kept in float32 (encoder, learned PE); buffers such
     as rotary frequency tables keep their own dtype, as from_pretrained(dtype=...) leaves them."""
     keep = tuple(f"{prefix}." for prefix in model._keep_in_fp32_modules_strict)
@@ -115,19 +120,12 @@ def cast_parameters(model: Any, dtype: Any) -> None:
 def build_preset(
     preset: dict[str, Any],
     spec: str,
-    device: Any,
-    dtype: Any,
+    device: torch.device,
+    dtype: torch.dtype,
     overrides: dict[str, Any],
     attn_implementation: str | None,
-) -> Any:
+) -> LoadedModel:
     """A `LoadedModel` with seeded random weights (identical on every device; bf16 = rounded fp32)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-    from transformers.initialization import no_init_weights
-
-    from spatialvlm_cli.model.processing import SpatialLMProcessor
-    from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
-
     tokenizer = load_bundled_tokenizer(preset["chat_format"])
     config = preset_config(preset, tokenizer)
     apply_pe_overrides(config, overrides["vlm_pe"], overrides["merge_rule"], overrides["pe_options"])

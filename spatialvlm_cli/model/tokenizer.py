@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from importlib.resources import as_file, files
 from typing import Any
 
+from transformers import AutoTokenizer
+
 from spatialvlm_cli.errors import ConfigError
 
 
@@ -50,8 +52,6 @@ def apply_chat_format(tokenizer: Any, name: str) -> Any:
 
 def load_bundled_tokenizer(chat_format: str) -> Any:
     """The package's small byte-level BPE tokenizer (~1.9k tokens) set up for `chat_format` ('qwen' | 'llama')."""
-    from transformers import AutoTokenizer
-
     with as_file(files("spatialvlm_cli").joinpath("assets/tokenizer")) as directory:
         tokenizer = AutoTokenizer.from_pretrained(str(directory))
     return apply_chat_format(tokenizer, chat_format)

@@ -13,19 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from huggingface_hub.constants import is_offline_mode
+from transformers import AutoConfig, AutoModelForImageTextToText
+from transformers.utils import logging as hf_logging
+
 from spatialvlm_cli.device import resolve_device, resolve_dtype
 from spatialvlm_cli.errors import ModelLoadError
-from spatialvlm_cli.io.model_source import HUB_ID, missing_model_path, offline_hub_problem
+from spatialvlm_cli.io.model_source import offline_hub_problem
 from spatialvlm_cli.panorama.families import PanoramaFamily, family_for_model_type
-from spatialvlm_cli.panorama.presets import PRESETS, save_tiny_checkpoint
+from spatialvlm_cli.panorama.presets import save_tiny_checkpoint
 from spatialvlm_cli.panorama.processing import PanoramaProcessor
+from spatialvlm_cli.panorama.source import alternatives, model_source
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PANORAMA_MODEL = "OpenGVLab/InternVL3_5-1B-HF"
 
 
 @dataclass
@@ -41,14 +44,10 @@ class LoadedPanoramaModel:
     random_weights: bool = False
 
 
-def _alternatives() -> str:
-    return f"pass a local checkpoint directory or a panorama preset ({', '.join(PRESETS)})"
-
-
 def load_panorama_model(
     spec: str, *, device: str = "auto", dtype: str = "auto", attn_implementation: str | None = None
 ) -> LoadedPanoramaModel:
-    """Load `spec`: a checkpoint folder, a preset name (see `presets.PRESETS`) or an `owner/name` hub id.
+    """Load `spec`: a checkpoint folder, a preset name (see `source.PRESETS`) or an `owner/name` hub id.
 
     device: auto | cpu | cuda[:N] | mps. dtype: auto (bfloat16 on CUDA, float32 elsewhere) | float32 | bfloat16 |
     float16. Raises ModelLoadError (one line) when nothing can be loaded or the model is not a supported family."""
@@ -59,8 +58,6 @@ def load_panorama_model(
         path = Path(spec).expanduser()
         return _load(str(path), spec, "local", torch_device, torch_dtype, attn_implementation)
     if source == "preset":
-        from transformers.utils import logging as hf_logging
-
         bars_were_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # a tiny preset writes and reads back in well under a second
         try:
@@ -81,49 +78,12 @@ def _fail_fast_offline(spec: str) -> None:
     local cache, instead of after transformers' retries."""
     problem = offline_hub_problem(spec)
     if problem:
-        raise ModelLoadError(f"{problem}; {_alternatives()}")
-
-
-def model_source(spec: str) -> str:
-    """'local' (a folder with config.json), 'preset' or 'hub' (an owner/name id); ModelLoadError otherwise.
-    Cheap: no download, no weights."""
-    problem = missing_model_path(spec)
-    if problem:
-        raise ModelLoadError(problem)
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(f"checkpoint '{spec}' has no config.json")
-        return "local"
-    if spec in PRESETS:
-        return "preset"
-    if path.exists() or not HUB_ID.match(spec):
-        raise ModelLoadError(f"'{spec}' is not a checkpoint directory, panorama preset or hub id; {_alternatives()}")
-    return "hub"
-
-
-def peek_family(spec: str) -> PanoramaFamily | None:
-    """The family of `spec` without loading weights: from the preset table or a local config.json; None for hub
-    ids (known only after download) and unreadable folders (the load reports those)."""
-    import json
-
-    if spec in PRESETS:
-        return family_for_model_type(PRESETS[spec], spec)
-    config_path = Path(spec).expanduser() / "config.json"
-    if not config_path.is_file():
-        return None
-    try:
-        model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError):
-        return None
-    return family_for_model_type(str(model_type), spec)
+        raise ModelLoadError(f"{problem}; {alternatives()}")
 
 
 def _load(
     location: str, spec: str, source: str, device: Any, dtype: Any, attn_implementation: str | None
 ) -> LoadedPanoramaModel:
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
     try:
         config = AutoConfig.from_pretrained(location)
     except (OSError, ValueError) as error:
@@ -151,8 +111,6 @@ def _load_error(spec: str, source: str, error: Exception) -> ModelLoadError:
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if source != "hub":
         return ModelLoadError(f"cannot load checkpoint '{spec}': {reason[:200]}")
-    from huggingface_hub.constants import is_offline_mode
-
     if is_offline_mode():
         reason = "offline: HF_HUB_OFFLINE is set"
-    return ModelLoadError(f"cannot load '{spec}' from the Hugging Face hub ({reason[:160]}); {_alternatives()}")
+    return ModelLoadError(f"cannot load '{spec}' from the Hugging Face hub ({reason[:160]}); {alternatives()}")

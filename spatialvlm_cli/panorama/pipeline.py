@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spatialvlm_cli.errors import ConfigError
+from spatialvlm_cli.generation import stream_generate
 from spatialvlm_cli.panorama.families import PanoramaFamily, check_vlm_pe
 from spatialvlm_cli.panorama.geometry import ViewLayout, plan_views
 from spatialvlm_cli.panorama.image import Panorama, layout_images
@@ -155,7 +156,7 @@ def run_panorama(
     """Generate an answer about `panorama`, streaming text pieces to `on_text`.
 
     Raises ConfigError when `request.vlm_pe` does not fit the model family."""
-    from spatialvlm_cli.generation import stream_generate
+    # Here, not at the top: `infer` checks a PanoramaRequest before torch loads (tests/test_layering.py).
     from spatialvlm_cli.panorama.position_ids import PanoramaPositions
 
     request.check_family(loaded.family)

@@ -14,8 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import torch
+
 from spatialvlm_cli.panorama.families import PanoramaFamily
 from spatialvlm_cli.panorama.positions import PositionScheme
+from spatialvlm_cli.transformers_seam import text_decoder
 
 
 class PanoramaPositions:
@@ -35,8 +38,6 @@ class PanoramaPositions:
     def compute(self, input_ids: Any, attention_mask: Any = None, image_grid_thw: Any = None) -> Any:
         """input_ids: (B, L) int64 tensor; attention_mask: (B, L) 0/1 or None; image_grid_thw: (n_images, 3) for
         Qwen-VL. Returns (B, L) or (4, B, L) int64 ids on the device of input_ids."""
-        import torch
-
         ids = input_ids.detach().cpu().numpy()
         mask = None if attention_mask is None else attention_mask.detach().cpu().numpy()
         grids = None if image_grid_thw is None else image_grid_thw.detach().cpu().numpy()
@@ -52,8 +53,6 @@ class PanoramaPositions:
 def continue_ids(position_ids: Any, count: int) -> Any:
     """(..., L) ids -> (..., count) ids of `count` tokens appended after them: last + 1, last + 2, ... on every row,
     the rule generate() follows (a decoded token is text)."""
-    import torch
-
     steps = torch.arange(1, count + 1, dtype=position_ids.dtype, device=position_ids.device)
     return position_ids[..., -1:] + steps
 
@@ -64,8 +63,6 @@ def record_rotary_positions(model: Any) -> Iterator[list[dict[str, Any]]]:
 
     Yields a list that fills with {'position_ids': tensor (B, S) or (3, B, S), 'layer_type': str | None}. The
     rotary module's forward is `(x, position_ids, layer_type=None)` in every supported family."""
-    from spatialvlm_cli.transformers_seam import text_decoder
-
     calls: list[dict[str, Any]] = []
     rotary = text_decoder(model).rotary_emb
 

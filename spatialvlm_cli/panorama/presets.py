@@ -10,20 +10,27 @@ exist so that the whole panorama path runs offline.
 
 from __future__ import annotations
 
+import json
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from spatialvlm_cli.errors import ModelLoadError
-from spatialvlm_cli.panorama.families import FAMILIES, TinyTokens
-from spatialvlm_cli.panorama.families.base import TINY_TEXT
+import torch
+import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import (
+    AutoConfig,
+    AutoModelForImageTextToText,
+    BaseImageProcessor,
+    GenerationConfig,
+    PreTrainedTokenizerFast,
+)
+from transformers.utils import is_torchvision_available
 
-PRESETS: dict[str, str] = {
-    "tiny-internvl": "internvl",
-    "tiny-gemma3": "gemma3",
-    "tiny-qwen2.5-vl": "qwen2_5_vl",
-    "tiny-qwen3-vl": "qwen3_vl",
-}
+from spatialvlm_cli.errors import ModelLoadError
+from spatialvlm_cli.panorama.families import FAMILIES, PanoramaFamily, TinyTokens
+from spatialvlm_cli.panorama.families.base import TINY_TEXT
+from spatialvlm_cli.panorama.source import PRESETS
 
 _CORPUS = (
     "Describe this panorama. The room has a wall, a door, two windows, a sofa, a table and a chair. "
@@ -35,12 +42,9 @@ def chat_template(file_name: str) -> str:
     return files("spatialvlm_cli").joinpath(f"assets/panorama/{file_name}").read_text(encoding="utf-8")
 
 
-def build_tokenizer(tokens: TinyTokens) -> Any:
+def build_tokenizer(tokens: TinyTokens) -> PreTrainedTokenizerFast:
     """A ~330-token byte-level BPE tokenizer with a family's special tokens and chat template. Deterministic: the
     same corpus always trains the same merges."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
     backend = Tokenizer(models.BPE(unk_token=None))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
@@ -63,21 +67,23 @@ def build_tokenizer(tokens: TinyTokens) -> Any:
     )
 
 
+def tiny_image_processor(family: PanoramaFamily) -> BaseImageProcessor:
+    """The family's image processor at the toy size: the torchvision-backed class when torchvision is installed,
+    else its Pillow twin (what transformers would fall back to, without its warning)."""
+    name, settings = family.tiny_image_processor()
+    return getattr(transformers, name if is_torchvision_available() else f"{name}Pil")(**settings)
+
+
 def save_tiny_checkpoint(name: str, directory: Path, seed: int = 0) -> Path:
     """Write preset `name` as a checkpoint folder (config, safetensors, generation config, tokenizer, image
     processor settings, chat template) and return the folder."""
-    import json
-
-    import torch
-    from transformers import AutoModelForImageTextToText, GenerationConfig
-
     if name not in PRESETS:
         raise ModelLoadError(f"unknown panorama preset '{name}'; presets: {', '.join(PRESETS)}")
     family = FAMILIES[PRESETS[name]]
     tok = build_tokenizer(family.tiny_tokens)
     text = {**TINY_TEXT, "vocab_size": len(tok), "num_hidden_layers": 2, "max_position_embeddings": 4096,
             "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id, "bos_token_id": tok.bos_token_id}
-    config = family.tiny_config(text, tok.convert_tokens_to_ids)
+    config = AutoConfig.for_model(family.model_type, **family.tiny_config(text, tok.convert_tokens_to_ids))
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
     eos = [tok.eos_token_id] + [tok.convert_tokens_to_ids(token) for token in family.tiny_tokens.extra_eos]
@@ -86,7 +92,7 @@ def save_tiny_checkpoint(name: str, directory: Path, seed: int = 0) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     tok.save_pretrained(directory)
-    settings: dict[str, Any] = {"image_processor": family.tiny_image_processor().to_dict(),
+    settings: dict[str, Any] = {"image_processor": tiny_image_processor(family).to_dict(),
                                 "processor_class": family.processor_class, **family.tiny_processor_settings(config)}
     (directory / "processor_config.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     (directory / "chat_template.jinja").write_text(tok.chat_template, encoding="utf-8")

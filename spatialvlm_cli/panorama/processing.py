@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
+from transformers import AutoImageProcessor, AutoTokenizer
+from transformers.processing_utils import ProcessorMixin
 
 from spatialvlm_cli.errors import InputError, ModelLoadError
 from spatialvlm_cli.panorama.families import PanoramaFamily
@@ -34,9 +37,6 @@ class PanoramaProcessor:
     @classmethod
     def from_pretrained(cls, location: str, family: PanoramaFamily, model_config: Any) -> PanoramaProcessor:
         """Load the tokenizer, image processor, chat template and processor settings saved with a checkpoint."""
-        from transformers import AutoImageProcessor, AutoTokenizer
-        from transformers.processing_utils import ProcessorMixin
-
         tokenizer = AutoTokenizer.from_pretrained(location)
         image_processor = AutoImageProcessor.from_pretrained(location)
         settings = ProcessorMixin.get_processor_dict(location)[0]
@@ -88,8 +88,6 @@ class PanoramaProcessor:
     def __call__(self, images: list[np.ndarray], prompt: str) -> dict[str, Any]:
         """images: (h, w, 3) uint8 RGB arrays in prompt order. Returns the model inputs for one sequence as torch
         tensors: input_ids (1, L) int64, attention_mask (1, L), pixel_values and the family's extras."""
-        from PIL import Image
-
         pil_images = [Image.fromarray(image) for image in images]
         text = self.prompt_text(len(images), prompt)
         vision, pieces = self.family.expand_images(self.image_processor, self.tokenizer, pil_images,

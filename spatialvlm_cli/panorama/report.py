@@ -12,9 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from spatialvlm_cli.panorama.models import LoadedPanoramaModel
 from spatialvlm_cli.panorama.position_ids import PanoramaPositions, record_rotary_positions
 from spatialvlm_cli.panorama.positions import PositionScheme, image_runs, summarize_positions
+from spatialvlm_cli.transformers_seam import output_cache
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,6 @@ def panorama_position_report(
     inputs: the processor's output for one sequence (batch 1), already on the model's device. scheme: the ids to
     check (vlm_pe None: the model's native ids, which are then computed by us and compared with what transformers
     feeds the rotary embedding)."""
-    import torch
-
-    from spatialvlm_cli.transformers_seam import output_cache
-
     model = loaded.model
     positions = PanoramaPositions(model, loaded.family, scheme, loaded.processor.image_token_id)
     ids = inputs["input_ids"]
@@ -139,8 +138,6 @@ def panorama_position_report(
 
 def _extended(inputs: dict[str, Any], tokens: Any) -> dict[str, Any]:
     """The prompt plus decoded tokens as one uncached forward sees them (token-type rows padded with text)."""
-    import torch
-
     grown = dict(inputs)
     grown["input_ids"] = torch.cat([inputs["input_ids"], tokens], dim=1)
     grown["attention_mask"] = torch.ones_like(grown["input_ids"])

@@ -51,6 +51,8 @@ class PreparedCloud:
 def cleanup(cloud: PointCloud, voxel_size_m: float) -> PointCloud:
     """SpatialLM's `cleanup_pcd`: open3d voxel down-sample (averages points and colours per voxel), then statistical
     outlier removal with 15 neighbours and std ratio 2."""
+    # Here, not at the top: open3d takes ~1 s to import, and `infer` imports this module (through pipeline.py)
+    # to check its flags before anything heavy loads (tests/test_layering.py).
     import open3d as o3d
 
     o3d_cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.points))

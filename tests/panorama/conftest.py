@@ -10,7 +10,7 @@ import pytest
 from spatialvlm_cli.panorama.geometry import plan_views
 from spatialvlm_cli.panorama.image import Panorama, layout_images
 from spatialvlm_cli.panorama.positions import PositionScheme
-from spatialvlm_cli.panorama.presets import PRESETS
+from spatialvlm_cli.panorama.source import PRESETS
 
 
 def make_synthetic_panorama(width: int = 128, height: int = 64, seed: int = 0) -> np.ndarray:

@@ -197,7 +197,7 @@ def test_failed_generation_leaves_no_output(pano_file, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise InputError("generation exploded")
 
-    monkeypatch.setattr("spatialvlm_cli.generation.stream_generate", broken)
+    monkeypatch.setattr("spatialvlm_cli.panorama.pipeline.stream_generate", broken)
     target = tmp_path / "new" / "x.json"
     result = run_mini([str(pano_file), "-o", str(target), "-m", "tiny-internvl"])
     assert result.exit_code == 1

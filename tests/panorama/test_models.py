@@ -11,7 +11,7 @@ from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.panorama.families import FAMILIES, check_vlm_pe
 from spatialvlm_cli.panorama.position_ids import PanoramaPositions, continue_ids, record_rotary_positions
 from spatialvlm_cli.panorama.positions import summarize_positions
-from spatialvlm_cli.panorama.presets import PRESETS
+from spatialvlm_cli.panorama.source import PRESETS
 from spatialvlm_cli.transformers_seam import CACHE_ARGUMENT, output_cache
 
 MODES = (None, "shared", "cora")

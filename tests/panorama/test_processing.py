@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from spatialvlm_cli.errors import InputError
-from spatialvlm_cli.panorama.presets import PRESETS
 from spatialvlm_cli.panorama.processing import PanoramaProcessor
+from spatialvlm_cli.panorama.source import PRESETS
 
 NEEDS_TORCHVISION = {"tiny-internvl", "tiny-qwen2.5-vl", "tiny-qwen3-vl"}
 

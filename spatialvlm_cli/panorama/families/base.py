@@ -8,6 +8,7 @@ and the toy configuration of its tiny preset. Adding a family is one module in t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -95,13 +96,15 @@ class PanoramaFamily:
 
     # -- tiny preset -----------------------------------------------------------------------------------------------
 
-    def tiny_config(self, text: dict[str, Any], token_id: Any) -> Any:
-        """A toy config of the real model class. text: TINY_TEXT plus vocabulary and special ids; token_id: maps a
-        special token to its id in the tiny tokenizer. Implemented by each family."""
+    def tiny_config(self, text: dict[str, Any], token_id: Callable[[str], int]) -> dict[str, Any]:
+        """The fields of a toy config of the real model class (`presets.py` builds it with
+        `AutoConfig.for_model(model_type, **fields)`). text: TINY_TEXT plus vocabulary and special ids; token_id:
+        maps a special token to its id in the tiny tokenizer. Implemented by each family."""
         raise NotImplementedError
 
-    def tiny_image_processor(self) -> Any:
-        """The family's image processor at the toy size. Implemented by each family."""
+    def tiny_image_processor(self) -> tuple[str, dict[str, Any]]:
+        """The family's image processor at the toy size: its transformers class name (the Pillow twin `<name>Pil`
+        is used without torchvision) and settings. Implemented by each family."""
         raise NotImplementedError
 
     def tiny_processor_settings(self, model_config: Any) -> dict[str, Any]:
@@ -143,12 +146,3 @@ def real_index(shape: tuple[int, ...], mask: np.ndarray | None) -> np.ndarray:
         return np.broadcast_to(np.arange(shape[1]), shape).astype(np.int64)
     index = np.cumsum(mask, axis=-1) - 1
     return np.where(mask > 0, index, 0).astype(np.int64)
-
-
-def image_processor_class(name: str) -> Any:
-    """The torchvision-backed image processor class when torchvision is installed, else its Pillow twin (what
-    transformers would fall back to, without its warning)."""
-    import transformers
-    from transformers.utils import is_torchvision_available
-
-    return getattr(transformers, name if is_torchvision_available() else f"{name}Pil")

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from spatialvlm_cli.panorama.families.base import MRoPEFamily, TinyTokens, image_processor_class
+from spatialvlm_cli.panorama.families.base import MRoPEFamily, TinyTokens
 
 QWEN_VL_TOKENS = TinyTokens(
     tokens=("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
@@ -40,11 +41,8 @@ class QwenVL(MRoPEFamily):
     def extra_inputs(self, is_image: Any) -> dict[str, Any]:
         return {"mm_token_type_ids": is_image}
 
-    def tiny_config(self, text: dict[str, Any], token_id: Any) -> Any:
-        from transformers import AutoConfig
-
-        return AutoConfig.for_model(
-            self.model_type,
+    def tiny_config(self, text: dict[str, Any], token_id: Callable[[str], int]) -> dict[str, Any]:
+        return dict(
             text_config={**text, "rope_parameters": self.tiny_rope},
             vision_config={**TINY_VISION, **self.tiny_vision},
             image_token_id=token_id("<|image_pad|>"),
@@ -53,9 +51,9 @@ class QwenVL(MRoPEFamily):
             vision_end_token_id=token_id("<|vision_end|>"),
         )
 
-    def tiny_image_processor(self) -> Any:
-        return image_processor_class("Qwen2VLImageProcessor")(
-            size={"shortest_edge": 8 * 8, "longest_edge": 24 * 48}, patch_size=4, merge_size=2, temporal_patch_size=2)
+    def tiny_image_processor(self) -> tuple[str, dict[str, Any]]:
+        return "Qwen2VLImageProcessor", {"size": {"shortest_edge": 8 * 8, "longest_edge": 24 * 48}, "patch_size": 4,
+                                         "merge_size": 2, "temporal_patch_size": 2}
 
 
 class Qwen25VL(QwenVL):
