@@ -21,6 +21,7 @@ from spatialvlm_cli.check.results import CheckResult
 from spatialvlm_cli.io import PointCloud
 from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.model.attention import AttentionCall
+from spatialvlm_cli.model.loaded import LoadedModel
 from spatialvlm_cli.pe import PESpec
 from spatialvlm_cli.pe.spec import KEEP
 from spatialvlm_cli.preprocess import prepare_point_cloud
@@ -37,7 +38,7 @@ def mode_label(model: Any) -> str:
     return model.config.pe_spec.label
 
 
-def run_checks(loaded: Any, inputs: dict[str, Any], layers: Sequence[int] | None = None,
+def run_checks(loaded: LoadedModel, inputs: dict[str, Any], layers: Sequence[int] | None = None,
                verbose_printer: VerbosePrinter | None = None, decode_steps: int = 1) -> list[CheckResult]:
     """Check one loaded model (`spatialvlm_cli.model.load_spatiallm(...)`) on processor inputs.
 

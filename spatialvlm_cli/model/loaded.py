@@ -1,38 +1,32 @@
-"""What every model source hands back (`LoadedModel`) and the steps all of them share: PE overrides on the config
-before the model is built, and the final placement on a device. `loading.py` and `presets.py` both build on it."""
+"""What every point-cloud model source hands back (`LoadedModel`) and the steps all of them share: PE overrides on
+the config before the model is built, and the final placement on a device. `loading.py` and `presets.py` both build
+on it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
+from transformers import PreTrainedTokenizerBase
 
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
-
-    from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
-    from spatialvlm_cli.model.modeling import SpatialLMLlamaForCausalLM, SpatialLMQwenForCausalLM
-    from spatialvlm_cli.model.processing import SpatialLMProcessor
+from spatialvlm_cli.loaded import Loaded
+from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
+from spatialvlm_cli.model.modeling import SpatialLMLlamaForCausalLM, SpatialLMQwenForCausalLM
+from spatialvlm_cli.model.processing import SpatialLMProcessor
 
 
-@dataclass
-class LoadedModel:
-    """A model ready for `generate`, with what is needed to feed it.
+class LoadedModel(Loaded[SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM, SpatialLMProcessor]):
+    """A SpatialLM-style model (see `Loaded`): model in eval mode on its device (encoder float32); processor:
+    point clouds -> input_ids, attention_mask, point_clouds."""
 
-    model: SpatialLM{Qwen,Llama}ForCausalLM in eval mode on its device (encoder float32).
-    processor: `SpatialLMProcessor` (point clouds -> input_ids, attention_mask, point_clouds).
-    num_bins: input grid cells per 32 m axis (grid size 32 / num_bins metres).
-    source: 'local', 'shipped', 'preset' or 'hub'. random_weights: True for presets (their output is meaningless).
-    """
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.processor.tokenizer
 
-    model: SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM
-    tokenizer: PreTrainedTokenizerBase
-    processor: SpatialLMProcessor
-    num_bins: int
-    source: str
-    spec: str
-    random_weights: bool = False
+    @property
+    def num_bins(self) -> int:
+        """Input grid cells per 32 m axis (grid size 32 / num_bins metres)."""
+        return self.model.num_bins
 
 
 def apply_pe_overrides(config: SpatialLMQwenConfig | SpatialLMLlamaConfig, vlm_pe: str | None, merge_rule: str | None,

@@ -189,9 +189,7 @@ def _load_pretrained(
     model = finalise_model(model, device)
     return LoadedModel(
         model=model,
-        tokenizer=tokenizer,
         processor=SpatialLMProcessor(tokenizer, model.config),
-        num_bins=model.num_bins,
         source=source,
         spec=spec,
     )

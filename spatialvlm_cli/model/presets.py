@@ -141,9 +141,7 @@ def build_preset(
     log.warning("'%s' is a preset: its weights are RANDOM (seed %d), its output is meaningless", spec, preset["seed"])
     return LoadedModel(
         model=model,
-        tokenizer=tokenizer,
         processor=SpatialLMProcessor(tokenizer, model.config),
-        num_bins=model.num_bins,
         source="preset",
         spec=spec,
         random_weights=True,

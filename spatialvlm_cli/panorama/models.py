@@ -9,39 +9,32 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+import torch
 from huggingface_hub.constants import is_offline_mode
-from transformers import AutoConfig, AutoModelForImageTextToText
+from transformers import AutoConfig, AutoModelForImageTextToText, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from spatialvlm_cli.device import resolve_device, resolve_dtype
 from spatialvlm_cli.errors import ModelLoadError
 from spatialvlm_cli.io.model_source import offline_hub_problem
+from spatialvlm_cli.loaded import Loaded
 from spatialvlm_cli.panorama.families import PanoramaFamily, family_for_model_type
 from spatialvlm_cli.panorama.presets import save_tiny_checkpoint
 from spatialvlm_cli.panorama.processing import PanoramaProcessor
 from spatialvlm_cli.panorama.source import alternatives, model_source
 
-if TYPE_CHECKING:
-    from transformers import PreTrainedModel
-
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class LoadedPanoramaModel:
-    """model: `*ForConditionalGeneration` in eval mode on its device. processor: turns (images, prompt) into
-    inputs. source: 'local' | 'preset' | 'hub'. random_weights: True for presets (meaningless output)."""
+class LoadedPanoramaModel(Loaded[PreTrainedModel, PanoramaProcessor]):
+    """A panorama VLM (see `Loaded`): model `*ForConditionalGeneration` in eval mode on its device; processor:
+    (images, prompt) -> inputs; source: 'local', 'preset' or 'hub'."""
 
-    model: PreTrainedModel
-    processor: PanoramaProcessor
-    family: PanoramaFamily
-    spec: str
-    source: str
-    random_weights: bool = False
+    @property
+    def family(self) -> PanoramaFamily:
+        return self.processor.family
 
 
 def load_panorama_model(
@@ -82,7 +75,7 @@ def _fail_fast_offline(spec: str) -> None:
 
 
 def _load(
-    location: str, spec: str, source: str, device: Any, dtype: Any, attn_implementation: str | None
+    location: str, spec: str, source: str, device: torch.device, dtype: torch.dtype, attn_implementation: str | None
 ) -> LoadedPanoramaModel:
     try:
         config = AutoConfig.from_pretrained(location)
@@ -102,9 +95,7 @@ def _load(
             f"checkpoint '{spec}': the tokenizer's image token id {processor.image_token_id} is not the model's "
             f"image_token_id {config_token}"
         )
-    return LoadedPanoramaModel(
-        model=model.to(device).eval(), processor=processor, family=family, spec=spec, source=source
-    )
+    return LoadedPanoramaModel(model=model.to(device).eval(), processor=processor, spec=spec, source=source)
 
 
 def _load_error(spec: str, source: str, error: Exception) -> ModelLoadError:
