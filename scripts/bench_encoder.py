@@ -28,22 +28,12 @@ import torch
 from spatialvlm_cli.encoders import build_point_encoder
 from spatialvlm_cli.encoders.batch import VoxelBatch, batch_to_offset, offset_to_batch, sort_voxels
 from spatialvlm_cli.encoders.voxels import downsample, spconv_offsets, submanifold_kernel_map
+from spatialvlm_cli.model.presets import SPATIALLM_1_1_SHAPE, read_preset
 
 logger = logging.getLogger("bench_encoder")
 
-SONATA_1_1 = dict(
-    in_channels=6,
-    order=["z", "z-trans", "hilbert", "hilbert-trans"],
-    stride=[2, 2, 2, 2],
-    enc_depths=[3, 3, 3, 12, 3],
-    enc_channels=[48, 96, 192, 384, 512],
-    enc_num_head=[3, 6, 12, 24, 32],
-    enc_patch_size=[1024] * 5,
-    mlp_ratio=4,
-    mask_token=True,
-    enc_mode=True,
-    num_bins=1280,
-)
+# SpatialLM 1.1's Sonata, from the preset of that model's sizes.
+SONATA_1_1 = read_preset(SPATIALLM_1_1_SHAPE)["point_config"]
 
 
 def make_room(num_points: int, grid_size_m: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

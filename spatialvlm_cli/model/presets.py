@@ -37,6 +37,10 @@ from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
 
 log = logging.getLogger(__name__)
 
+# The preset with SpatialLM1.1-Qwen-0.5B's sizes: the one definition of SpatialLM 1.1's Sonata encoder config, which
+# scripts/bench_encoder.py and the encoder tests read from it.
+SPATIALLM_1_1_SHAPE = "spatiallm1.1-qwen-0.5b-shape"
+
 PRESET_KEYS = {
     "description": str,
     "model_type": str,

@@ -11,6 +11,8 @@ import pytest
 import torch
 from torch import Tensor
 
+from spatialvlm_cli.model.presets import SPATIALLM_1_1_SHAPE, read_preset
+
 TINY_SONATA = dict(
     in_channels=6,
     order=["z", "z-trans", "hilbert", "hilbert-trans"],
@@ -19,20 +21,6 @@ TINY_SONATA = dict(
     enc_channels=[8, 8, 16, 16, 32],
     enc_num_head=[1, 1, 2, 2, 2],
     enc_patch_size=[64] * 5,
-    mlp_ratio=4,
-    mask_token=True,
-    enc_mode=True,
-    num_bins=1280,
-)
-
-FULL_SONATA = dict(
-    in_channels=6,
-    order=["z", "z-trans", "hilbert", "hilbert-trans"],
-    stride=[2, 2, 2, 2],
-    enc_depths=[3, 3, 3, 12, 3],
-    enc_channels=[48, 96, 192, 384, 512],
-    enc_num_head=[3, 6, 12, 24, 32],
-    enc_patch_size=[1024] * 5,
     mlp_ratio=4,
     mask_token=True,
     enc_mode=True,
@@ -97,8 +85,8 @@ def tiny_sonata_config() -> dict:
 
 @pytest.fixture
 def full_sonata_config() -> dict:
-    """SpatialLM 1.1's Sonata shapes."""
-    return copy.deepcopy(FULL_SONATA)
+    """SpatialLM 1.1's Sonata shapes, as the preset of that model's sizes gives them."""
+    return read_preset(SPATIALLM_1_1_SHAPE)["point_config"]
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from spatialvlm_cli.model import SpatialLMQwenForCausalLM
-from spatialvlm_cli.model.presets import preset_config, read_preset
+from spatialvlm_cli.model.presets import SPATIALLM_1_1_SHAPE, preset_config, read_preset
 from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
 
 
 def _meta_model(**changes) -> SpatialLMQwenForCausalLM:
-    preset = read_preset("spatiallm1.1-qwen-0.5b-shape")
+    preset = read_preset(SPATIALLM_1_1_SHAPE)
     preset.update(changes)
     config = preset_config(preset, load_bundled_tokenizer("qwen"))
     with torch.device("meta"):
