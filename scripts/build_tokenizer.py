@@ -25,6 +25,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 from spatialvlm_cli.model.prompt import CATEGORIES, DETECT_TYPE_PROMPTS, QWEN_SYSTEM_MESSAGE, code_template, task_prompt
+from spatialvlm_cli.model.tokenizer import NEUTRAL_EOS_TOKEN, SPECIAL_TOKENS
 
 log = logging.getLogger("build_tokenizer")
 
@@ -33,24 +34,6 @@ VOCAB_SIZE = 2048
 NUM_BINS = 1280
 NUM_SCENES = 4000
 SEED = 0
-
-# Ids 0..11 in this order. Qwen's and Llama's chat tokens both exist so one tokenizer serves both presets.
-SPECIAL_TOKENS = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|point_start|>",
-    "<|point_pad|>",
-    "<|point_end|>",
-    "<|layout_s|>",
-    "<|layout_e|>",
-    "<|begin_of_text|>",
-    "<|start_header_id|>",
-    "<|end_header_id|>",
-    "<|eot_id|>",
-]
-# The tokenizer is saved chat-neutral; `spatialvlm_cli.model.tokenizer.apply_chat_format` sets eos/bos/template.
-NEUTRAL_EOS = "<|endoftext|>"
 
 
 def _bins(rng: random.Random, count: int) -> str:
@@ -96,15 +79,15 @@ def train(vocab_size: int = VOCAB_SIZE) -> PreTrainedTokenizerFast:
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         show_progress=False,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(corpus(), trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        eos_token=NEUTRAL_EOS,
-        pad_token=NEUTRAL_EOS,
-        extra_special_tokens=[t for t in SPECIAL_TOKENS if t != NEUTRAL_EOS],
+        eos_token=NEUTRAL_EOS_TOKEN,  # saved chat-neutral: `model.tokenizer.apply_chat_format` sets eos/bos/template
+        pad_token=NEUTRAL_EOS_TOKEN,
+        extra_special_tokens=[t for t in SPECIAL_TOKENS if t != NEUTRAL_EOS_TOKEN],
         padding_side="left",
         model_max_length=32768,
     )

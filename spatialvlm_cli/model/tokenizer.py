@@ -14,6 +14,27 @@ from typing import Any
 from transformers import AutoTokenizer
 
 from spatialvlm_cli.errors import ConfigError
+from spatialvlm_cli.model.prompt import POINT_END_TOKEN, POINT_PAD_TOKEN, POINT_START_TOKEN
+
+# The bundled tokenizer's pad token in both chat formats, and its end-of-text token while saved chat-neutral.
+NEUTRAL_EOS_TOKEN = "<|endoftext|>"
+
+# Every special token of the bundled tokenizer, ids 0..11 in this order (scripts/build_tokenizer.py trains it with
+# them). Qwen's and Llama's chat tokens both exist so one tokenizer serves both chat formats.
+SPECIAL_TOKENS: tuple[str, ...] = (
+    NEUTRAL_EOS_TOKEN,
+    "<|im_start|>",
+    "<|im_end|>",
+    POINT_START_TOKEN,
+    POINT_PAD_TOKEN,
+    POINT_END_TOKEN,
+    "<|layout_s|>",
+    "<|layout_e|>",
+    "<|begin_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+)
 
 
 @dataclass(frozen=True)
@@ -23,7 +44,7 @@ class ChatFormat:
     template: str
     eos_token: str
     bos_token: str | None
-    pad_token: str = "<|endoftext|>"
+    pad_token: str = NEUTRAL_EOS_TOKEN
 
 
 CHAT_FORMATS: dict[str, ChatFormat] = {
