@@ -3,16 +3,20 @@
     python scripts/train_rooms.py --out runs/3d_rope --VLM_PE 3D_RoPE --PCD_PE_Merge_Rule 3D_only
     python scripts/train_rooms.py --out runs/none --VLM_PE None --steps 20 --train-rooms 16   # a quick try
     python scripts/train_rooms.py --out runs/3d_rope ... --resume                            # after an interruption
+    torchrun --standalone --nproc-per-node 2 scripts/train_rooms.py --out runs/none --threads 1 ...  # 2 processes
 
 The training rooms (generator seeds split_seed('train', 0..N-1)) are prepared once into --data and reused, so
 every PE variant trains on identical batches. Held-out rooms come from disjoint seeds (scripts/make_scenes.py
 --split heldout). The result in --out: config.json, model.safetensors, tokenizer files, training.json.
+Under torchrun every process trains its share of each batch (gloo; same result as one process, see
+spatialvlm_cli/training/distributed.py); rank 0 builds the room cache, shows progress and writes the files.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -81,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     from spatialvlm_cli.cli.options import parse_key_values, parse_vlm_pe
     from spatialvlm_cli.errors import SpatialVLMError
     from spatialvlm_cli.training import TrainSettings, build_examples, load_examples, save_examples, train
+    from spatialvlm_cli.training.distributed import Ranks
 
     if args.export:
         from spatialvlm_cli.training.trainer import export_checkpoint
@@ -88,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         step = export_checkpoint(args.out, args.export)
         print(f"{args.export}: step {step} of {args.out}")
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun
+        torch.distributed.init_process_group("gloo")
+    ranks = Ranks.current()
+    logging.basicConfig(level=logging.INFO if ranks.is_main else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(show_path=False)])
     if args.threads:
         torch.set_num_threads(args.threads)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -113,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         data_path = args.data or REPO / "data" / f"train-{args.train_rooms}.pt"
         meta = {"architecture": Path(args.architecture).name, "split": "train", "start": 0, "count": args.train_rooms}
-        with Progress(*columns) as progress:
+        with Progress(*columns, disable=not ranks.is_main) as progress:
             examples = None
+            if not ranks.is_main:
+                ranks.barrier()  # rank 0 checks or builds the cache first
             if data_path.is_file():
                 examples, stored = load_examples(data_path)
                 if stored != meta:
@@ -125,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                 examples = build_examples(args.architecture, "train", 0, args.train_rooms, args.workers,
                                           on_done=lambda: progress.advance(task))
                 save_examples(data_path, examples, meta)
+            if ranks.is_main:
+                ranks.barrier()
             if args.prepare_only:
                 print(f"{data_path}: {len(examples)} rooms")
                 return 0
@@ -144,8 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted; continue with --resume (checkpoint every {args.checkpoint_every} steps)", file=sys.stderr)
         return 130
-    print(f"{args.out}: {report.parameters / 1e6:.2f}M parameters, {report.steps} steps, "
-          f"{report.seconds / 60:.1f} min, final loss {report.losses[-1]:.3f}")
+    if ranks.is_main:
+        print(f"{args.out}: {report.parameters / 1e6:.2f}M parameters, {report.steps} steps, "
+              f"{report.seconds / 60:.1f} min, final loss {report.losses[-1]:.3f}")
+    if ranks.world > 1:
+        torch.distributed.destroy_process_group()
     return 0
 
 

@@ -33,6 +33,7 @@ from spatialvlm_cli.training.dense import (
     labels_from_target_text,
     token_cell_size_m,
 )
+from spatialvlm_cli.training.distributed import Ranks
 from spatialvlm_cli.training.heldout import heldout_rooms, log_heldout
 from spatialvlm_cli.training.loss import IGNORE_INDEX, NumberVocabulary, init_number_embeddings, layout_loss
 from spatialvlm_cli.training.model import build_untrained_model
@@ -123,7 +124,9 @@ def train(
     on_step(step, loss) is called after every step (progress display). stop_after: end after this many steps of
     the `settings.steps` schedule (a time box); the checkpoint lets a later `resume` finish the schedule.
     heldout, eval_every, eval_rooms: every `eval_every` steps (and at the end) score greedy layouts of the first
-    `eval_rooms` rooms of the `heldout` folder and append them to out/curve.jsonl (see `heldout.py`)."""
+    `eval_rooms` rooms of the `heldout` folder and append them to out/curve.jsonl (see `heldout.py`).
+    Under torchrun (a process group initialised by the caller) every process trains its share of each batch and
+    rank 0 alone writes files (`distributed.py`); the result equals a one-process run."""
     if not examples:
         raise ValueError("no training examples")
     out.mkdir(parents=True, exist_ok=True)
@@ -180,14 +183,18 @@ def train(
         start_step, seconds_before, losses = state["step"], state["seconds"], state["losses"]
         log.info("resuming at step %d of %d", start_step, settings.steps)
 
+    ranks = Ranks.current()
     end_step = settings.steps if stop_after is None else min(stop_after, settings.steps)
     rooms = heldout_rooms(heldout, eval_rooms) if heldout is not None and eval_every > 0 else []
     model.train()
     started = time.perf_counter()
     window: list[float] = []
     for step in range(start_step, end_step):
-        indices = batch_indices(step, settings.batch_size, len(examples), settings.seed)
-        requests = _requests(settings, step, [examples[i] for i in indices], mix) if settings.mix_prompts else None
+        batch_of_step = batch_indices(step, settings.batch_size, len(examples), settings.seed)
+        requests = _requests(settings, step, [examples[i] for i in batch_of_step], mix) if settings.mix_prompts \
+            else None
+        indices = ranks.shard(batch_of_step)  # this process's examples of the step's batch
+        requests = ranks.shard(requests) if requests is not None else None
         batch = mix.collate([examples[i] for i in indices], requests)
         target_length = batch["target_length"]
         for group in optimizer.param_groups:
@@ -200,8 +207,10 @@ def train(
             logits_to_keep=target_length + 1,
         ).logits
         labels = batch["labels"][:, -target_length:]
+        # Each term is a mean over this process's elements, weighted by its share of the whole batch's.
+        answer = labels != IGNORE_INDEX
         loss = layout_loss(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), numbers,
-                           settings.sigma_bins)
+                           settings.sigma_bins) * ranks.share(int(answer.sum()))
         if heads:
             for i in indices:
                 if i not in dense_cache:
@@ -215,50 +224,54 @@ def train(
             occupancy, extent = dense_targets([dense_cache[i] for i in indices], grid, counts)
             point_mask = batch["input_ids"] == model.config.point_token_id
             dense_loss, _ = dense_head.loss(captured.pop("normed")[point_mask], occupancy, extent)
-            loss = loss + settings.dense_weight * dense_loss
+            loss = loss + settings.dense_weight * dense_loss * ranks.share(int(point_mask.sum()))
         if read_head is not None:
             final = captured.pop("final")[:, -target_length - 1 : -1]
-            answer = labels != IGNORE_INDEX
             extent = torch.stack([torch.from_numpy(dense_cache[i].extent) for i in indices]) / EXTENT_SCALE_M
             target = extent[:, None, :].expand(-1, target_length, -1)[answer]
-            loss = loss + settings.read_weight * F.smooth_l1_loss(read_head(final[answer].float()), target, beta=0.05)
+            read_loss = F.smooth_l1_loss(read_head(final[answer].float()), target, beta=0.05)
+            loss = loss + settings.read_weight * read_loss * ranks.share(int(answer.sum()))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
-                                       settings.grad_clip)
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        ranks.sum_gradients(parameters)
+        torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
         optimizer.step()
-        step_loss = loss.item()
+        step_loss = ranks.total(loss.item())
         window.append(step_loss)
         if len(window) == log_every or step + 1 == end_step:
             losses.append(sum(window) / len(window))
             window = []
-            with (out / PROGRESS_FILE).open("a") as handle:
-                handle.write(json.dumps({"step": step + 1, "loss": round(losses[-1], 4),
-                                         "lr": settings.learning_rate(step),
-                                         "seconds": round(seconds_before + time.perf_counter() - started, 1)})
-                             + "\n")
+            if ranks.is_main:
+                with (out / PROGRESS_FILE).open("a") as handle:
+                    handle.write(json.dumps({"step": step + 1, "loss": round(losses[-1], 4),
+                                             "lr": settings.learning_rate(step),
+                                             "seconds": round(seconds_before + time.perf_counter() - started, 1)})
+                                 + "\n")
         if on_step:
             on_step(step + 1, step_loss)
         done = step + 1
-        if done % settings.checkpoint_every == 0 or done == end_step:
+        if ranks.is_main and (done % settings.checkpoint_every == 0 or done == end_step):
             _save_checkpoint(checkpoint_path, model, optimizer, settings, done,
                              seconds_before + time.perf_counter() - started, losses, heads)
-        if rooms and (done % eval_every == 0 or done == end_step):
+        if ranks.is_main and rooms and (done % eval_every == 0 or done == end_step):
             paused = time.perf_counter()
             log_heldout(loaded, rooms, out, done)
             started += time.perf_counter() - paused  # evaluation time is not training time
 
     seconds = seconds_before + time.perf_counter() - started
     model.eval()
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
     report = TrainReport(steps=max(end_step, start_step), seconds=seconds, losses=losses,
                          parameters=sum(p.numel() for p in model.parameters()))
-    (out / REPORT_FILE).write_text(
-        json.dumps({"settings": asdict(settings), "stop_after": stop_after, "report": asdict(report),
-                    "examples": len(examples)}, indent=2)
-        + "\n"
-    )
+    if ranks.is_main:
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        (out / REPORT_FILE).write_text(
+            json.dumps({"settings": asdict(settings), "stop_after": stop_after, "report": asdict(report),
+                        "examples": len(examples), "processes": ranks.world}, indent=2)
+            + "\n"
+        )
+    ranks.barrier()  # the saved model is complete before any process returns
     return report
 
 
