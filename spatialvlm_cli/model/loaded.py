@@ -42,7 +42,5 @@ def apply_pe_overrides(config: SpatialLMQwenConfig | SpatialLMLlamaConfig, vlm_p
 
 def finalise_model(model: SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM,
                    device: torch.device) -> SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM:
-    """Move to the device, keep the encoder in float32, eval mode."""
-    model = model.to(device=device)
-    model.set_point_backbone_dtype(torch.float32)
-    return model.eval()
+    """Move to the device (dtypes as they are: the encoder is already float32) and into eval mode."""
+    return model.to(device=device).eval()

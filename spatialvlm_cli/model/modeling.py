@@ -52,7 +52,9 @@ def build_projector(kind: str, in_channels: int, hidden_size: int) -> nn.Module:
 class PointCloudLMMixin:
     """Point encoder, projector, point-token insertion and generation plumbing shared by Qwen2 and Llama."""
 
-    # Encoder and learned PE frequencies stay float32 when the decoder is loaded in bf16/fp16.
+    # The float32 rule, stated once: the encoder and learned PE frequencies stay float32 whatever the decoder's
+    # dtype (as SpatialLM's). from_pretrained(dtype=...) and presets.cast_parameters read this list;
+    # encode_point_clouds casts the encoder back after a blanket `model.to(dtype)`, which ignores it.
     _keep_in_fp32_modules_strict = ["point_backbone", "position_encoding"]  # noqa: RUF012
 
     def _init_point_modules(self, config: SpatialLMQwenConfig | SpatialLMLlamaConfig) -> None:
@@ -72,10 +74,6 @@ class PointCloudLMMixin:
         """Input grid cells per axis over SpatialLM's 32 m world (1280 for SpatialLM 1.1)."""
         return int(self.config.point_config["num_bins"])
 
-    def set_point_backbone_dtype(self, dtype: torch.dtype = torch.float32) -> None:
-        """Cast the encoder (SpatialLM keeps it in float32 whatever the decoder's dtype)."""
-        self.point_backbone.to(dtype)
-
     def _init_weights(self, module: nn.Module) -> None:
         # Modules of our own (sparse convolutions, learned PE frequencies) own their init. from_pretrained builds
         # the model on the meta device and runs this for every module after loading: `reset_parameters` must use
@@ -92,9 +90,9 @@ class PointCloudLMMixin:
         Returns features (M, hidden) in `dtype`, grid_coord (M, 3) int64 output-grid cells of every token, and
         counts (B,) int64 tokens per cloud; tokens are in cloud order, then the encoder's order."""
         parameter = next(self.point_backbone.parameters())
-        if parameter.dtype != torch.float32:
+        if parameter.dtype != torch.float32:  # after a blanket `model.to(dtype)`: see _keep_in_fp32_modules_strict
             log.debug("casting the point encoder from %s to float32", parameter.dtype)
-            self.set_point_backbone_dtype(torch.float32)
+            self.point_backbone.float()
         device = parameter.device
         rows = torch.cat(clouds).to(device)
         grid_coord = rows[:, :3].long()  # integral floats; SpatialLM truncates with .int()

@@ -129,6 +129,15 @@ def test_bfloat16_decoder_keeps_float32_encoder(make_cloud):
     assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
 
 
+@torch.no_grad()
+def test_a_blanket_cast_leaves_the_encoder_float32_at_forward(make_cloud):
+    loaded = load_spatiallm("tiny-qwen", device="cpu")
+    model = loaded.model.to(torch.bfloat16)
+    logits = model(**loaded.processor([make_cloud((50, 50, 30), 400, seed=21)])).logits
+    assert {p.dtype for p in model.point_backbone.parameters()} == {torch.float32}
+    assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
+
+
 def test_forward_signature_exposes_what_generate_inspects(tiny):
     import inspect
 

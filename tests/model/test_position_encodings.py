@@ -92,6 +92,7 @@ def test_learned_pe_saves_reloads_and_stays_float32(tmp_path, cloud):
 
     half = load_spatiallm(str(tmp_path), device="cpu", dtype="bfloat16").model
     assert {p.dtype for p in half.position_encoding.parameters()} == {torch.float32}
+    assert {p.dtype for p in half.point_backbone.parameters()} == {torch.float32}
     assert half.model.embed_tokens.weight.dtype == torch.bfloat16
     for name, parameter in half.position_encoding.named_parameters():
         assert torch.equal(parameter, reloaded.model.position_encoding.get_parameter(name)), name
