@@ -18,6 +18,7 @@ import torch
 
 from spatialvlm_cli.panorama.families import PanoramaFamily
 from spatialvlm_cli.panorama.positions import PositionScheme
+from spatialvlm_cli.pe.positions import sequential_position_ids
 from spatialvlm_cli.transformers_seam import text_decoder
 
 
@@ -41,9 +42,12 @@ class PanoramaPositions:
         ids = input_ids.detach().cpu().numpy()
         mask = None if attention_mask is None else attention_mask.detach().cpu().numpy()
         grids = None if image_grid_thw is None else image_grid_thw.detach().cpu().numpy()
-        positions = self.family.position_ids(ids, mask, grids, self.spatial_merge_size, self.image_token_id,
-                                             self.scheme)
-        return torch.from_numpy(positions).to(input_ids.device)
+        rotary = self.family.rotary_ids(ids, mask, grids, self.spatial_merge_size, self.image_token_id, self.scheme)
+        positions = torch.from_numpy(rotary).to(input_ids.device)
+        if not self.family.text_row:
+            return positions
+        text = sequential_position_ids(input_ids.shape, attention_mask, input_ids.device)
+        return torch.cat([text.to(positions.device)[None], positions])
 
     def for_inputs(self, inputs: dict[str, Any]) -> Any:
         """The ids of a processor output (input_ids, attention_mask, image_grid_thw for Qwen-VL)."""

@@ -54,6 +54,7 @@ class PanoramaFamily:
     name: ClassVar[str]  # our name, e.g. "qwen2.5-vl"
     model_type: ClassVar[str]  # transformers' config.model_type
     rope: ClassVar[str]  # "1d" (position ids (B, L)) or "mrope" ((4, B, L): text row, then t, h, w)
+    text_row: ClassVar[bool] = False  # position ids start with a plain text row (masks and attention kernels)
     pano_pe: ClassVar[str]  # the --VLM_PE name of the PanoRoPE variant that fits it
     example_checkpoint: ClassVar[str]
     processor_class: ClassVar[str]  # the transformers processor the checkpoint names
@@ -85,14 +86,16 @@ class PanoramaFamily:
 
     # -- position ids ----------------------------------------------------------------------------------------------
 
-    def position_ids(self, ids: np.ndarray, mask: np.ndarray | None, image_grid_thw: np.ndarray | None,
-                     spatial_merge_size: int | None, image_token_id: int, scheme: PositionScheme) -> np.ndarray:
-        """(B, L) int64 token ids -> the scheme's ids, (B, L) or (4, B, L). Implemented by the two rope bases."""
+    def rotary_ids(self, ids: np.ndarray, mask: np.ndarray | None, image_grid_thw: np.ndarray | None,
+                   spatial_merge_size: int | None, image_token_id: int, scheme: PositionScheme) -> np.ndarray:
+        """(B, L) int64 token ids -> the scheme's ids the rotary embedding reads, (B, L) or (3, B, L) (t, h, w).
+        With `text_row`, `PanoramaPositions` puts the plain text row before them. Implemented by the two rope
+        bases."""
         raise NotImplementedError
 
     def rotary_rows(self, position_ids: Any) -> Any:
-        """The rows of `position_ids` the rotary embedding reads: all of (B, L); t, h, w of (4, B, L)."""
-        return position_ids
+        """The rows of the model's `position_ids` the rotary embedding reads: all of (B, L); t, h, w of (4, B, L)."""
+        return position_ids[1:] if self.text_row else position_ids
 
     # -- tiny preset -----------------------------------------------------------------------------------------------
 
@@ -118,8 +121,8 @@ class RoPE1DFamily(PanoramaFamily):
     rope = "1d"
     pano_pe = PANO_ROPE_1D
 
-    def position_ids(self, ids: np.ndarray, mask: np.ndarray | None, image_grid_thw: np.ndarray | None,
-                     spatial_merge_size: int | None, image_token_id: int, scheme: PositionScheme) -> np.ndarray:
+    def rotary_ids(self, ids: np.ndarray, mask: np.ndarray | None, image_grid_thw: np.ndarray | None,
+                   spatial_merge_size: int | None, image_token_id: int, scheme: PositionScheme) -> np.ndarray:
         return batch_positions_1d(ids == image_token_id, mask, scheme)
 
 
@@ -128,21 +131,10 @@ class MRoPEFamily(PanoramaFamily):
 
     rope = "mrope"
     pano_pe = PANO_ROPE_MROPE
+    text_row = True
 
-    def position_ids(self, ids: np.ndarray, mask: np.ndarray | None, image_grid_thw: np.ndarray | None,
-                     spatial_merge_size: int | None, image_token_id: int, scheme: PositionScheme) -> np.ndarray:
+    def rotary_ids(self, ids: np.ndarray, mask: np.ndarray | None, image_grid_thw: np.ndarray | None,
+                   spatial_merge_size: int | None, image_token_id: int, scheme: PositionScheme) -> np.ndarray:
         if image_grid_thw is None or spatial_merge_size is None:
             raise ValueError("Qwen-VL position ids need image_grid_thw and the spatial merge size")
-        rows = batch_positions_mrope(ids == image_token_id, mask, image_grid_thw, spatial_merge_size, scheme)
-        return np.concatenate([real_index(ids.shape, mask)[None], rows])
-
-    def rotary_rows(self, position_ids: Any) -> Any:
-        return position_ids[1:]
-
-
-def real_index(shape: tuple[int, ...], mask: np.ndarray | None) -> np.ndarray:
-    """(B, L) index among unpadded tokens (transformers' text row), 0 on padding."""
-    if mask is None:
-        return np.broadcast_to(np.arange(shape[1]), shape).astype(np.int64)
-    index = np.cumsum(mask, axis=-1) - 1
-    return np.where(mask > 0, index, 0).astype(np.int64)
+        return batch_positions_mrope(ids == image_token_id, mask, image_grid_thw, spatial_merge_size, scheme)
