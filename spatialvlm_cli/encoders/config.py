@@ -2,60 +2,55 @@
 
 Keys are SpatialLM's (``config.json`` -> ``point_config``). Keys of ours have defaults. Keys we do not know
 are ignored, as upstream ignores them (a real checkpoint's config must always load), and named in a log
-warning. Missing or ill-typed keys raise ConfigError.
+warning. Missing or ill-typed keys raise ConfigError (the shared checks of `typed_config.py`).
 """
 
 from __future__ import annotations
 
-import logging
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 from ..errors import ConfigError
+from ..typed_config import check_keys, check_value
 from .serialization import ORDERS
 
-logger = logging.getLogger(__name__)
+
+def _typed_values(cls: type, config: object, backbone: str) -> dict[str, Any]:
+    """The keys of `config` that are fields of `cls`, checked against their annotations (`typed_config`). A single
+    value where a list is expected stands for a one-entry list, as SpatialLM's configs may give it. Missing
+    required keys are an error; keys we do not know are logged and ignored (a real checkpoint must always load)."""
+    names = [f.name for f in fields(cls)]
+    config = check_keys(config, [*names, *cls.IGNORED_KEYS], f"point_config for '{backbone}'",
+                        required=cls.REQUIRED_KEYS, unknown="warn")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name in names:
+        if name not in config:
+            continue
+        value = config[name]
+        if get_origin(hints[name]) is tuple and not isinstance(value, (list, tuple)):
+            value = [value]
+        values[name] = check_value(f"point_config['{name}']", value, hints[name])
+    return values
 
 
-def _int_list(config: Mapping[str, Any], key: str, length: int | None = None) -> tuple[int, ...]:
-    value = config[key]
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, (list, tuple)) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
-    ):
-        raise ConfigError(f"point_config['{key}'] must be a list of positive integers, got {value!r}.")
-    if length is not None and len(value) != length:
-        raise ConfigError(f"point_config['{key}'] must have {length} entries, got {len(value)}.")
-    return tuple(value)
+def _positive(values: dict[str, Any], *names: str) -> None:
+    """ConfigError unless every number (or every entry of every list) under `names` is > 0."""
+    for name in names:
+        value = values[name]
+        if any(v <= 0 for v in (value if isinstance(value, tuple) else (value,))):
+            kinds = {tuple: "a list of positive integers", int: "a positive integer", float: "a positive number"}
+            kind = kinds[type(value)]
+            raise ConfigError(f"point_config['{name}'] must be {kind}, got {value!r}.")
 
 
-def _positive_int(config: Mapping[str, Any], key: str) -> int:
-    value = config[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"point_config['{key}'] must be a positive integer, got {value!r}.")
-    return value
-
-
-def _bool(config: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = config.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"point_config['{key}'] must be true or false, got {value!r}.")
-    return value
-
-
-def _check_keys(config: Mapping[str, Any], cls: type, backbone: str) -> None:
-    if not isinstance(config, Mapping):
-        raise ConfigError(f"point_config must be a mapping, got {type(config).__name__}.")
-    known = {f.name for f in fields(cls)} | set(getattr(cls, "IGNORED_KEYS", ()))
-    required = set(cls.REQUIRED_KEYS)
-    missing = sorted(required - set(config))
-    if missing:
-        raise ConfigError(f"point_config for '{backbone}' lacks {missing}.")
-    unknown = sorted(set(config) - known)
-    if unknown:
-        logger.warning("point_config keys %s are not used by the '%s' encoder; ignored.", unknown, backbone)
+def _lengths(values: dict[str, Any], length: int, *names: str) -> None:
+    """ConfigError unless every list under `names` has `length` entries."""
+    for name in names:
+        if len(values[name]) != length:
+            raise ConfigError(f"point_config['{name}'] must have {length} entries, got {len(values[name])}.")
 
 
 @dataclass(frozen=True)
@@ -102,36 +97,21 @@ class SonataConfig:
 
     @classmethod
     def from_point_config(cls, config: Mapping[str, Any]) -> SonataConfig:
-        _check_keys(config, cls, "sonata")
-        if not _bool(config, "enc_mode", True):
+        values = _typed_values(cls, config, "sonata")
+        if not check_value("point_config['enc_mode']", config.get("enc_mode", True), bool):
             raise ConfigError("point_config['enc_mode'] is false: only Sonata's encoder mode is supported.")
-        _bool(config, "mask_token", False)
-        order = config["order"]
-        order = (order,) if isinstance(order, str) else tuple(order)
-        if not order or any(o not in ORDERS for o in order):
-            raise ConfigError(f"point_config['order'] must name orders among {ORDERS}, got {order!r}.")
-        depths = _int_list(config, "enc_depths")
-        stages = len(depths)
-        channels = _int_list(config, "enc_channels", stages)
-        heads = _int_list(config, "enc_num_head", stages)
-        for c, h in zip(channels, heads, strict=True):
+        check_value("point_config['mask_token']", config.get("mask_token", False), bool)
+        _positive(values, "in_channels", "stride", "enc_depths", "enc_channels", "enc_num_head", "enc_patch_size",
+                  "mlp_ratio", "num_bins")
+        stages = len(values["enc_depths"])
+        _lengths(values, stages, "enc_channels", "enc_num_head", "enc_patch_size")
+        _lengths(values, stages - 1, "stride")
+        for c, h in zip(values["enc_channels"], values["enc_num_head"], strict=True):
             if c % h:
                 raise ConfigError(f"enc_channels {c} is not divisible by its enc_num_head {h}.")
-        mlp_ratio = config["mlp_ratio"]
-        if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
-            raise ConfigError(f"point_config['mlp_ratio'] must be a positive number, got {mlp_ratio!r}.")
-        return cls(
-            in_channels=_positive_int(config, "in_channels"),
-            order=order,
-            stride=_int_list(config, "stride", stages - 1),
-            enc_depths=depths,
-            enc_channels=channels,
-            enc_num_head=heads,
-            enc_patch_size=_int_list(config, "enc_patch_size", stages),
-            mlp_ratio=float(mlp_ratio),
-            num_bins=_positive_int(config, "num_bins"),
-            shuffle_orders=_bool(config, "shuffle_orders", False),
-        )
+        if not values["order"] or any(o not in ORDERS for o in values["order"]):
+            raise ConfigError(f"point_config['order'] must name orders among {ORDERS}, got {values['order']!r}.")
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -149,6 +129,7 @@ class SceneScriptConfig:
     downsample_range: Literal["valid", "full"] = "valid"
 
     REQUIRED_KEYS = ("input_channels", "embed_channels", "conv_layers", "num_bins")
+    IGNORED_KEYS = ()
 
     @property
     def reduced_grid_size(self) -> int:
@@ -156,20 +137,12 @@ class SceneScriptConfig:
 
     @classmethod
     def from_point_config(cls, config: Mapping[str, Any]) -> SceneScriptConfig:
-        _check_keys(config, cls, "scenescript")
-        layers = _int_list(config, "conv_layers")
-        for c in layers:
+        values = _typed_values(cls, config, "scenescript")
+        _positive(values, "input_channels", "embed_channels", "conv_layers", "num_bins")
+        for c in values["conv_layers"]:
             if c % min(8, c):
                 raise ConfigError(f"conv_layers entry {c} is not divisible by its {min(8, c)} norm groups.")
-        if (2 * layers[-1]) % 8:
-            raise ConfigError(f"2 * conv_layers[-1] = {2 * layers[-1]} is not divisible by 8 norm groups.")
-        mode = config.get("downsample_range", "valid")
-        if mode not in ("valid", "full"):
-            raise ConfigError(f"point_config['downsample_range'] must be 'valid' or 'full', got {mode!r}.")
-        return cls(
-            input_channels=_positive_int(config, "input_channels"),
-            embed_channels=_positive_int(config, "embed_channels"),
-            conv_layers=layers,
-            num_bins=_positive_int(config, "num_bins"),
-            downsample_range=mode,
-        )
+        last = values["conv_layers"][-1]
+        if (2 * last) % 8:
+            raise ConfigError(f"2 * conv_layers[-1] = {2 * last} is not divisible by 8 norm groups.")
+        return cls(**values)

@@ -34,6 +34,7 @@ from spatialvlm_cli.model.loaded import LoadedModel, apply_pe_overrides, finalis
 from spatialvlm_cli.model.processing import SpatialLMProcessor
 from spatialvlm_cli.model.prompt import POINT_END_TOKEN, POINT_PAD_TOKEN, POINT_START_TOKEN
 from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
+from spatialvlm_cli.typed_config import check_keys, check_value
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 # scripts/bench_encoder.py and the encoder tests read from it.
 SPATIALLM_1_1_SHAPE = "spatiallm1.1-qwen-0.5b-shape"
 
-PRESET_KEYS = {
+# Every key a preset file may have, with the type of its value (checked by `typed_config.check_value`).
+PRESET_KEYS: dict[str, Any] = {
     "description": str,
     "model_type": str,
     "chat_format": str,
@@ -50,9 +52,9 @@ PRESET_KEYS = {
     "point_backbone": str,
     "point_config": dict,
     "projector": str,
-    "vlm_pe": (str, type(None)),
-    "pcd_pe_merge_rule": (str, type(None)),
-    "pe": (dict, type(None)),
+    "vlm_pe": str | None,
+    "pcd_pe_merge_rule": str | None,
+    "pe": dict | None,
 }
 REQUIRED_KEYS = ("model_type", "chat_format", "seed", "decoder", "point_backbone", "point_config")
 
@@ -70,18 +72,9 @@ def read_preset(spec: str) -> dict[str, Any]:
         preset = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"preset '{spec}' is not valid YAML: {str(error).splitlines()[0]}") from error
-    if not isinstance(preset, dict):
-        raise ConfigError(f"preset '{spec}' must be a mapping of keys to values")
-    unknown = sorted(set(preset) - set(PRESET_KEYS))
-    if unknown:
-        raise ConfigError(f"preset '{spec}' has unknown key(s) {unknown}; allowed: {sorted(PRESET_KEYS)}")
-    missing = [key for key in REQUIRED_KEYS if key not in preset]
-    if missing:
-        raise ConfigError(f"preset '{spec}' lacks {missing}")
-    for key, kind in PRESET_KEYS.items():
-        if key in preset and not isinstance(preset[key], kind):
-            raise ConfigError(f"preset '{spec}': '{key}' has the wrong type ({type(preset[key]).__name__})")
-    return preset
+    owner = f"preset '{spec}'"
+    preset = check_keys(preset, list(PRESET_KEYS), owner, required=REQUIRED_KEYS)
+    return {key: check_value(f"{owner}: {key}", value, PRESET_KEYS[key]) for key, value in preset.items()}
 
 
 def preset_config(preset: dict[str, Any],

@@ -89,7 +89,7 @@ def test_missing_and_unknown_keys(tiny_sonata_config, tiny_scenescript_config, c
     del tiny_sonata_config["enc_depths"]
     with pytest.raises(ConfigError, match="lacks"):
         build_point_encoder("sonata", tiny_sonata_config)
-    with pytest.raises(ConfigError, match="'valid' or 'full'"):
+    with pytest.raises(ConfigError, match="not one of 'valid', 'full'"):
         build_point_encoder("scenescript", tiny_scenescript_config | {"downsample_range": "same"})
     with caplog.at_level(logging.WARNING):
         encoder = build_point_encoder("scenescript", tiny_scenescript_config | {"grid_size": 0.05})

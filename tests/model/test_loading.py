@@ -19,6 +19,7 @@ from spatialvlm_cli.model import (
     list_presets,
     load_spatiallm,
 )
+from spatialvlm_cli.model.presets import read_preset
 
 # Same weights in another model instance: CPU GEMM kernels may round differently with memory alignment.
 SAME_WEIGHTS_ATOL = 1e-6
@@ -133,6 +134,25 @@ def test_preset_yaml_path_and_strict_keys(tmp_path):
     bad.write_text(text + "hiden_size: 3\n")
     with pytest.raises(ConfigError, match="hiden_size"):
         load_spatiallm(str(bad), device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda text: text.replace("seed: 0", "seed: zero"), "seed must be an integer, got 'zero'"),
+        (lambda text: text.replace("seed: 0", "seed: true"), "seed must be an integer, got True"),
+        (lambda text: text.replace("chat_format: qwen\n", ""), "lacks chat_format"),
+        (lambda text: "- a list\n", "must be a mapping of keys to values"),
+    ],
+)
+def test_preset_values_are_checked(tmp_path, change, fragment):
+    from importlib.resources import files
+
+    text = files("spatialvlm_cli").joinpath("assets/presets/tiny-qwen.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(change(text))
+    with pytest.raises(ConfigError, match=fragment):
+        read_preset(str(bad))
 
 
 def _one_line(error: pytest.ExceptionInfo) -> str:
