@@ -9,22 +9,7 @@ import pytest
 
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.model.prompt import CATEGORIES, code_template, conversation, task_prompt
-from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
-
-SPECIALS = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|point_start|>",
-    "<|point_pad|>",
-    "<|point_end|>",
-    "<|layout_s|>",
-    "<|layout_e|>",
-    "<|begin_of_text|>",
-    "<|start_header_id|>",
-    "<|end_header_id|>",
-    "<|eot_id|>",
-]
+from spatialvlm_cli.model.tokenizer import SPECIAL_TOKENS, load_bundled_tokenizer
 
 
 def test_code_template_is_spatiallm_file():
@@ -61,7 +46,7 @@ def tokenizer():
 
 
 def test_special_tokens_are_atomic_with_fixed_ids(tokenizer):
-    assert tokenizer.convert_tokens_to_ids(SPECIALS) == list(range(12))
+    assert tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS)) == list(range(12))
     text = "a<|point_start|><|point_pad|><|point_pad|><|point_end|>b<|im_end|>"
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert ids[1:5] == [3, 4, 4, 5] and ids[-1] == 2
