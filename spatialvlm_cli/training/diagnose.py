@@ -1,6 +1,7 @@
 """Does a room model read its point cloud? Five measurements on held-out rooms (the README's diagnosis).
 
     python -m spatialvlm_cli.training.diagnose spatialvlm-rooms --rooms 20 [--json out.json]
+    python -m spatialvlm_cli.training.diagnose spatialvlm-rooms configs/train-rooms.yaml --markdown  # the README's
 
 * input ablation: teacher-forced layout loss (nats per answer token) with the real clouds, with their point
   features (xyz, rgb) zeroed, and with another room's cloud; a model that reads its input loses clearly more;
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,17 +112,51 @@ def diagnose(spec: str, rooms: int = 20, architecture: str | None = None) -> dic
     }
 
 
+def _pair(values: list[float], digits: int) -> str:
+    return ", ".join(f"{v:.{digits}f}" for v in values)
+
+
+def _relative(result: dict[str, Any], key: str) -> str:
+    change = result[key] - result["loss_real"]
+    return f"{result[key]:.4f} ({change:+.4f})"
+
+
+# (row label, figure of one model's result) of the markdown table, in the README's order.
+TABLE_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
+    ("teacher-forced answer loss, real clouds (nats/token)", lambda r: f"{r['loss_real']:.4f}"),
+    ("… with every point feature (xyz, rgb) zeroed", lambda r: _relative(r, "loss_features_zeroed")),
+    ("… with the next room's cloud", lambda r: _relative(r, "loss_other_room")),
+    ("attention of answer tokens on point tokens, per layer", lambda r: _pair(r["attention_on_points_per_layer"], 2)),
+    ("point tokens' share of the context (uniform attention)", lambda r: f"{r['point_share_of_context']:.2f}"),
+    ("projected point tokens: norm of their mean vector", lambda r: f"{r['token_common_norm']:.1f}"),
+    ("… mean norm of each token's deviation from it", lambda r: f"{r['token_residual_norm']:.1f}"),
+    ("linear probe, pooled point tokens → cloud extent x, y (m, leave-one-out)", lambda r: _pair(r["probe_mae_m"], 2)),
+    ("linear probe, state before the first answer token → cloud extent x, y (m)",
+     lambda r: _pair(r["answer_probe_mae_m"], 2)),
+    ("predicting the mean extent x, y (m)", lambda r: _pair(r["constant_mae_m"], 2)),
+)
+
+
+def markdown_table(results: list[dict[str, Any]], titles: list[str]) -> str:
+    """One column per model: the README's diagnosis table."""
+    lines = ["| measurement | " + " | ".join(titles) + " |", "|---" * (len(titles) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(figure(r) for r in results) + " |" for label, figure in TABLE_ROWS]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="Checkpoint directory or shipped model name.")
+    parser.add_argument("models", nargs="+", metavar="MODEL",
+                        help="Checkpoint directory, shipped model name or preset (several: one column each).")
     parser.add_argument("--rooms", type=int, default=20, help="Held-out rooms (seeds 1,000,000..).")
-    parser.add_argument("--architecture", default=None, help="Preset YAML the model was trained with.")
-    parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    parser.add_argument("--architecture", default=None, help="Preset YAML the models were trained with.")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the figures here (a list, one per model).")
+    parser.add_argument("--markdown", action="store_true", help="Print the README's table instead of JSON.")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    result = diagnose(args.model, args.rooms, args.architecture)
-    text = json.dumps(result, indent=2)
-    print(text)
+    results = [diagnose(model, args.rooms, args.architecture) for model in args.models]
+    text = json.dumps(results, indent=2)
+    print(markdown_table(results, args.models) if args.markdown else text)
     if args.json:
         args.json.write_text(text + "\n")
     return 0

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spatialvlm_cli.training.diagnose import diagnose, probe_mae
+from spatialvlm_cli.training.diagnose import diagnose, markdown_table, probe_mae
 
 
 def test_probe_recovers_a_linear_target_and_not_noise():
@@ -27,3 +27,15 @@ def test_shipped_model_answers_worse_with_another_rooms_cloud():
     result = diagnose("spatialvlm-rooms", rooms=3)
     assert result["loss_other_room"] > result["loss_real"] + 0.02
     assert len(result["answer_probe_mae_m"]) == 2 and len(result["attention_on_points_per_layer"]) == 4
+
+
+def test_markdown_table_has_one_column_per_model():
+    result = {"loss_real": 1.0, "loss_features_zeroed": 1.00001, "loss_other_room": 1.25,
+              "attention_on_points_per_layer": [0.1, 0.55], "point_share_of_context": 0.2, "token_common_norm": 34.44,
+              "token_residual_norm": 2.4, "probe_mae_m": [0.5, 0.8], "answer_probe_mae_m": [0.1, 0.2],
+              "constant_mae_m": [1.2, 1.1]}
+    lines = markdown_table([result, {**result, "loss_real": 2.0}], ["a", "b"]).splitlines()
+    assert lines[0] == "| measurement | a | b |" and len(lines) == 12
+    assert lines[3] == "| … with every point feature (xyz, rgb) zeroed | 1.0000 (+0.0000) | 1.0000 (-1.0000) |"
+    assert lines[4] == "| … with the next room's cloud | 1.2500 (+0.2500) | 1.2500 (-0.7500) |"
+    assert lines[5].endswith("| 0.10, 0.55 | 0.10, 0.55 |") and "| 34.4 |" in lines[7]
