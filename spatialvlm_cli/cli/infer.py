@@ -272,7 +272,6 @@ def _infer_point_clouds(run: PointCloudRun, status: Status) -> None:
     hand the scenes to `run_scenes`: one scene streams its text to stdout, many show a progress bar."""
     import time
 
-    from spatialvlm_cli.device import resolve_device
     from spatialvlm_cli.io import check_output_location, read_point_cloud
     from spatialvlm_cli.io.model_source import missing_model_path, offline_hub_problem
     from spatialvlm_cli.pipeline import plan_point_cloud_run
@@ -288,6 +287,8 @@ def _infer_point_clouds(run: PointCloudRun, status: Status) -> None:
         return
     check_output_location(plan.scenes[0][1])
     status.update("checking --device and the positional encoding flags …")
+    from spatialvlm_cli.device import resolve_device  # torch: only once the cheap checks above have passed
+
     resolve_device(run.device)  # a device this machine lacks fails before any model loads
     check_pe_flags(run.vlm_pe, run.merge_rule, run.pe_options)
     # One scene: read it before loading the model, so a bad file fails in seconds, not after a model load.

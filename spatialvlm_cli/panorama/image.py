@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from spatialvlm_cli.errors import InputError
 from spatialvlm_cli.panorama.geometry import ViewLayout, render_view
@@ -47,6 +46,10 @@ def read_panorama(path: Path) -> Panorama:
     Raises InputError when the file is missing, not an image Pillow can decode, smaller than 64×32 pixels or
     larger than MAX_PIXELS (16384×8192). An aspect ratio far from 2:1 is allowed (some panoramas are cropped) but
     logged as a warning."""
+    # Pillow here, not at the top: `infer --point_cloud` imports this module to check its flags
+    # (tests/test_layering.py).
+    from PIL import Image, UnidentifiedImageError
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"image '{path}' does not exist")
@@ -87,6 +90,8 @@ def read_panorama(path: Path) -> Panorama:
 
 def resize_image(pixels: np.ndarray, height: int) -> np.ndarray:
     """Resize (H, W, 3) uint8 to `height` rows keeping the aspect ratio (bicubic, Pillow)."""
+    from PIL import Image  # as in read_panorama
+
     width = max(1, round(pixels.shape[1] * height / pixels.shape[0]))
     return np.asarray(Image.fromarray(pixels).resize((width, height), Image.Resampling.BICUBIC), dtype=np.uint8)
 
