@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         TimeRemainingColumn,
     )
 
-    from spatialvlm_cli.cli.options import parse_key_values, parse_vlm_pe
     from spatialvlm_cli.errors import SpatialVLMError
+    from spatialvlm_cli.flags import parse_key_values, parse_vlm_pe
     from spatialvlm_cli.training import TrainSettings, build_examples, load_examples, save_examples, train
     from spatialvlm_cli.training.distributed import Ranks
 

@@ -22,6 +22,7 @@ import numpy as np
 import spatialvlm_cli
 from spatialvlm_cli.check.results import Check, CheckResult, Invariant, Measurement
 from spatialvlm_cli.errors import ModelLoadError
+from spatialvlm_cli.flags import is_stock_spelling
 from spatialvlm_cli.panorama.families import PanoramaFamily, check_vlm_pe
 from spatialvlm_cli.panorama.image import Panorama, read_panorama
 from spatialvlm_cli.panorama.models import load_panorama_model
@@ -29,7 +30,6 @@ from spatialvlm_cli.panorama.pipeline import PanoramaRequest, prepare_inputs
 from spatialvlm_cli.panorama.positions import DEFAULT_PANO_MODE, PANO_MODES
 from spatialvlm_cli.panorama.report import PanoramaPositionFacts, PanoramaRunFacts, panorama_position_report
 from spatialvlm_cli.panorama.source import peek_family
-from spatialvlm_cli.pe.spec import is_stock_spelling
 
 SHIPPED_PANORAMA = Path("scenes") / "pano_room.png"
 CHECK_VIEWS = 4  # perspective tiles at yaw 0, 90, 180, 270 degrees, plus the global view

@@ -16,9 +16,9 @@ from spatialvlm_cli.cli.options import (
     MergeRuleOpt,
     PeOptionOpt,
     VlmPeOpt,
-    parse_key_values,
 )
 from spatialvlm_cli.errors import ConfigError, OutputError
+from spatialvlm_cli.flags import parse_key_values, parse_vlm_pe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -94,7 +94,6 @@ def check_command(
     from spatialvlm_cli.check import ALL_VARIANTS, check_variants, load_check_scene
     from spatialvlm_cli.check.panorama import check_panorama, load_check_panorama, panorama_family, panorama_variants
     from spatialvlm_cli.check.report import CheckpointPrinter
-    from spatialvlm_cli.cli.options import parse_vlm_pe
     from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.pe.spec import KEEP
 

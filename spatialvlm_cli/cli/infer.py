@@ -21,10 +21,9 @@ from spatialvlm_cli.cli.options import (
     ModelOpt,
     PeOptionOpt,
     VlmPeOpt,
-    parse_key_values,
-    parse_vlm_pe,
 )
 from spatialvlm_cli.errors import InputError, ModelLoadError
+from spatialvlm_cli.flags import parse_key_values, parse_vlm_pe
 
 if TYPE_CHECKING:
     from rich.status import Status

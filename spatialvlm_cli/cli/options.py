@@ -80,17 +80,6 @@ DtypeOpt = Annotated[
 ]
 
 
-def parse_vlm_pe(value: str | None) -> str | None:
-    """A `--VLM_PE` value: the stock spellings ('None' in any case, the seed fork's '1D_RoPE') mean stock 1-D RoPE,
-    i.e. Python None; other names pass on as given (point-cloud and panorama variants are checked by their own
-    registries)."""
-    from spatialvlm_cli.pe.spec import STOCK_SPELLINGS
-
-    if value is None or value.strip().lower() in STOCK_SPELLINGS:
-        return None
-    return value.strip()
-
-
 PeOptionOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -100,23 +89,3 @@ PeOptionOpt = Annotated[
         help="PE hyper-parameter KEY=VALUE (repeatable), e.g. --pe_option theta_3d=100 --pe_option layout=chunked.",
     ),
 ]
-
-
-def parse_key_values(items: list[str] | None, flag: str) -> dict[str, object]:
-    """['theta_3d=100', 'layout=chunked', 'axis_pairs=[5,5,6]'] -> {'theta_3d': 100, 'layout': 'chunked', ...}.
-
-    Values are read as YAML scalars/lists, so numbers, booleans and lists get their types."""
-    import yaml
-
-    from spatialvlm_cli.errors import ConfigError
-
-    parsed: dict[str, object] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{flag} expects KEY=VALUE, got '{item}'")
-        try:
-            parsed[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise ConfigError(f"{flag} {key.strip()}: cannot read value '{raw}'") from None
-    return parsed

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from spatialvlm_cli.errors import ConfigError, UnknownPEVariant
+from spatialvlm_cli.flags import is_stock_spelling
 from spatialvlm_cli.pe.allocation import MERGE_RULES
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.registry import DEFAULT_MERGE_RULE, NO_PE, PE_REGISTRY
 
-STOCK_SPELLINGS = ("none", "1d_rope", "stock")  # "1D_RoPE" is what the fork writes for stock RoPE
 FORK_FIELDS = {"VLM_PE": "vlm_pe", "PCD_PE_Merge_Rule": "pcd_pe_merge_rule"}  # the fork's config keys
 
 
@@ -33,11 +33,6 @@ class _Keep:
 
 
 KEEP: Any = _Keep()
-
-
-def is_stock_spelling(name: str | None) -> bool:
-    """True for the spellings of stock 1-D RoPE: Python None, "None" in any case, "1D_RoPE", "stock"."""
-    return name is None or str(name).strip().lower() in STOCK_SPELLINGS
 
 
 def variant_name(name: str | None) -> str:
