@@ -25,6 +25,7 @@ from spatialvlm_cli.layout import Layout, format_layout, parse_layout
 from spatialvlm_cli.preprocess import prepare_point_cloud
 from spatialvlm_cli.synthetic import FURNITURE, SyntheticRoom, make_room, split_seed
 from spatialvlm_cli.training.loss import IGNORE_INDEX
+from spatialvlm_cli.training.model import build_processor
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ class ExampleBuilder:
 
 @cache
 def _worker_builder(architecture: str) -> ExampleBuilder:
-    from spatialvlm_cli.training.model import build_processor
-
     return ExampleBuilder(build_processor(architecture))
 
 

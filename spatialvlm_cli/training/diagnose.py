@@ -29,6 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from spatialvlm_cli.model import load_spatiallm
+from spatialvlm_cli.training.data import LayoutExample, PromptMix, build_examples
+from spatialvlm_cli.training.loss import NumberVocabulary, layout_loss
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -47,10 +51,6 @@ def probe_mae(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 def diagnose(spec: str, rooms: int = 20, architecture: str | None = None) -> dict[str, Any]:
     """The five measurements for model `spec` on held-out rooms 0..rooms-1 (seeds 1,000,000+)."""
-    from spatialvlm_cli.model import load_spatiallm
-    from spatialvlm_cli.training.data import LayoutExample, PromptMix, build_examples
-    from spatialvlm_cli.training.loss import NumberVocabulary, layout_loss
-
     loaded = load_spatiallm(spec, device="cpu", attn_implementation="eager")
     model = loaded.model.eval()
     examples = build_examples(architecture or str(REPO / "configs" / "train-rooms.yaml"), "heldout", 0, rooms,

@@ -17,6 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from spatialvlm_cli.evaluation import evaluate_folders
+from spatialvlm_cli.generation import GenerationSettings
+from spatialvlm_cli.model.loaded import LoadedModel
+from spatialvlm_cli.pipeline import SceneSettings, infer_scene, write_scene_outputs
+
 log = logging.getLogger(__name__)
 
 CURVE_FILE = "curve.jsonl"
@@ -28,17 +35,11 @@ def heldout_rooms(folder: Path, count: int) -> list[Path]:
     return rooms[:count]
 
 
-def evaluate_heldout(loaded: Any, rooms: list[Path], out: Path, max_new_tokens: int = 1200) -> dict[str, Any]:
+def evaluate_heldout(loaded: LoadedModel, rooms: list[Path], out: Path, max_new_tokens: int = 1200) -> dict[str, Any]:
     """Greedy layouts for `rooms` into out/pred, scored against their .txt into a dict (F1 x100, metres).
 
     loaded: a `LoadedModel` (model in eval mode). Returns {"wall", "door", "window", "boxes": F1@.25 x100 or None,
     "extent_median_m": median room-extent error, "wall_error_median_m": median wall OSPA error, "rooms": n}."""
-    import torch
-
-    from spatialvlm_cli.evaluation import evaluate_folders
-    from spatialvlm_cli.generation import GenerationSettings
-    from spatialvlm_cli.pipeline import SceneSettings, infer_scene, write_scene_outputs
-
     pred, gt = out / "pred", out / "gt"
     for folder in (pred, gt):
         if folder.exists():
@@ -65,7 +66,7 @@ def evaluate_heldout(loaded: Any, rooms: list[Path], out: Path, max_new_tokens: 
     }
 
 
-def log_heldout(loaded: Any, rooms: list[Path], run: Path, step: int) -> dict[str, Any]:
+def log_heldout(loaded: LoadedModel, rooms: list[Path], run: Path, step: int) -> dict[str, Any]:
     """Evaluate (model switched to eval mode and back to train mode) and append the result to run/curve.jsonl."""
     model = loaded.model
     was_training = model.training
