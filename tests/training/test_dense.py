@@ -122,3 +122,16 @@ def test_warm_start_begins_from_another_runs_weights(tmp_path, examples):
     train(warm, examples, tmp_path / "warm")
     before, after = (load_file(tmp_path / name / "model.safetensors") for name in ("first", "warm"))
     assert all(torch.equal(before[name], after[name]) for name in before)  # lr 0: the warm start is kept as is
+
+
+def test_read_loss_starts_at_read_from_step(tmp_path, examples):
+    """Before read_from_step the read head gets no update (its weights stay at their seeded init), then it learns."""
+    settings = TrainSettings(architecture=ARCHITECTURE, steps=3, batch_size=2, lr=3e-3, warmup_steps=1,
+                             checkpoint_every=1, read_weight=1.0, read_from_step=2)
+
+    def read_head_after(steps: int) -> torch.Tensor:
+        train(settings, examples, tmp_path / "run", resume=steps > 1, stop_after=steps)
+        return torch.load(tmp_path / "run" / "resume.pt", weights_only=False)["read_head"]["weight"]
+
+    first, second, third = read_head_after(1), read_head_after(2), read_head_after(3)
+    assert torch.equal(first, second) and not torch.equal(second, third)
