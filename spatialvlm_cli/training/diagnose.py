@@ -1,7 +1,8 @@
 """Does a room model read its point cloud? Five measurements on held-out rooms (the README's diagnosis).
 
     python -m spatialvlm_cli.training.diagnose spatialvlm-rooms --rooms 20 [--json out.json]
-    python -m spatialvlm_cli.training.diagnose spatialvlm-rooms configs/train-rooms.yaml --markdown  # the README's
+    python -m spatialvlm_cli.training.diagnose spatialvlm-rooms configs/train-rooms.yaml --markdown \
+        --title "shipped now" --title untrained                                              # the README's table
 
 * input ablation: teacher-forced layout loss (nats per answer token) with the real clouds, with their point
   features (xyz, rgb) zeroed, and with another room's cloud; a model that reads its input loses clearly more;
@@ -152,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--architecture", default=None, help="Preset YAML the models were trained with.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here (a list, one per model).")
     parser.add_argument("--markdown", action="store_true", help="Print the README's table instead of JSON.")
+    parser.add_argument("--title", action="append", default=[], metavar="TITLE",
+                        help="Column title for each model, in order (repeatable; default: the model argument).")
     args = parser.parse_args(argv)
+    if args.title and len(args.title) != len(args.models):
+        parser.error(f"{len(args.title)} --title for {len(args.models)} models")
     torch.set_num_threads(1)
     results = [diagnose(model, args.rooms, args.architecture) for model in args.models]
     text = json.dumps(results, indent=2)
-    print(markdown_table(results, args.models) if args.markdown else text)
+    print(markdown_table(results, args.title or args.models) if args.markdown else text)
     if args.json:
         args.json.write_text(text + "\n")
     return 0
