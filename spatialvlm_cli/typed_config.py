@@ -1,5 +1,5 @@
 """The one validator of typed configuration read from plain JSON or YAML: PE options (`pe/options.py`), encoder
-`point_config`s (`encoders/config.py`) and model presets (`model/presets.py`).
+`point_config`s (`encoders/config.py`) and preset files of both kinds (`presets.py`).
 
 `check_keys` judges a mapping's keys (unknown ones are an error, or for a checkpoint's `point_config` a logged
 warning: a real checkpoint must always load); `check_value` judges one value against its field's annotation. Both

@@ -25,6 +25,7 @@ FLAG_CHECK_MODULES = [
     "spatialvlm_cli.panorama.pipeline",
     "spatialvlm_cli.panorama.source",
     "spatialvlm_cli.pipeline",
+    "spatialvlm_cli.presets",
 ]
 
 LIBRARY_PACKAGES = sorted(

@@ -1,12 +1,13 @@
-"""Presets: SpatialLM-shaped models with seeded RANDOM weights, described by YAML files in `assets/presets/`.
+"""Point-cloud presets: SpatialLM-shaped models with seeded RANDOM weights, described by YAML files in
+`assets/presets/` (read by the shared `spatialvlm_cli/presets.py`, like the panorama presets).
 
 They exist so that the whole pipeline (processor, encoder, PE, generate, layout parsing) runs with no download:
 `tiny-qwen` / `tiny-llama` for tests, `spatiallm1.1-qwen-0.5b-shape` (the real sizes) for benchmarks. Their
 output is meaningless; loading one logs a warning and sets `LoadedModel.random_weights`.
 
-A preset file has exactly these keys (unknown keys are errors):
+A point-cloud preset file has exactly these keys (unknown keys are errors):
     description: str             one line
-    model_type: spatiallm_qwen | spatiallm_llama
+    model_type: spatiallm_qwen | spatiallm_llama   (a spatiallm_* type makes it a point-cloud preset)
     chat_format: qwen | llama    template and special tokens of the bundled tokenizer
     seed: int                    weights are a function of the seed only (built on CPU in float32)
     decoder: {...}               Qwen2Config / LlamaConfig fields (vocab_size defaults to the tokenizer's size)
@@ -19,22 +20,19 @@ A preset file has exactly these keys (unknown keys are errors):
 from __future__ import annotations
 
 import logging
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.initialization import no_init_weights
 
-from spatialvlm_cli.errors import ConfigError, ModelLoadError
+from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
 from spatialvlm_cli.model.loaded import LoadedModel, apply_pe_overrides, finalise_model
 from spatialvlm_cli.model.processing import SpatialLMProcessor
 from spatialvlm_cli.model.prompt import POINT_END_TOKEN, POINT_PAD_TOKEN, POINT_START_TOKEN
 from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
-from spatialvlm_cli.typed_config import check_keys, check_value
+from spatialvlm_cli.presets import POINT_CLOUD, read_preset_file
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ log = logging.getLogger(__name__)
 # scripts/bench_encoder.py and the encoder tests read from it.
 SPATIALLM_1_1_SHAPE = "spatiallm1.1-qwen-0.5b-shape"
 
-# Every key a preset file may have, with the type of its value (checked by `typed_config.check_value`).
+# Every key a point-cloud preset file may have, with the type of its value (checked by `typed_config.check_value`).
 PRESET_KEYS: dict[str, Any] = {
     "description": str,
     "model_type": str,
@@ -60,21 +58,8 @@ REQUIRED_KEYS = ("model_type", "chat_format", "seed", "decoder", "point_backbone
 
 
 def read_preset(spec: str) -> dict[str, Any]:
-    """Parse and validate a preset given by name (shipped) or by YAML path."""
-    if spec.endswith((".yaml", ".yml")):
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise ModelLoadError(f"preset file '{spec}' does not exist")
-        text = path.read_text(encoding="utf-8")
-    else:
-        text = files("spatialvlm_cli").joinpath(f"assets/presets/{spec}.yaml").read_text(encoding="utf-8")
-    try:
-        preset = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"preset '{spec}' is not valid YAML: {str(error).splitlines()[0]}") from error
-    owner = f"preset '{spec}'"
-    preset = check_keys(preset, list(PRESET_KEYS), owner, required=REQUIRED_KEYS)
-    return {key: check_value(f"{owner}: {key}", value, PRESET_KEYS[key]) for key, value in preset.items()}
+    """Parse and validate a point-cloud preset given by name (shipped) or by YAML path."""
+    return read_preset_file(spec, PRESET_KEYS, required=REQUIRED_KEYS, kind=POINT_CLOUD)
 
 
 def preset_config(preset: dict[str, Any],
