@@ -40,7 +40,7 @@ class LoadedPanoramaModel(Loaded[PreTrainedModel, PanoramaProcessor]):
 def load_panorama_model(
     spec: str, *, device: str = "auto", dtype: str = "auto", attn_implementation: str | None = None
 ) -> LoadedPanoramaModel:
-    """Load `spec`: a checkpoint folder, a preset name (see `source.PRESETS`) or an `owner/name` hub id.
+    """Load `spec`: a checkpoint folder, a preset name (see `source.panorama_presets`) or an `owner/name` hub id.
 
     device: auto | cpu | cuda[:N] | mps. dtype: auto (bfloat16 on CUDA, float32 elsewhere) | float32 | bfloat16 |
     float16. Raises ModelLoadError (one line) when nothing can be loaded or the model is not a supported family."""

@@ -11,21 +11,20 @@ from pathlib import Path
 from spatialvlm_cli.errors import ModelLoadError
 from spatialvlm_cli.io.model_source import HUB_ID, missing_model_path
 from spatialvlm_cli.panorama.families import PanoramaFamily, family_for_model_type
+from spatialvlm_cli.presets import PANORAMA, shipped_presets
 
 DEFAULT_PANORAMA_MODEL = "OpenGVLab/InternVL3_5-1B-HF"
 
-# Tiny presets (random weights, built by `presets.save_tiny_checkpoint`): name -> transformers model_type.
-PRESETS: dict[str, str] = {
-    "tiny-internvl": "internvl",
-    "tiny-gemma3": "gemma3",
-    "tiny-qwen2.5-vl": "qwen2_5_vl",
-    "tiny-qwen3-vl": "qwen3_vl",
-}
+
+def panorama_presets() -> dict[str, str]:
+    """The tiny panorama presets shipped in `assets/presets/` (random weights, built by
+    `presets.save_tiny_checkpoint`): name -> transformers model_type."""
+    return shipped_presets(PANORAMA)
 
 
 def alternatives() -> str:
     """The end of every 'cannot load' message: what can be passed instead."""
-    return f"pass a local checkpoint directory or a panorama preset ({', '.join(PRESETS)})"
+    return f"pass a local checkpoint directory or a panorama preset ({', '.join(panorama_presets())})"
 
 
 def model_source(spec: str) -> str:
@@ -39,7 +38,7 @@ def model_source(spec: str) -> str:
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"checkpoint '{spec}' has no config.json")
         return "local"
-    if spec in PRESETS:
+    if spec in panorama_presets():
         return "preset"
     if path.exists() or not HUB_ID.match(spec):
         raise ModelLoadError(f"'{spec}' is not a checkpoint directory, panorama preset or hub id; {alternatives()}")
@@ -47,10 +46,11 @@ def model_source(spec: str) -> str:
 
 
 def peek_family(spec: str) -> PanoramaFamily | None:
-    """The family of `spec` without loading weights: from the preset table or a local config.json; None for hub
+    """The family of `spec` without loading weights: from the preset's file or a local config.json; None for hub
     ids (known only after download) and unreadable folders (the load reports those)."""
-    if spec in PRESETS:
-        return family_for_model_type(PRESETS[spec], spec)
+    presets = panorama_presets()
+    if spec in presets:
+        return family_for_model_type(presets[spec], spec)
     config_path = Path(spec).expanduser() / "config.json"
     if not config_path.is_file():
         return None

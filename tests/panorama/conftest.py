@@ -10,7 +10,7 @@ import pytest
 from spatialvlm_cli.panorama.geometry import plan_views
 from spatialvlm_cli.panorama.image import Panorama, layout_images
 from spatialvlm_cli.panorama.positions import PositionScheme
-from spatialvlm_cli.panorama.source import PRESETS
+from spatialvlm_cli.panorama.source import panorama_presets
 
 
 def make_synthetic_panorama(width: int = 128, height: int = 64, seed: int = 0) -> np.ndarray:
@@ -26,7 +26,7 @@ def checkpoint_dirs(tmp_path_factory) -> dict[str, Path]:
     from spatialvlm_cli.panorama.presets import save_tiny_checkpoint
 
     root = tmp_path_factory.mktemp("pano_checkpoints")
-    return {name: save_tiny_checkpoint(name, root / name) for name in PRESETS}
+    return {name: save_tiny_checkpoint(name, root / name) for name in panorama_presets()}
 
 
 @pytest.fixture(scope="session")

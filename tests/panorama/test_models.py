@@ -11,7 +11,7 @@ from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.panorama.families import FAMILIES, check_vlm_pe
 from spatialvlm_cli.panorama.position_ids import PanoramaPositions, continue_ids, record_rotary_positions
 from spatialvlm_cli.panorama.positions import summarize_positions
-from spatialvlm_cli.panorama.source import PRESETS
+from spatialvlm_cli.panorama.source import panorama_presets
 from spatialvlm_cli.transformers_seam import CACHE_ARGUMENT, output_cache
 
 MODES = (None, "shared", "cora")
@@ -25,7 +25,7 @@ def positions_for(loaded, scheme) -> PanoramaPositions:
     return PanoramaPositions(loaded.model, loaded.family, scheme, loaded.processor.image_token_id)
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", list(panorama_presets()))
 def test_native_ids_are_bit_identical_to_transformers(name, loaded_models, pano_images, scheme_for):
     loaded = loaded_models[name]
     images, tiles = pano_images
@@ -49,7 +49,7 @@ def test_native_ids_are_bit_identical_to_transformers(name, loaded_models, pano_
 
 
 @pytest.mark.parametrize("mode", ["shared", "cora"])
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", list(panorama_presets()))
 def test_ids_reach_the_rotary_at_prefill_and_every_decode_step(name, mode, loaded_models, pano_images, scheme_for):
     loaded = loaded_models[name]
     images, tiles = pano_images
@@ -108,7 +108,7 @@ def _extend(inputs: dict, tokens: torch.Tensor) -> dict:
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", list(panorama_presets()))
 def test_cached_generation_equals_full_recomputation(name, mode, loaded_models, pano_images, scheme_for):
     loaded = loaded_models[name]
     images, tiles = pano_images

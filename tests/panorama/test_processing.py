@@ -13,12 +13,12 @@ import torch
 
 from spatialvlm_cli.errors import InputError
 from spatialvlm_cli.panorama.processing import PanoramaProcessor
-from spatialvlm_cli.panorama.source import PRESETS
+from spatialvlm_cli.panorama.source import panorama_presets
 
 NEEDS_TORCHVISION = {"tiny-internvl", "tiny-qwen2.5-vl", "tiny-qwen3-vl"}
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", list(panorama_presets()))
 def test_inputs_equal_the_official_processor(name, checkpoint_dirs, loaded_models, pano_images):
     if name in NEEDS_TORCHVISION and importlib.util.find_spec("torchvision") is None:
         pytest.skip("the official InternVL/Qwen-VL processors need torchvision")
@@ -43,7 +43,7 @@ def test_inputs_equal_the_official_processor(name, checkpoint_dirs, loaded_model
         assert torch.equal(ours[key].to(value.dtype), value), key
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", list(panorama_presets()))
 def test_one_image_run_per_image_and_special_tokens_refused(name, loaded_models, pano_images):
     from spatialvlm_cli.panorama.positions import image_runs
 

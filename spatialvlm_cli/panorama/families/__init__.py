@@ -1,7 +1,8 @@
 """The panorama VLM families, one class each (see `base.py`), keyed by transformers' `config.model_type`.
 
 Adding a family: a module here with a `PanoramaFamily` subclass (usually of `RoPE1DFamily` or `MRoPEFamily`), its
-chat template in `assets/panorama/`, a line in FAMILIES below and a tiny preset name in `source.PRESETS`.
+chat template in `assets/panorama/`, a line in FAMILIES below and its tiny preset, a YAML file in `assets/presets/`
+(format in `panorama/presets.py`).
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
 A family is one small class: the transformers model type it covers, the PanoRoPE variant that fits it, how its
 processor expands an image placeholder into tokens (and which extra inputs it adds), how position ids are laid out,
-and the toy configuration of its tiny preset. Adding a family is one module in this folder plus a line in
-`families/__init__.py`.
+and the special tokens of its tiny preset's tokenizer. The tiny preset's sizes are data, a YAML file in
+`assets/presets/` (see `panorama/presets.py`). Adding a family is one module in this folder, a line in
+`families/__init__.py` and a preset file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,15 +21,6 @@ from spatialvlm_cli.panorama.positions import (
     batch_positions_1d,
     batch_positions_mrope,
 )
-
-# Text decoder sizes of every tiny preset (hidden 64, 4 heads of 16, 2 KV heads).
-TINY_TEXT: dict[str, Any] = {
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "head_dim": 16,
-}
 
 
 @dataclass(frozen=True)
@@ -98,17 +89,6 @@ class PanoramaFamily:
         return position_ids[1:] if self.text_row else position_ids
 
     # -- tiny preset -----------------------------------------------------------------------------------------------
-
-    def tiny_config(self, text: dict[str, Any], token_id: Callable[[str], int]) -> dict[str, Any]:
-        """The fields of a toy config of the real model class (`presets.py` builds it with
-        `AutoConfig.for_model(model_type, **fields)`). text: TINY_TEXT plus vocabulary and special ids; token_id:
-        maps a special token to its id in the tiny tokenizer. Implemented by each family."""
-        raise NotImplementedError
-
-    def tiny_image_processor(self) -> tuple[str, dict[str, Any]]:
-        """The family's image processor at the toy size: its transformers class name (the Pillow twin `<name>Pil`
-        is used without torchvision) and settings. Implemented by each family."""
-        raise NotImplementedError
 
     def tiny_processor_settings(self, model_config: Any) -> dict[str, Any]:
         """Processor settings saved beside the image processor's (e.g. image_seq_length)."""

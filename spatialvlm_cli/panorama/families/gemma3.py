@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from spatialvlm_cli.panorama.families.base import RoPE1DFamily, TinyTokens
@@ -39,20 +38,6 @@ class Gemma3(RoPE1DFamily):
 
     def extra_inputs(self, is_image: Any) -> dict[str, Any]:
         return {"token_type_ids": is_image}
-
-    def tiny_config(self, text: dict[str, Any], token_id: Callable[[str], int]) -> dict[str, Any]:
-        return dict(
-            text_config={**text, "num_hidden_layers": 6, "sliding_window": 8, "query_pre_attn_scalar": 16},
-            vision_config={"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64,
-                           "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
-            mm_tokens_per_image=4,
-            boi_token_index=token_id("<start_of_image>"),
-            eoi_token_index=token_id("<end_of_image>"),
-            image_token_index=token_id("<image_soft_token>"),
-        )
-
-    def tiny_image_processor(self) -> tuple[str, dict[str, Any]]:
-        return "Gemma3ImageProcessor", {"size": {"height": 32, "width": 32}}
 
     def tiny_processor_settings(self, model_config: Any) -> dict[str, Any]:
         return {"image_seq_length": model_config.mm_tokens_per_image}

@@ -5,7 +5,6 @@ Each view is sent as one 448-px patch (`crop_to_patches=False`): the panorama is
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from spatialvlm_cli.panorama.families.base import RoPE1DFamily, TinyTokens
@@ -35,20 +34,6 @@ class InternVL(RoPE1DFamily):
         pieces = [tokenizer.start_image_token + tokenizer.context_image_token * (image_seq_length * n)
                   + tokenizer.end_image_token for n in patches]
         return dict(vision), pieces
-
-    def tiny_config(self, text: dict[str, Any], token_id: Callable[[str], int]) -> dict[str, Any]:
-        return dict(
-            text_config={**text, "model_type": "qwen3", "rope_parameters": {"rope_type": "default", "rope_theta": 1e6}},
-            vision_config={"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                           "intermediate_size": 64, "image_size": 32, "patch_size": 8},
-            image_token_id=token_id("<IMG_CONTEXT>"),
-            image_seq_length=4,
-            downsample_ratio=0.5,
-        )
-
-    def tiny_image_processor(self) -> tuple[str, dict[str, Any]]:
-        return "GotOcr2ImageProcessor", {"size": {"height": 32, "width": 32}, "crop_to_patches": False,
-                                         "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}
 
     def tiny_processor_settings(self, model_config: Any) -> dict[str, Any]:
         return {"image_seq_length": model_config.image_seq_length}
