@@ -26,6 +26,7 @@ from spatialvlm_cli.model.loaded import LoadedModel, apply_pe_overrides, finalis
 from spatialvlm_cli.model.presets import build_preset, read_preset
 from spatialvlm_cli.model.processing import SpatialLMProcessor
 from spatialvlm_cli.pe.spec import KEEP
+from spatialvlm_cli.presets import POINT_CLOUD, shipped_presets
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,8 @@ MODEL_TYPES = ("spatiallm_qwen", "spatiallm_llama")
 
 
 def list_presets() -> list[str]:
-    """Names of the presets shipped with the package (random-weight models for tests and benchmarks)."""
-    folder = files("spatialvlm_cli").joinpath("assets/presets")
-    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+    """Names of the point-cloud presets shipped with the package (random-weight models for tests and benchmarks)."""
+    return list(shipped_presets(POINT_CLOUD))
 
 
 def list_shipped_models() -> list[str]:

@@ -106,6 +106,7 @@ def test_none_spelling_means_stock_rope():
 
 def test_presets_are_flagged_random_and_warn(caplog):
     assert {"tiny-qwen", "tiny-llama", "spatiallm1.1-qwen-0.5b-shape"} <= set(list_presets())
+    assert "tiny-internvl" not in list_presets()  # panorama presets live in the same folder but are not offered here
     with caplog.at_level(logging.WARNING, logger="spatialvlm_cli"):
         loaded = load_spatiallm("tiny-llama", device="cpu")
     assert loaded.random_weights and loaded.source == "preset"
