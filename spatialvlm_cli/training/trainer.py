@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "resume.pt"
 REPORT_FILE = "training.json"
-PROGRESS_FILE = "progress.jsonl"  # one line per logged window: step, mean loss, learning rate, training seconds
+# One line per logged window: step, mean loss, its weighted terms (layout, dense, read), learning rate, seconds.
+PROGRESS_FILE = "progress.jsonl"
 
 
 @dataclass
@@ -193,6 +194,7 @@ def train(
     model.train()
     started = time.perf_counter()
     window: list[float] = []
+    window_terms: dict[str, list[float]] = {}  # the weighted loss terms (layout, dense, read) of the window's steps
     for step in range(start_step, end_step):
         batch_of_step = batch_indices(step, settings.batch_size, len(examples), settings.seed)
         requests = _requests(settings, step, [examples[i] for i in batch_of_step], mix) if settings.mix_prompts \
@@ -213,8 +215,8 @@ def train(
         labels = batch["labels"][:, -target_length:]
         # Each term is a mean over this process's elements, weighted by its share of the whole batch's.
         answer = labels != IGNORE_INDEX
-        loss = layout_loss(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), numbers,
-                           settings.sigma_bins) * ranks.share(int(answer.sum()))
+        terms = {"layout": layout_loss(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), numbers,
+                                       settings.sigma_bins) * ranks.share(int(answer.sum()))}
         if heads:
             for i in indices:
                 if i not in dense_cache:
@@ -228,28 +230,32 @@ def train(
             occupancy, extent = dense_targets([dense_cache[i] for i in indices], grid, counts)
             point_mask = batch["input_ids"] == model.config.point_token_id
             dense_loss, _ = dense_head.loss(captured.pop("normed")[point_mask], occupancy, extent)
-            loss = loss + settings.dense_weight * dense_loss * ranks.share(int(point_mask.sum()))
+            terms["dense"] = settings.dense_weight * dense_loss * ranks.share(int(point_mask.sum()))
         final_states = captured.pop("final", None)
         if read_head is not None and step >= settings.read_from_step:
             final = final_states[:, -target_length - 1 : -1]
             extent = torch.stack([torch.from_numpy(dense_cache[i].extent) for i in indices]) / EXTENT_SCALE_M
             target = extent[:, None, :].expand(-1, target_length, -1)[answer]
             read_loss = F.smooth_l1_loss(read_head(final[answer].float()), target, beta=0.05)
-            loss = loss + settings.read_weight * read_loss * ranks.share(int(answer.sum()))
+            terms["read"] = settings.read_weight * read_loss * ranks.share(int(answer.sum()))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        sum(terms.values()).backward()
         parameters = [p for group in optimizer.param_groups for p in group["params"]]
         ranks.sum_gradients(parameters)
         torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
         optimizer.step()
-        step_loss = ranks.total(loss.item())
+        step_terms = {name: ranks.total(term.item()) for name, term in terms.items()}
+        step_loss = sum(step_terms.values())
         window.append(step_loss)
+        for name, value in step_terms.items():
+            window_terms.setdefault(name, []).append(value)
         if len(window) == log_every or step + 1 == end_step:
             losses.append(sum(window) / len(window))
-            window = []
+            mean_terms = {name: round(sum(values) / len(values), 4) for name, values in window_terms.items()}
+            window, window_terms = [], {}
             if ranks.is_main:
                 with (out / PROGRESS_FILE).open("a") as handle:
-                    handle.write(json.dumps({"step": step + 1, "loss": round(losses[-1], 4),
+                    handle.write(json.dumps({"step": step + 1, "loss": round(losses[-1], 4), "terms": mean_terms,
                                              "lr": settings.learning_rate(step),
                                              "seconds": round(seconds_before + time.perf_counter() - started, 1)})
                                  + "\n")

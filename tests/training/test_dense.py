@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -135,3 +137,13 @@ def test_read_loss_starts_at_read_from_step(tmp_path, examples):
 
     first, second, third = read_head_after(1), read_head_after(2), read_head_after(3)
     assert torch.equal(first, second) and not torch.equal(second, third)
+
+
+def test_progress_logs_the_weighted_loss_terms(tmp_path, examples):
+    settings = TrainSettings(architecture=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
+                             dense_weight=1.0, read_weight=10.0, read_from_step=2)
+    train(settings, examples, tmp_path / "run", log_every=2)
+    first, second = (json.loads(line) for line in (tmp_path / "run" / "progress.jsonl").read_text().splitlines())
+    assert set(first["terms"]) == {"layout", "dense"} and set(second["terms"]) == {"layout", "dense", "read"}
+    for line in (first, second):
+        assert line["loss"] == pytest.approx(sum(line["terms"].values()), abs=1e-3)
