@@ -48,7 +48,8 @@ def training_flags(settings: dict) -> str:
         flags.append(f"--PCD_PE_Merge_Rule {settings['merge_rule']}")
     flags += [f"--pe_option {key}={value}" for key, value in settings["pe_options"].items()]
     flags.append(f"--steps {settings['steps']}")
-    for key, flag in (("dense_weight", "--dense-weight"), ("read_weight", "--read-weight")):
+    for key, flag in (("dense_weight", "--dense-weight"), ("read_weight", "--read-weight"),
+                      ("read_from_step", "--read-from-step")):
         if settings.get(key):
             flags.append(f"{flag} {settings[key]:g}")
     if settings.get("mix_prompts"):
