@@ -39,8 +39,8 @@ def test_pe_table_gives_mean_and_sd_over_seeds(tmp_path: Path):
     assert cells["row"] == "none" and cells["seeds"] == "2"
     assert cells["wall F1@.25 exact"] == "50.0 ± 70.7"
     assert cells["extent err m (median)"] == "1.00 ± 1.41"  # 0 m for the truth, the 2 m cutoff for nothing
-    assert cells["training flags"] == ("`--VLM_PE None --steps 300 --dense-weight 1 --read-weight 10 --read-from-step 500 "
-                                       "--mix-prompts`")
+    assert cells["training flags"] == ("`--VLM_PE None --steps 300 --dense-weight 1 --read-weight 10 "
+                                       "--read-from-step 500 --mix-prompts`")
     assert cells["vs none"] == "+0.0 ± 0.0"
     assert (cells["train min"], cells["final loss"]) == ("1.5", "1.500")
 
