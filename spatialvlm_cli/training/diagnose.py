@@ -50,12 +50,15 @@ def probe_mae(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(predictions) - targets).mean(0)
 
 
-def diagnose(spec: str, rooms: int = 20, architecture: str | None = None) -> dict[str, Any]:
-    """The five measurements for model `spec` on held-out rooms 0..rooms-1 (seeds 1,000,000+)."""
+def heldout_examples(rooms: int = 20, architecture: str | None = None) -> list[LayoutExample]:
+    """Held-out rooms 0..rooms-1 (seeds 1,000,000+) prepared for `architecture` (default: the shipped model's)."""
+    return build_examples(architecture or str(REPO / "configs" / "train-rooms.yaml"), "heldout", 0, rooms, workers=1)
+
+
+def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
+    """The five measurements for model `spec` on `examples` (`heldout_examples`; one set serves several models)."""
     loaded = load_spatiallm(spec, device="cpu", attn_implementation="eager")
     model = loaded.model.eval()
-    examples = build_examples(architecture or str(REPO / "configs" / "train-rooms.yaml"), "heldout", 0, rooms,
-                              workers=1)
     mix = PromptMix(loaded.processor)
     numbers = NumberVocabulary.from_tokenizer(loaded.tokenizer, loaded.num_bins, model.config.vocab_size)
 
@@ -99,7 +102,7 @@ def diagnose(spec: str, rooms: int = 20, architecture: str | None = None) -> dic
     constant = np.abs(y - y.mean(0)).mean(0)
     return {
         "model": spec,
-        "rooms": rooms,
+        "rooms": len(examples),
         "loss_real": float(np.mean(real)),
         "loss_features_zeroed": float(np.mean(zeroed)),
         "loss_other_room": float(np.mean(swapped)),
@@ -159,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.title and len(args.title) != len(args.models):
         parser.error(f"{len(args.title)} --title for {len(args.models)} models")
     torch.set_num_threads(1)
-    results = [diagnose(model, args.rooms, args.architecture) for model in args.models]
+    examples = heldout_examples(args.rooms, args.architecture)
+    results = [diagnose(model, examples) for model in args.models]
     text = json.dumps(results, indent=2)
     print(markdown_table(results, args.title or args.models) if args.markdown else text)
     if args.json:

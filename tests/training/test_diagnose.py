@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spatialvlm_cli.training.diagnose import diagnose, markdown_table, probe_mae
+from spatialvlm_cli.training.diagnose import diagnose, heldout_examples, markdown_table, probe_mae
 
 
 def test_probe_recovers_a_linear_target_and_not_noise():
@@ -24,7 +24,7 @@ def test_probe_of_constant_features_is_the_leave_one_out_mean():
 
 @pytest.mark.slow
 def test_shipped_model_answers_worse_with_another_rooms_cloud():
-    result = diagnose("spatialvlm-rooms", rooms=3)
+    result = diagnose("spatialvlm-rooms", heldout_examples(3))
     assert result["loss_other_room"] > result["loss_real"] + 0.02
     assert len(result["answer_probe_mae_m"]) == 2 and len(result["attention_on_points_per_layer"]) == 4
 
