@@ -4,7 +4,7 @@
 
 Every rank holds the whole model and takes its share of each global batch (`Ranks.shard`). A loss term that is a
 mean over this rank's elements (answer tokens, point tokens) is weighted by this rank's share of the elements of the
-whole batch (`Ranks.share`), and the gradients are summed over ranks (`Ranks.sum_gradients`), so a step is the
+whole batch (`Ranks.shares`), and the gradients are summed over ranks (`Ranks.sum_gradients`), so a step is the
 one-process step on the whole batch up to float summation order, and a checkpoint resumes with any number of
 ranks. With one process (no process group) every method is the identity.
 """
@@ -43,20 +43,17 @@ class Ranks:
             raise ValueError(f"a batch of {len(indices)} does not split over {self.world} processes")
         return indices[self.rank :: self.world]
 
-    def total(self, value: float) -> float:
-        """The sum of `value` over ranks."""
+    def totals(self, values: list[float]) -> list[float]:
+        """Each value summed over ranks, in one all-reduce."""
         if self.world == 1:
-            return value
-        buffer = torch.tensor([value], dtype=torch.float64)
+            return list(values)
+        buffer = torch.tensor(values, dtype=torch.float64)
         dist.all_reduce(buffer)
-        return float(buffer.item())
+        return buffer.tolist()
 
-    def share(self, count: int) -> float:
-        """This rank's share of a count summed over ranks: the weight of a mean over its `count` elements."""
-        if self.world == 1:
-            return 1.0
-        total = self.total(float(count))
-        return count / total if total > 0 else 0.0
+    def shares(self, counts: list[int]) -> list[float]:
+        """This rank's share of each count summed over ranks: the weights of means over its `counts` elements."""
+        return [count / total if total > 0 else 0.0 for count, total in zip(counts, self.totals(counts), strict=True)]
 
     def sum_gradients(self, parameters: Iterable[nn.Parameter]) -> None:
         """Sum every gradient over ranks, in one flat buffer. Every rank must hold gradients for the same

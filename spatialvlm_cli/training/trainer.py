@@ -213,10 +213,12 @@ def train(
             logits_to_keep=target_length + 1,
         ).logits
         labels = batch["labels"][:, -target_length:]
-        # Each term is a mean over this process's elements, weighted by its share of the whole batch's.
         answer = labels != IGNORE_INDEX
+        point_mask = batch["input_ids"] == model.config.point_token_id
+        # Each term is a mean over this process's answer or point tokens, weighted by its share of the whole batch's.
+        answer_share, point_share = ranks.shares([int(answer.sum()), int(point_mask.sum())])
         terms = {"layout": layout_loss(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), numbers,
-                                       settings.sigma_bins) * ranks.share(int(answer.sum()))}
+                                       settings.sigma_bins) * answer_share}
         if heads:
             for i in indices:
                 if i not in dense_cache:
@@ -228,23 +230,22 @@ def train(
                 torch.cumsum(torch.tensor([len(c) for c in clouds]), dim=0))
             counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()
             occupancy, extent = dense_targets([dense_cache[i] for i in indices], grid, counts)
-            point_mask = batch["input_ids"] == model.config.point_token_id
             dense_loss, _ = dense_head.loss(captured.pop("normed")[point_mask], occupancy, extent)
-            terms["dense"] = settings.dense_weight * dense_loss * ranks.share(int(point_mask.sum()))
+            terms["dense"] = settings.dense_weight * dense_loss * point_share
         final_states = captured.pop("final", None)
         if read_head is not None and step >= settings.read_from_step:
             final = final_states[:, -target_length - 1 : -1]
             extent = torch.stack([torch.from_numpy(dense_cache[i].extent) for i in indices]) / EXTENT_SCALE_M
             target = extent[:, None, :].expand(-1, target_length, -1)[answer]
             read_loss = F.smooth_l1_loss(read_head(final[answer].float()), target, beta=0.05)
-            terms["read"] = settings.read_weight * read_loss * ranks.share(int(answer.sum()))
+            terms["read"] = settings.read_weight * read_loss * answer_share
         optimizer.zero_grad(set_to_none=True)
         sum(terms.values()).backward()
         parameters = [p for group in optimizer.param_groups for p in group["params"]]
         ranks.sum_gradients(parameters)
         torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
         optimizer.step()
-        step_terms = {name: ranks.total(term.item()) for name, term in terms.items()}
+        step_terms = dict(zip(terms, ranks.totals([term.item() for term in terms.values()]), strict=True))
         step_loss = sum(step_terms.values())
         window.append(step_loss)
         for name, value in step_terms.items():

@@ -20,7 +20,7 @@ def test_one_process_is_the_identity():
     ranks = Ranks.current()
     assert ranks == Ranks(0, 1) and ranks.is_main
     assert ranks.shard([5, 2, 7, 1]) == [5, 2, 7, 1]
-    assert ranks.share(17) == 1.0 and ranks.total(2.5) == 2.5
+    assert ranks.shares([17]) == [1.0] and ranks.totals([2.5]) == [2.5]
 
 
 def test_shards_split_a_batch_by_rank():
