@@ -24,6 +24,7 @@ import math
 import statistics
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from spatialvlm_cli.evaluation.benchmark import COLUMNS, BenchmarkRow, format_figure, score_row
@@ -67,15 +68,20 @@ class Row:
     trainings: list[dict]
     is_model: bool
 
+    @cached_property
+    def seed_figures(self) -> list[dict[str, float | None]]:
+        """Every seed's COLUMNS figures, computed once."""
+        return [seed.figures() for seed in self.seeds]
+
     def figure(self, key: str) -> tuple[float | None, float | None]:
         """Mean over seeds and standard deviation (None for one seed) of one COLUMNS figure."""
-        values = [seed.figures()[key] for seed in self.seeds]
+        values = [figures[key] for figures in self.seed_figures]
         if any(value is None for value in values):
             return None, None
         return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
     def room_wall_f1(self) -> dict[str, float]:
-        """Exact wall F1@.25 (x100) per room, averaged over the seeds that scored every room."""
+        """Exact wall F1@.25 (x100) per room scored by every seed, averaged over the seeds."""
         per_seed = [seed.room_wall_f1() for seed in self.seeds]
         rooms = set.intersection(*(set(rooms) for rooms in per_seed))
         return {room: statistics.fmean(rooms_f1[room] for rooms_f1 in per_seed) for room in sorted(rooms)}
