@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Weight of the read loss: the room extent from every answer position's last hidden state.")
     parser.add_argument("--read-from-step", type=int, default=0,
                         help="First step with the read loss (earlier steps learn the layout text first).")
+    parser.add_argument("--wall-offset-weight", type=float, default=0.0,
+                        help="Weight of the dense head's wall offset: where in its cell each near-wall token's wall "
+                             "runs (needs --dense-weight; 0: off).")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="Warm start: begin from this run folder's resume.pt weights (not its optimizer).")
     parser.add_argument("--mix-prompts", action="store_true",
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             mix_prompts=args.mix_prompts,
             read_weight=args.read_weight,
             read_from_step=args.read_from_step,
+            wall_offset_weight=args.wall_offset_weight,
             init_from=str(args.init_from) if args.init_from else None,
         )
         data_path = args.data or REPO / "data" / f"train-{args.train_rooms}.pt"

@@ -11,7 +11,10 @@ the first decoder layer sees them (the output of its input RMSNorm), with target
   `grid_size_m(num_bins) * prod(stride)` metres, 0.8 m for the shipped shapes) contain part of a wall, a door, a
   window, or a box of each generator class;
 * room extent (smooth L1, in units of `EXTENT_SCALE_M`): the wall endpoints' (x_min, y_min, x_max, y_max), metres
-  relative to the cloud's min corner, the figure the first wall lines need; every token predicts it.
+  relative to the cloud's min corner, the figure the first wall lines need; every token predicts it;
+* wall offset (optional, smooth L1, in cells): the vector (x, y) from the token's cell centre to the nearest point
+  of the nearest wall's centre line, scored on tokens within one cell of a wall. Occupancy says which cells hold a
+  wall; this says where in the cell it runs, which only the points' positions inside the cell can tell.
 
 The head is not part of the saved model (`save_pretrained` writes only the SpatialLM weights); it lives in the
 resume checkpoint. All geometry here is in the prepared cloud's frame: metres from its min corner.
@@ -40,10 +43,25 @@ _STEP_M = 0.1  # sampling step along entity surfaces, metres
 @dataclass(frozen=True)
 class DenseLabels:
     """One room's dense targets. cells: dict from an output-grid cell (x, y, z) to a bitmask over DENSE_CLASSES;
-    extent: (4,) float32 wall-endpoint box (x_min, y_min, x_max, y_max), metres from the cloud's min corner."""
+    extent: (4,) float32 wall-endpoint box (x_min, y_min, x_max, y_max); walls: (W, 4) float32 wall centre lines
+    (ax, ay, bx, by). Metres from the cloud's min corner."""
 
     cells: dict[tuple[int, int, int], int]
     extent: np.ndarray
+    walls: np.ndarray
+
+
+@dataclass(frozen=True)
+class DenseTargets:
+    """Per-token targets of a batch of M point tokens. occupancy: (M, len(DENSE_CLASSES)) float32 0/1; extent:
+    (M, 4) float32 in units of EXTENT_SCALE_M; wall_offset: (M, 2) float32, cells, from the token's cell centre to the
+    nearest wall centre line; near_wall: (M,) bool, the tokens whose wall offset is scored (|offset| <= 1 cell in
+    both axes)."""
+
+    occupancy: Tensor
+    extent: Tensor
+    wall_offset: Tensor
+    near_wall: Tensor
 
 
 def token_cell_size_m(num_bins: int, strides: Sequence[int]) -> float:
@@ -97,12 +115,27 @@ def dense_labels(layout: Layout, cell_size_m: float) -> DenseLabels:
         keys = np.unique(np.floor(np.maximum(points, 0.0) / cell_size_m).astype(np.int64), axis=0)
         for key in map(tuple, keys.tolist()):
             cells[key] = cells.get(key, 0) | (1 << index)
-    if layout.walls:
-        ends = np.array([[w.ax, w.ay] for w in layout.walls] + [[w.bx, w.by] for w in layout.walls])
+    walls = np.array([[w.ax, w.ay, w.bx, w.by] for w in layout.walls], dtype=np.float32).reshape(-1, 4)
+    if len(walls):
+        ends = np.concatenate([walls[:, :2], walls[:, 2:]])
         extent = np.concatenate([ends.min(0), ends.max(0)]).astype(np.float32)
     else:
         extent = np.zeros(4, dtype=np.float32)
-    return DenseLabels(cells, extent)
+    return DenseLabels(cells, extent, walls)
+
+
+def nearest_wall_offset(walls: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(P, 2) vectors from each point to the nearest point of the nearest wall centre line. walls: (W, 4) segments
+    (ax, ay, bx, by); points: (P, 2); metres. Infinite where there are no walls."""
+    if not len(walls):
+        return np.full((len(points), 2), np.inf, dtype=np.float32)
+    a, b = walls[None, :, :2], walls[None, :, 2:]
+    direction = b - a
+    length2 = np.maximum((direction**2).sum(-1), 1e-12)
+    t = np.clip(((points[:, None, :] - a) * direction).sum(-1) / length2, 0.0, 1.0)
+    offsets = a + t[..., None] * direction - points[:, None, :]  # (P, W, 2)
+    nearest = (offsets**2).sum(-1).argmin(1)
+    return offsets[np.arange(len(points)), nearest].astype(np.float32)
 
 
 def labels_from_target_text(text: str, num_bins: int, cell_size_m: float) -> DenseLabels:
@@ -111,33 +144,47 @@ def labels_from_target_text(text: str, num_bins: int, cell_size_m: float) -> Den
     return dense_labels(layout.undiscretize(num_bins), cell_size_m)
 
 
-def dense_targets(labels: Sequence[DenseLabels], grid_coord: Tensor, counts: Sequence[int]) -> tuple[Tensor, Tensor]:
+def dense_targets(labels: Sequence[DenseLabels], grid_coord: Tensor, counts: Sequence[int],
+                  cell_size_m: float) -> DenseTargets:
     """Per-token targets for a batch. grid_coord: (M, 3) int64 output-grid cells, clouds in order; counts: tokens
-    per cloud. Returns occupancy (M, len(DENSE_CLASSES)) float32 0/1 and extent (M, 4) float32 in units of
-    EXTENT_SCALE_M."""
+    per cloud; cell_size_m: side of one output cell in metres."""
     occupancy = torch.zeros(grid_coord.shape[0], len(DENSE_CLASSES))
     extent = torch.zeros(grid_coord.shape[0], 4)
+    wall_offset = torch.zeros(grid_coord.shape[0], 2)
     bits = torch.tensor([1 << i for i in range(len(DENSE_CLASSES))])
     start = 0
     for room, count in zip(labels, counts, strict=True):
-        cells = grid_coord[start : start + count].tolist()
-        masks = torch.tensor([room.cells.get(tuple(cell), 0) for cell in cells], dtype=torch.long)
+        cells = grid_coord[start : start + count]
+        masks = torch.tensor([room.cells.get(tuple(cell), 0) for cell in cells.tolist()], dtype=torch.long)
         occupancy[start : start + count] = ((masks[:, None] & bits[None, :]) > 0).float()
         extent[start : start + count] = torch.from_numpy(room.extent / EXTENT_SCALE_M)
+        centres = (cells[:, :2].numpy().astype(np.float32) + 0.5) * cell_size_m
+        wall_offset[start : start + count] = torch.from_numpy(nearest_wall_offset(room.walls, centres) / cell_size_m)
         start += count
-    return occupancy, extent
+    near_wall = (wall_offset.abs() <= 1.0).all(dim=1)
+    return DenseTargets(occupancy, extent, torch.where(near_wall[:, None], wall_offset, 0.0), near_wall)
 
 
 class DenseHead(nn.Module):
-    """Linear head from a point token's hidden vector to occupancy logits and the room extent."""
+    """Linear head from a point token's hidden vector to occupancy logits, the room extent and, with wall_offset,
+    the wall offset."""
 
-    def __init__(self, hidden_size: int) -> None:
+    def __init__(self, hidden_size: int, wall_offset: bool = False) -> None:
         super().__init__()
-        self.linear = nn.Linear(hidden_size, len(DENSE_CLASSES) + 4)
+        self.wall_offset = wall_offset
+        self.linear = nn.Linear(hidden_size, len(DENSE_CLASSES) + 4 + (2 if wall_offset else 0))
 
-    def loss(self, hidden: Tensor, occupancy: Tensor, extent: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """hidden: (M, H) point tokens; targets as `dense_targets`. Returns the summed loss and its parts."""
+    def losses(self, hidden: Tensor, targets: DenseTargets) -> dict[str, Tensor]:
+        """hidden: (M, H) point tokens in the order of `targets`. Returns scalar losses: occupancy and extent are
+        means over the M tokens; wall_offset (with wall_offset) a mean over the near-wall tokens, 0 when none."""
         out = self.linear(hidden.float())
-        occupancy_loss = F.binary_cross_entropy_with_logits(out[:, : len(DENSE_CLASSES)], occupancy)
-        extent_loss = F.smooth_l1_loss(out[:, len(DENSE_CLASSES) :], extent, beta=0.05)
-        return occupancy_loss + extent_loss, {"occupancy": occupancy_loss.item(), "extent": extent_loss.item()}
+        classes = len(DENSE_CLASSES)
+        losses = {
+            "occupancy": F.binary_cross_entropy_with_logits(out[:, :classes], targets.occupancy),
+            "extent": F.smooth_l1_loss(out[:, classes : classes + 4], targets.extent, beta=0.05),
+        }
+        if self.wall_offset:
+            near = targets.near_wall
+            losses["wall_offset"] = F.smooth_l1_loss(out[near, classes + 4 :], targets.wall_offset[near], beta=0.05) \
+                if near.any() else out[:0].sum()
+        return losses

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "resume.pt"
 REPORT_FILE = "training.json"
-# One line per logged window: step, mean loss, its weighted terms (layout, dense, read), learning rate, seconds.
+# One line per logged window: step, mean loss, its weighted loss terms, learning rate, seconds.
 PROGRESS_FILE = "progress.jsonl"
 
 
@@ -57,6 +57,8 @@ class TrainSettings:
     read_from_step: the first step with the read loss. Its gradient is ~20x the layout loss's at the start (measured:
     norm 7.9 against 0.4 on the model's weights at step 500), so under the global gradient clip a read loss from
     step 0 starves the layout text; starting it later lets the text come first.
+    wall_offset_weight: weight of the dense head's wall-offset loss (`dense.py`; needs dense_weight > 0): where in
+    its cell each near-wall token's wall runs, which the occupied cells alone cannot tell.
     init_from: a run folder whose resume.pt model (and heads) the weights start from (a warm start)."""
 
     architecture: str
@@ -78,7 +80,12 @@ class TrainSettings:
     mix_prompts: bool = False
     read_weight: float = 0.0
     read_from_step: int = 0
+    wall_offset_weight: float = 0.0
     init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.wall_offset_weight > 0 and self.dense_weight <= 0:
+            raise ValueError("the wall-offset loss is a part of the dense loss: it needs a dense weight above 0")
 
     def learning_rate(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -144,7 +151,8 @@ def train(
     mix = PromptMix(loaded.processor)
     point_config = model.config.point_config
     cell_size = token_cell_size_m(loaded.num_bins, point_config.get("stride", ()))
-    dense_head = DenseHead(model.config.hidden_size) if settings.dense_weight > 0 else None
+    dense_head = DenseHead(model.config.hidden_size, wall_offset=settings.wall_offset_weight > 0) \
+        if settings.dense_weight > 0 else None
     read_head = nn.Linear(model.config.hidden_size, 4) if settings.read_weight > 0 else None
     heads = {name: head for name, head in (("dense_head", dense_head), ("read_head", read_head)) if head is not None}
     dense_cache: dict[int, DenseLabels] = {}
@@ -194,7 +202,7 @@ def train(
     model.train()
     started = time.perf_counter()
     window: list[float] = []
-    window_terms: dict[str, list[float]] = {}  # the weighted loss terms (layout, dense, read) of the window's steps
+    window_terms: dict[str, list[float]] = {}  # the weighted loss terms of the window's steps
     for step in range(start_step, end_step):
         batch_of_step = batch_indices(step, settings.batch_size, len(examples), settings.seed)
         requests = _requests(settings, step, [examples[i] for i in batch_of_step], mix) if settings.mix_prompts \
@@ -229,9 +237,12 @@ def train(
                 model.config.point_backbone, point_config, torch.cat([c[:, :3] for c in clouds]).long(),
                 torch.cumsum(torch.tensor([len(c) for c in clouds]), dim=0))
             counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()
-            occupancy, extent = dense_targets([dense_cache[i] for i in indices], grid, counts)
-            dense_loss, _ = dense_head.loss(captured.pop("normed")[point_mask], occupancy, extent)
-            terms["dense"] = settings.dense_weight * dense_loss * point_share
+            targets = dense_targets([dense_cache[i] for i in indices], grid, counts, cell_size)
+            dense = dense_head.losses(captured.pop("normed")[point_mask], targets)
+            terms["dense"] = settings.dense_weight * (dense["occupancy"] + dense["extent"]) * point_share
+            if dense_head.wall_offset:
+                (near_share,) = ranks.shares([int(targets.near_wall.sum())])
+                terms["wall_offset"] = settings.wall_offset_weight * dense["wall_offset"] * near_share
         final_states = captured.pop("final", None)
         if read_head is not None and step >= settings.read_from_step:
             final = final_states[:, -target_length - 1 : -1]

@@ -18,6 +18,7 @@ from spatialvlm_cli.training.dense import (
     DenseHead,
     dense_labels,
     dense_targets,
+    nearest_wall_offset,
     token_cell_size_m,
 )
 from spatialvlm_cli.training.trainer import TrainSettings
@@ -53,13 +54,31 @@ def test_dense_labels_mark_the_cells_each_entity_touches():
 def test_dense_targets_per_token_and_head_loss():
     labels = [dense_labels(room_layout(), 0.8), dense_labels(Layout(), 0.8)]
     grid = torch.tensor([[2, 0, 1], [7, 7, 7], [0, 0, 0]])
-    occupancy, extent = dense_targets(labels, grid, [2, 1])
+    targets = dense_targets(labels, grid, [2, 1], 0.8)
+    occupancy, extent = targets.occupancy, targets.extent
     assert occupancy.shape == (3, len(DENSE_CLASSES)) and extent.shape == (3, 4)
     assert occupancy[0, DENSE_CLASSES.index("wall")] == 1 and occupancy[0, DENSE_CLASSES.index("door")] == 1
     assert occupancy[1].sum() == 0 and occupancy[2].sum() == 0  # empty cell; a room with no entities
     torch.testing.assert_close(extent[1], torch.tensor([0.0, 0.1, 4.0, 0.1]) / EXTENT_SCALE_M)
-    loss, parts = DenseHead(16).loss(torch.randn(3, 16), occupancy, extent)
-    assert loss.ndim == 0 and set(parts) == {"occupancy", "extent"}
+    # Cell (2, 0) has its centre at (2.0, 0.4) m; the wall runs along y = 0.1 m: 0.3 m = 0.375 cells below it.
+    torch.testing.assert_close(targets.wall_offset[0], torch.tensor([0.0, -0.375]))
+    assert targets.near_wall.tolist() == [True, False, False]  # (7, 7) is 5 m from the wall; no walls at all
+    assert targets.wall_offset[1:].abs().sum() == 0
+    losses = DenseHead(16).losses(torch.randn(3, 16), targets)
+    assert set(losses) == {"occupancy", "extent"} and all(loss.ndim == 0 for loss in losses.values())
+    head = DenseHead(16, wall_offset=True)
+    assert head.linear.out_features == len(DENSE_CLASSES) + 6
+    hidden = torch.randn(3, 16)
+    expected = torch.nn.functional.smooth_l1_loss(head.linear(hidden)[:1, -2:], targets.wall_offset[:1], beta=0.05)
+    torch.testing.assert_close(head.losses(hidden, targets)["wall_offset"], expected)
+
+
+def test_nearest_wall_offset_reaches_the_closest_point_of_the_closest_segment():
+    walls = np.array([[0.0, 0.0, 4.0, 0.0], [4.0, 0.0, 4.0, 3.0]], dtype=np.float32)  # along x, then up y at x = 4
+    points = np.array([[1.0, 0.5], [3.5, 1.0], [5.0, 4.0], [-1.0, -1.0]], dtype=np.float32)
+    np.testing.assert_allclose(nearest_wall_offset(walls, points),
+                               [[0.0, -0.5], [0.5, 0.0], [-1.0, -1.0], [1.0, 1.0]], atol=1e-6)  # ends clamp
+    assert np.isinf(nearest_wall_offset(walls[:0], points)).all()
 
 
 @pytest.mark.parametrize(("request_", "counts"), [
@@ -105,7 +124,8 @@ def test_prompt_mix_targets_and_prompts(examples):
 
 def test_training_with_dense_loss_and_mixed_prompts_resumes_exactly(tmp_path, examples):
     settings = TrainSettings(architecture=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
-                             checkpoint_every=2, dense_weight=1.0, mix_prompts=True, read_weight=1.0)
+                             checkpoint_every=2, dense_weight=1.0, mix_prompts=True, read_weight=1.0,
+                             wall_offset_weight=1.0)
     train(settings, examples, tmp_path / "straight")
     train(settings, examples, tmp_path / "resumed", stop_after=2)
     state = torch.load(tmp_path / "resumed" / "resume.pt", weights_only=False)
@@ -126,6 +146,11 @@ def test_warm_start_begins_from_another_runs_weights(tmp_path, examples):
     assert all(torch.equal(before[name], after[name]) for name in before)  # lr 0: the warm start is kept as is
 
 
+def test_wall_offset_needs_the_dense_loss():
+    with pytest.raises(ValueError, match="dense weight"):
+        TrainSettings(architecture=ARCHITECTURE, wall_offset_weight=1.0)
+
+
 def test_read_loss_starts_at_read_from_step(tmp_path, examples):
     """Before read_from_step the read head gets no update (its weights stay at their seeded init), then it learns."""
     settings = TrainSettings(architecture=ARCHITECTURE, steps=3, batch_size=2, lr=3e-3, warmup_steps=1,
@@ -141,9 +166,10 @@ def test_read_loss_starts_at_read_from_step(tmp_path, examples):
 
 def test_progress_logs_the_weighted_loss_terms(tmp_path, examples):
     settings = TrainSettings(architecture=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
-                             dense_weight=1.0, read_weight=10.0, read_from_step=2)
+                             dense_weight=1.0, read_weight=10.0, read_from_step=2, wall_offset_weight=2.0)
     train(settings, examples, tmp_path / "run", log_every=2)
     first, second = (json.loads(line) for line in (tmp_path / "run" / "progress.jsonl").read_text().splitlines())
-    assert set(first["terms"]) == {"layout", "dense"} and set(second["terms"]) == {"layout", "dense", "read"}
+    assert set(first["terms"]) == {"layout", "dense", "wall_offset"}
+    assert set(second["terms"]) == {"layout", "dense", "wall_offset", "read"}
     for line in (first, second):
         assert line["loss"] == pytest.approx(sum(line["terms"].values()), abs=1e-3)

@@ -30,11 +30,12 @@ def test_shards_split_a_batch_by_rank():
 
 
 def test_two_processes_train_like_one(tmp_path: Path):
-    """Same global batch of 4 rooms, every loss term on (layout, dense, read, mixed prompts): after 3 steps the
-    weights agree to float summation order."""
+    """Same global batch of 4 rooms, every loss term on (layout, dense, wall offset, read, mixed prompts): after 3
+    steps the weights agree to float summation order."""
     common = ["--architecture", "tiny-qwen", "--train-rooms", "4", "--data", str(tmp_path / "rooms.pt"),
               "--workers", "1", "--batch-size", "4", "--steps", "3", "--threads", "1", "--dense-weight", "1",
-              "--read-weight", "10", "--mix-prompts", "--VLM_PE", "3D_RoPE", "--PCD_PE_Merge_Rule", "3D_with_1D"]
+              "--wall-offset-weight", "1", "--read-weight", "10", "--mix-prompts", "--VLM_PE", "3D_RoPE",
+              "--PCD_PE_Merge_Rule", "3D_with_1D"]
     script = str(REPO / "scripts" / "train_rooms.py")
     subprocess.run([sys.executable, script, *common, "--out", str(tmp_path / "one")], check=True,
                    capture_output=True)
