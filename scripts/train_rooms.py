@@ -27,8 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/rooms"),
                         help="Run folder: checkpoint, final model, training.json.")
-    parser.add_argument("--architecture", default=str(REPO / "configs" / "train-rooms.yaml"),
-                        help="Preset name or YAML giving the model's shapes.")
+    parser.add_argument("--model", default=os.path.relpath(REPO / "configs" / "train-rooms.yaml"),
+                        help="What training starts from: a preset name or YAML (its seeded random weights; default: "
+                             "the shipped model's architecture), a checkpoint folder, shipped model or hub id.")
     parser.add_argument("--VLM_PE", "--vlm-pe", dest="vlm_pe", default="None",
                         help="None, 3D_RoPE, MixedRoPE3D or 3D_Sinusoidal.")
     parser.add_argument("--PCD_PE_Merge_Rule", "--pcd-pe-merge-rule", dest="merge_rule", default=None,
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
     try:
         settings = TrainSettings(
-            architecture=args.architecture,
+            model=args.model,
             vlm_pe=parse_vlm_pe(args.vlm_pe),
             merge_rule=args.merge_rule,
             pe_options=parse_key_values(args.pe_options, "--pe_option"),
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             init_from=str(args.init_from) if args.init_from else None,
         )
         data_path = args.data or REPO / "data" / f"train-{args.train_rooms}.pt"
-        meta = {"architecture": Path(args.architecture).name, "split": "train", "start": 0, "count": args.train_rooms}
+        meta = {"architecture": Path(args.model).name, "split": "train", "start": 0, "count": args.train_rooms}
         with Progress(*columns, disable=not ranks.is_main) as progress:
             examples = None
             if not ranks.is_main:
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                     examples = None
             if examples is None:
                 task = progress.add_task("rooms", total=args.train_rooms, status="")
-                examples = build_examples(args.architecture, "train", 0, args.train_rooms, args.workers,
+                examples = build_examples(args.model, "train", 0, args.train_rooms, args.workers,
                                           on_done=lambda: progress.advance(task))
                 save_examples(data_path, examples, meta)
             if ranks.is_main:

@@ -21,7 +21,6 @@ from spatialvlm_cli.generation import GenerationSettings
 from spatialvlm_cli.layout import Layout, parse_layout
 from spatialvlm_cli.model import DEFAULT_MODEL, list_shipped_models, load_spatiallm
 from spatialvlm_cli.pipeline import SceneSettings, infer_scene, write_scene_outputs
-from spatialvlm_cli.training import build_untrained_model
 
 REPO = Path(__file__).resolve().parents[1]
 ROOMS = ("room_000", "room_001")
@@ -88,8 +87,7 @@ def test_shipped_model_reads_the_room_to_issue_20s_target(full_answers):
 
 def test_random_weights_score_nothing(tmp_path):
     # The same architecture before training: its text is not a layout, so nothing matches.
-    untrained = build_untrained_model(str(REPO / "configs" / "train-rooms.yaml"))
-    untrained.model.eval()
+    untrained = load_spatiallm(str(REPO / "configs" / "train-rooms.yaml"), device="cpu", dtype="float32")
     pred, gt, _ = predict(untrained, tmp_path, max_new_tokens=64)
     assert evaluate_folders(pred, gt, exact=True).f1("wall", 0.25) == 0.0
 

@@ -23,8 +23,9 @@ from spatialvlm_cli.device import resolve_device, resolve_dtype
 from spatialvlm_cli.errors import ModelLoadError
 from spatialvlm_cli.io.model_source import HUB_ID, hub_unreachable, missing_model_path, offline_hub_problem
 from spatialvlm_cli.model.loaded import LoadedModel, apply_pe_overrides, finalise_model
-from spatialvlm_cli.model.presets import build_preset, read_preset
+from spatialvlm_cli.model.presets import build_preset, preset_config, read_preset
 from spatialvlm_cli.model.processing import SpatialLMProcessor
+from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
 from spatialvlm_cli.pe.spec import KEEP
 from spatialvlm_cli.presets import POINT_CLOUD, shipped_presets
 
@@ -42,9 +43,6 @@ WEIGHT_FILES = (
 )
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 MODEL_TYPES = ("spatiallm_qwen", "spatiallm_llama")
-
-
-
 
 
 def list_presets() -> list[str]:
@@ -127,6 +125,40 @@ def load_spatiallm(
         raise ModelLoadError(f"{problem}; {_alternatives()}")
     return _load_pretrained(spec, spec, "hub", torch_device, torch_dtype, overrides, attn_implementation,
                             local_files_only=hub_unreachable() is not None)
+
+
+def load_processor(spec: str) -> SpatialLMProcessor:
+    """The processor (tokenizer and config) of anything `load_spatiallm` takes, without building the weights: cheap,
+    for processes that only prepare inputs (training examples). Raises ModelLoadError (one line)."""
+    problem = missing_model_path(spec)
+    if problem:
+        raise ModelLoadError(problem)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        check_checkpoint_dir(path)
+        location, local_files_only = str(path), True
+    elif spec in list_shipped_models():
+        location, local_files_only = str(shipped_model_dir(spec)), True
+    elif spec.endswith((".yaml", ".yml")) or spec in list_presets():
+        preset = read_preset(spec)
+        tokenizer = load_bundled_tokenizer(preset["chat_format"])
+        return SpatialLMProcessor(tokenizer, preset_config(preset, tokenizer))
+    elif HUB_ID.match(spec) and not path.exists():
+        problem = offline_hub_problem(spec)
+        if problem:
+            raise ModelLoadError(f"{problem}; {_alternatives()}")
+        location, local_files_only = spec, hub_unreachable() is not None
+    else:
+        raise ModelLoadError(f"'{spec}' is not a checkpoint directory, shipped model, preset or hub id; "
+                             f"{_alternatives()}")
+    try:
+        config = AutoConfig.from_pretrained(location, local_files_only=local_files_only)
+        tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_files_only)
+    except Exception as error:
+        raise ModelLoadError(f"cannot read the processor of '{spec}' ({_first_line(error)})") from error
+    if config.model_type not in MODEL_TYPES:
+        raise ModelLoadError(f"'{spec}' is a '{config.model_type}' model, not one of {', '.join(MODEL_TYPES)}")
+    return SpatialLMProcessor(tokenizer, config)
 
 
 def _first_line(error: Exception) -> str:

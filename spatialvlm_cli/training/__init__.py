@@ -13,7 +13,7 @@ from spatialvlm_cli.training.data import (
     save_examples,
 )
 from spatialvlm_cli.training.loss import NumberVocabulary, init_number_embeddings, layout_loss
-from spatialvlm_cli.training.model import build_processor, build_untrained_model
+from spatialvlm_cli.training.model import load_for_training
 from spatialvlm_cli.training.trainer import TrainReport, TrainSettings, batch_indices, train
 
 __all__ = [
@@ -27,11 +27,10 @@ __all__ = [
     "TrainSettings",
     "batch_indices",
     "build_examples",
-    "build_processor",
-    "build_untrained_model",
     "init_number_embeddings",
     "layout_loss",
     "load_examples",
+    "load_for_training",
     "save_examples",
     "train",
 ]

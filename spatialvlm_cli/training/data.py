@@ -22,10 +22,10 @@ from torch import Tensor
 
 from spatialvlm_cli.io import PointCloud
 from spatialvlm_cli.layout import Layout, format_layout, parse_layout
+from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.preprocess import prepare_point_cloud
 from spatialvlm_cli.synthetic import FURNITURE, SyntheticRoom, make_room, split_seed
 from spatialvlm_cli.training.loss import IGNORE_INDEX
-from spatialvlm_cli.training.model import build_processor
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class LayoutExample:
 
 
 class ExampleBuilder:
-    """Turns rooms into examples for one architecture (its processor decides the point-token count)."""
+    """Turns rooms into examples for one model (its processor decides the point-token count)."""
 
     def __init__(self, processor: Any) -> None:
         self.processor = processor
@@ -66,22 +66,22 @@ class ExampleBuilder:
 
 
 @cache
-def _worker_builder(architecture: str) -> ExampleBuilder:
-    return ExampleBuilder(build_processor(architecture))
+def _worker_builder(model: str) -> ExampleBuilder:
+    return ExampleBuilder(load_processor(model))
 
 
-def _build_one(architecture: str, split: str, index: int) -> LayoutExample:
+def _build_one(model: str, split: str, index: int) -> LayoutExample:
     seed = split_seed(split, index)
-    return _worker_builder(architecture)(make_room(seed), seed)
+    return _worker_builder(model)(make_room(seed), seed)
 
 
-def build_examples(architecture: str, split: str, start: int, count: int, workers: int = 2,
+def build_examples(model: str, split: str, start: int, count: int, workers: int = 2,
                    on_done: Any = None) -> list[LayoutExample]:
     """Examples for rooms start..start+count-1 of `split` ('train' | 'heldout'), in index order.
 
-    architecture: preset name or YAML (decides num_bins and the encoder's token count). workers: processes.
+    model: anything `--model` takes (its config decides num_bins and the encoder's token count). workers: processes.
     on_done: called once per finished example (progress)."""
-    build = partial(_build_one, architecture, split)
+    build = partial(_build_one, model, split)
     indices = range(start, start + count)
     examples = []
     with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:

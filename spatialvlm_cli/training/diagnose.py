@@ -34,8 +34,6 @@ from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.training.data import LayoutExample, PromptMix, build_examples
 from spatialvlm_cli.training.loss import NumberVocabulary, layout_loss
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def probe_mae(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Leave-one-out ridge regression (unit ridge) from features (N, F) to targets (N, T): the mean absolute error
@@ -50,9 +48,10 @@ def probe_mae(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(predictions) - targets).mean(0)
 
 
-def heldout_examples(rooms: int = 20, architecture: str | None = None) -> list[LayoutExample]:
-    """Held-out rooms 0..rooms-1 (seeds 1,000,000+) prepared for `architecture` (default: the shipped model's)."""
-    return build_examples(architecture or str(REPO / "configs" / "train-rooms.yaml"), "heldout", 0, rooms, workers=1)
+def heldout_examples(rooms: int, model: str) -> list[LayoutExample]:
+    """Held-out rooms 0..rooms-1 (seeds 1,000,000+) prepared for `model` (anything `--model` takes; its config
+    decides the bins and the point-token count, so compared models must share them)."""
+    return build_examples(model, "heldout", 0, rooms, workers=1)
 
 
 def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
@@ -153,7 +152,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="+", metavar="MODEL",
                         help="Checkpoint directory, shipped model name or preset (several: one column each).")
     parser.add_argument("--rooms", type=int, default=20, help="Held-out rooms (seeds 1,000,000..).")
-    parser.add_argument("--architecture", default=None, help="Preset YAML the models were trained with.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here (a list, one per model).")
     parser.add_argument("--markdown", action="store_true", help="Print the README's table instead of JSON.")
     parser.add_argument("--title", action="append", default=[], metavar="TITLE",
@@ -162,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.title and len(args.title) != len(args.models):
         parser.error(f"{len(args.title)} --title for {len(args.models)} models")
     torch.set_num_threads(1)
-    examples = heldout_examples(args.rooms, args.architecture)
+    examples = heldout_examples(args.rooms, args.models[0])
     results = [diagnose(model, examples) for model in args.models]
     text = json.dumps(results, indent=2)
     print(markdown_table(results, args.title or args.models) if args.markdown else text)

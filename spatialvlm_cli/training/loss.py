@@ -38,17 +38,17 @@ class NumberVocabulary:
         return cls(ids=ids, value_of_id=value_of_id)
 
 
-def layout_loss(logits: Tensor, labels: Tensor, numbers: NumberVocabulary, sigma_bins: float) -> Tensor:
+def layout_loss(logits: Tensor, labels: Tensor, numbers: NumberVocabulary | None, sigma_bins: float) -> Tensor:
     """Mean loss over the labelled positions.
 
     logits: (N, V) next-token logits; labels: (N,) token ids, IGNORE_INDEX where unscored.
     A number label n is scored against q_k ∝ exp(-(k - n)² / 2σ²) over the number tokens k (σ = sigma_bins;
-    0 gives plain cross-entropy). Returns a scalar tensor (nats per scored token)."""
+    0, or numbers None, gives plain cross-entropy). Returns a scalar tensor (nats per scored token)."""
     scored = labels != IGNORE_INDEX
     log_probs = torch.log_softmax(logits[scored].float(), dim=-1)
     labels = labels[scored]
     loss = -log_probs.gather(1, labels.unsqueeze(1)).squeeze(1)
-    if sigma_bins > 0:
+    if numbers is not None and sigma_bins > 0:
         values = numbers.value_of_id.to(labels.device)[labels]
         is_number = values >= 0
         if is_number.any():

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spatialvlm_cli import transformers_seam
+from spatialvlm_cli.distributed import Ranks
 from spatialvlm_cli.encoders import output_grid_coords
 from spatialvlm_cli.training.data import LayoutExample, PromptMix, Request, sample_request
 from spatialvlm_cli.training.dense import (
@@ -33,10 +34,9 @@ from spatialvlm_cli.training.dense import (
     labels_from_target_text,
     token_cell_size_m,
 )
-from spatialvlm_cli.training.distributed import Ranks
 from spatialvlm_cli.training.heldout import heldout_rooms, log_heldout
 from spatialvlm_cli.training.loss import IGNORE_INDEX, NumberVocabulary, init_number_embeddings, layout_loss
-from spatialvlm_cli.training.model import build_untrained_model
+from spatialvlm_cli.training.model import load_for_training
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,12 @@ PROGRESS_FILE = "progress.jsonl"
 
 @dataclass
 class TrainSettings:
-    """Everything that decides the trained weights (with the examples). lr: peak AdamW learning rate, linear
-    warm-up then cosine decay to lr * min_lr_ratio at `steps`; sigma_bins: width of the ordinal number targets.
+    """Everything that decides the trained weights (with the examples). model: what training starts from, anything
+    `--model` takes (a preset starts from its seeded random weights); vlm_pe, merge_rule, pe_options: the PE swapped
+    in at load time, as `infer --VLM_PE` does. lr: peak AdamW learning rate, linear warm-up then cosine decay to
+    lr * min_lr_ratio at `steps`; sigma_bins: width of the ordinal number targets (used where every bin is one
+    token, as in the bundled tokenizer; elsewhere, e.g. Qwen2's digit-by-digit numbers, plain cross-entropy);
+    ordinal_init: start a preset's number-token embeddings as sinusoids of their value (never a checkpoint's).
     dense_weight: weight of the dense per-token loss (`dense.py`; 0 turns it off); mix_prompts: draw each example's
     request (detect type, categories) from `REQUEST_MIX` and filter its answer, else always 'all'.
     read_weight: weight of the read loss: a linear head on the decoder's last hidden state at every answer position
@@ -61,7 +65,7 @@ class TrainSettings:
     its cell each near-wall token's wall runs, which the occupied cells alone cannot tell.
     init_from: a run folder whose resume.pt model (and heads) the weights start from (a warm start)."""
 
-    architecture: str
+    model: str
     vlm_pe: str | None = None
     merge_rule: str | None = None
     pe_options: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +86,15 @@ class TrainSettings:
     read_from_step: int = 0
     wall_offset_weight: float = 0.0
     init_from: str | None = None
+
+    @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> TrainSettings:
+        """Settings as a checkpoint stored them (`asdict`); checkpoints written before `model` named the starting
+        point stored it as `architecture`."""
+        values = dict(values)
+        if "architecture" in values:
+            values["model"] = values.pop("architecture")
+        return cls(**values)
 
     def __post_init__(self) -> None:
         if self.wall_offset_weight > 0 and self.dense_weight <= 0:
@@ -143,10 +156,14 @@ def train(
         raise ValueError("no training examples")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
-    loaded = build_untrained_model(settings.architecture, settings.vlm_pe, settings.merge_rule, settings.pe_options)
+    loaded = load_for_training(settings.model, settings.vlm_pe, settings.merge_rule, settings.pe_options)
     model, tokenizer = loaded.model, loaded.tokenizer
-    numbers = NumberVocabulary.from_tokenizer(tokenizer, loaded.num_bins, model.config.vocab_size)
-    if settings.ordinal_init:
+    try:
+        numbers = NumberVocabulary.from_tokenizer(tokenizer, loaded.num_bins, model.config.vocab_size)
+    except ValueError as error:
+        numbers = None
+        log.info("bins are scored with plain cross-entropy: %s", error)
+    if settings.ordinal_init and numbers is not None and loaded.random_weights:
         init_number_embeddings(model.get_input_embeddings(), numbers)
     mix = PromptMix(loaded.processor)
     point_config = model.config.point_config
@@ -187,7 +204,7 @@ def train(
     checkpoint_path = out / CHECKPOINT_FILE
     if resume and checkpoint_path.is_file():
         state = torch.load(checkpoint_path, weights_only=False)
-        if TrainSettings(**state["settings"]) != settings:
+        if TrainSettings.from_saved(state["settings"]) != settings:
             raise ValueError(f"'{checkpoint_path}' was written with other settings; start a fresh run elsewhere")
         model.load_state_dict(state["model"])
         for name, head in heads.items():
@@ -330,8 +347,8 @@ def export_checkpoint(run: Path, dest: Path) -> int:
     """Save the model of `run/resume.pt` as a loadable checkpoint folder `dest` (config, weights, tokenizer), e.g.
     to score or ship a run's latest checkpoint while it keeps training. Returns the checkpoint's step."""
     state = torch.load(run / CHECKPOINT_FILE, weights_only=False)
-    settings = TrainSettings(**state["settings"])
-    loaded = build_untrained_model(settings.architecture, settings.vlm_pe, settings.merge_rule, settings.pe_options)
+    settings = TrainSettings.from_saved(state["settings"])
+    loaded = load_for_training(settings.model, settings.vlm_pe, settings.merge_rule, settings.pe_options)
     loaded.model.load_state_dict(state["model"])
     loaded.model.eval()
     dest.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from spatialvlm_cli.model import (
     list_presets,
     load_spatiallm,
 )
+from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.model.presets import read_preset
 
 # Same weights in another model instance: CPU GEMM kernels may round differently with memory alignment.
@@ -195,6 +196,23 @@ def test_offline_hub_id_fails_with_alternatives(monkeypatch):
     message = _one_line(error)
     assert "offline" in message and "local checkpoint directory" in message and "tiny-qwen" in message
     assert DEFAULT_MODEL == "spatialvlm-rooms"
+
+
+def test_processor_without_weights_matches_the_loaded_one(saved_qwen, make_cloud):
+    """load_processor reads only config and tokenizer, for a preset and a checkpoint alike, and prepares the same
+    inputs as the processor load_spatiallm returns."""
+    loaded, directory = saved_qwen
+    cloud = make_cloud((40, 40, 20), 3000, 0)
+    expected = loaded.processor([cloud])
+    for spec in ("tiny-qwen", str(directory)):
+        processor = load_processor(spec)
+        assert processor.config.point_config == loaded.model.config.point_config
+        got = processor([cloud])
+        assert torch.equal(got["input_ids"], expected["input_ids"])
+    with pytest.raises(ModelLoadError, match="tiny-qwn"):
+        load_processor("tiny-qwn")
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_processor("./no/such/checkpoint")
 
 
 def test_device_and_dtype_resolution():

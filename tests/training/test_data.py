@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from spatialvlm_cli.layout import parse_layout
+from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.synthetic import make_room, split_seed
 from spatialvlm_cli.training import (
     ExampleBuilder,
     PromptTemplate,
     batch_indices,
     build_examples,
-    build_processor,
     load_examples,
     save_examples,
 )
@@ -24,7 +24,7 @@ ARCHITECTURE = "tiny-qwen"
 
 @pytest.fixture(scope="module")
 def processor():
-    return build_processor(ARCHITECTURE)
+    return load_processor(ARCHITECTURE)
 
 
 @pytest.fixture(scope="module")

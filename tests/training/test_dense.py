@@ -10,7 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from spatialvlm_cli.layout import Bbox, Door, Layout, Wall, parse_layout
-from spatialvlm_cli.training import build_examples, build_processor, train
+from spatialvlm_cli.model.loading import load_processor
+from spatialvlm_cli.training import build_examples, train
 from spatialvlm_cli.training.data import ALL, PromptMix, Request, filter_layout, sample_request
 from spatialvlm_cli.training.dense import (
     DENSE_CLASSES,
@@ -109,7 +110,7 @@ def examples():
 
 
 def test_prompt_mix_targets_and_prompts(examples):
-    mix = PromptMix(build_processor(ARCHITECTURE))
+    mix = PromptMix(load_processor(ARCHITECTURE))
     example = examples[0]
     assert mix.target_ids(example, ALL) == example.target_ids.tolist()
     full, _ = parse_layout(mix.answer_text(example))
@@ -123,7 +124,7 @@ def test_prompt_mix_targets_and_prompts(examples):
 
 
 def test_training_with_dense_loss_and_mixed_prompts_resumes_exactly(tmp_path, examples):
-    settings = TrainSettings(architecture=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
+    settings = TrainSettings(model=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
                              checkpoint_every=2, dense_weight=1.0, mix_prompts=True, read_weight=1.0,
                              wall_offset_weight=1.0)
     train(settings, examples, tmp_path / "straight")
@@ -137,9 +138,9 @@ def test_training_with_dense_loss_and_mixed_prompts_resumes_exactly(tmp_path, ex
 
 
 def test_warm_start_begins_from_another_runs_weights(tmp_path, examples):
-    first = TrainSettings(architecture=ARCHITECTURE, steps=2, batch_size=2, warmup_steps=1, dense_weight=1.0)
+    first = TrainSettings(model=ARCHITECTURE, steps=2, batch_size=2, warmup_steps=1, dense_weight=1.0)
     train(first, examples, tmp_path / "first")
-    warm = TrainSettings(architecture=ARCHITECTURE, steps=1, batch_size=2, lr=0.0, warmup_steps=1,
+    warm = TrainSettings(model=ARCHITECTURE, steps=1, batch_size=2, lr=0.0, warmup_steps=1,
                          dense_weight=1.0, init_from=str(tmp_path / "first"))
     train(warm, examples, tmp_path / "warm")
     before, after = (load_file(tmp_path / name / "model.safetensors") for name in ("first", "warm"))
@@ -148,12 +149,12 @@ def test_warm_start_begins_from_another_runs_weights(tmp_path, examples):
 
 def test_wall_offset_needs_the_dense_loss():
     with pytest.raises(ValueError, match="dense weight"):
-        TrainSettings(architecture=ARCHITECTURE, wall_offset_weight=1.0)
+        TrainSettings(model=ARCHITECTURE, wall_offset_weight=1.0)
 
 
 def test_read_loss_starts_at_read_from_step(tmp_path, examples):
     """Before read_from_step the read head gets no update (its weights stay at their seeded init), then it learns."""
-    settings = TrainSettings(architecture=ARCHITECTURE, steps=3, batch_size=2, lr=3e-3, warmup_steps=1,
+    settings = TrainSettings(model=ARCHITECTURE, steps=3, batch_size=2, lr=3e-3, warmup_steps=1,
                              checkpoint_every=1, read_weight=1.0, read_from_step=2)
 
     def read_head_after(steps: int) -> torch.Tensor:
@@ -165,7 +166,7 @@ def test_read_loss_starts_at_read_from_step(tmp_path, examples):
 
 
 def test_progress_logs_the_weighted_loss_terms(tmp_path, examples):
-    settings = TrainSettings(architecture=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
+    settings = TrainSettings(model=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
                              dense_weight=1.0, read_weight=10.0, read_from_step=2, wall_offset_weight=2.0)
     train(settings, examples, tmp_path / "run", log_every=2)
     first, second = (json.loads(line) for line in (tmp_path / "run" / "progress.jsonl").read_text().splitlines())

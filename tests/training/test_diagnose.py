@@ -24,7 +24,7 @@ def test_probe_of_constant_features_is_the_leave_one_out_mean():
 
 @pytest.mark.slow
 def test_shipped_model_answers_worse_with_another_rooms_cloud():
-    result = diagnose("spatialvlm-rooms", heldout_examples(3))
+    result = diagnose("spatialvlm-rooms", heldout_examples(3, "spatialvlm-rooms"))
     assert result["loss_other_room"] > result["loss_real"] + 0.02
     assert len(result["answer_probe_mae_m"]) == 2 and len(result["attention_on_points_per_layer"]) == 4
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from spatialvlm_cli.training.distributed import Ranks
+from spatialvlm_cli.distributed import Ranks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def test_shards_split_a_batch_by_rank():
 def test_two_processes_train_like_one(tmp_path: Path):
     """Same global batch of 4 rooms, every loss term on (layout, dense, wall offset, read, mixed prompts): after 3
     steps the weights agree to float summation order."""
-    common = ["--architecture", "tiny-qwen", "--train-rooms", "4", "--data", str(tmp_path / "rooms.pt"),
+    common = ["--model", "tiny-qwen", "--train-rooms", "4", "--data", str(tmp_path / "rooms.pt"),
               "--workers", "1", "--batch-size", "4", "--steps", "3", "--threads", "1", "--dense-weight", "1",
               "--wall-offset-weight", "1", "--read-weight", "10", "--mix-prompts", "--VLM_PE", "3D_RoPE",
               "--PCD_PE_Merge_Rule", "3D_with_1D"]

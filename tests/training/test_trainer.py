@@ -22,7 +22,7 @@ def examples():
 
 
 def settings(**changes) -> TrainSettings:
-    base = dict(architecture=ARCHITECTURE, vlm_pe="3D_RoPE", merge_rule="3D_with_1D", steps=8, batch_size=2,
+    base = dict(model=ARCHITECTURE, vlm_pe="3D_RoPE", merge_rule="3D_with_1D", steps=8, batch_size=2,
                 lr=3e-3, warmup_steps=1, checkpoint_every=4)
     return TrainSettings(**{**base, **changes})
 
@@ -64,6 +64,20 @@ def test_resume_continues_exactly(tmp_path, examples):
         train(settings(lr=1e-4), examples, tmp_path / "resumed", resume=True)
 
 
+def test_fine_tuning_starts_from_a_checkpoint(tmp_path, examples):
+    """A checkpoint as `model`: training starts from its weights (at lr 0 they come out unchanged, number-token
+    embeddings included: no ordinal re-initialisation of trained weights), and a PE swap applies on top."""
+    train(settings(steps=2), examples, tmp_path / "base")
+    report = train(settings(model=str(tmp_path / "base"), steps=1, lr=0.0), examples, tmp_path / "tuned")
+    assert report.steps == 1
+    base, tuned = (load_file(tmp_path / name / "model.safetensors") for name in ("base", "tuned"))
+    assert base.keys() == tuned.keys() and all(torch.equal(base[name], tuned[name]) for name in base)
+    swapped = train(settings(model=str(tmp_path / "base"), steps=1, vlm_pe="MixedRoPE3D", merge_rule="3D_only"),
+                    examples, tmp_path / "swapped")
+    assert swapped.steps == 1
+    assert load_spatiallm(str(tmp_path / "swapped"), device="cpu").model.config.vlm_pe == "MixedRoPE3D"
+
+
 def _train_script():
     spec = importlib.util.spec_from_file_location("train_rooms", REPO / "scripts" / "train_rooms.py")
     module = importlib.util.module_from_spec(spec)
@@ -73,7 +87,7 @@ def _train_script():
 
 def test_train_script_end_to_end(tmp_path, capsys):
     script = _train_script()
-    common = ["--architecture", ARCHITECTURE, "--train-rooms", "2", "--data", str(tmp_path / "rooms.pt"),
+    common = ["--model", ARCHITECTURE, "--train-rooms", "2", "--data", str(tmp_path / "rooms.pt"),
               "--workers", "1", "--batch-size", "1", "--threads", "1"]
     assert script.main([*common, "--out", str(tmp_path / "run"), "--steps", "2", "--VLM_PE", "None"]) == 0
     assert (tmp_path / "rooms.pt").is_file()
