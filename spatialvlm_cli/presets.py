@@ -5,11 +5,14 @@ Every preset file is a mapping with a `description` (one line), a `model_type`, 
 which other keys it has is its kind's (each kind's module lists them, unknown keys are errors). The kind follows
 from the model_type: SpatialLM's own types (`spatiallm_*`) are point-cloud presets, any other type is a transformers
 VLM family, a panorama preset. No torch here: the panorama flag checks list the preset names before a model loads.
+
+The same reading (find by name in a folder of `assets/` or by path, parse, check every key's type) serves other
+shipped YAML files of settings: `read_settings_file` (the panorama set-ups of `--pano_preset`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -45,26 +48,60 @@ def read_preset_file(spec: str, keys: Mapping[str, Any], *, required: Collection
     """Parse and validate a preset of `kind` given by name (shipped) or by YAML path: every key one of `keys` (name
     -> annotation, checked by `typed_config.check_value`), the `required` ones present. ModelLoadError for a
     missing file or a preset of the other kind, ConfigError for bad content."""
-    if spec.endswith((".yaml", ".yml")):
-        path: Traversable = Path(spec).expanduser()
-        if not path.is_file():
-            raise ModelLoadError(f"preset file '{spec}' does not exist")
-    else:
-        path = _folder().joinpath(f"{spec}.yaml")
-        if not path.is_file():
-            raise ModelLoadError(f"no preset named '{spec}'; {kind} presets: {', '.join(shipped_presets(kind))}")
+    path = _locate(spec, _folder(), lambda: ModelLoadError(
+        f"no preset named '{spec}'; {kind} presets: {', '.join(shipped_presets(kind))}"), ModelLoadError, "preset")
     owner = f"preset '{spec}'"
     data = _parse(path, owner)
     model_type = _model_type(data, owner)
     if preset_kind(model_type) != kind:
         raise ModelLoadError(f"{owner} is a {preset_kind(model_type)} preset (model_type {model_type}), not a {kind} "
                              "one")
+    return _checked(data, owner, keys, required)
+
+
+def read_settings_file(spec: str, folder: str, keys: Mapping[str, Any], *, required: Collection[str],
+                       what: str) -> dict[str, Any]:
+    """Parse and validate a YAML mapping of settings given by name (shipped as `assets/<folder>/<name>.yaml`) or by
+    YAML path, as `read_preset_file` checks presets. what: the noun in messages (e.g. "panorama preset").
+    ConfigError for a missing file or bad content."""
+    path = _locate(spec, _assets(folder), lambda: ConfigError(
+        f"no {what} named '{spec}'; shipped: {', '.join(shipped_settings(folder))}"), ConfigError, what)
+    return _checked(_parse(path, f"{what} '{spec}'"), f"{what} '{spec}'", keys, required)
+
+
+def shipped_settings(folder: str) -> list[str]:
+    """The names of the YAML files shipped in `assets/<folder>/`, sorted."""
+    return sorted(entry.name.removesuffix(".yaml") for entry in _assets(folder).iterdir()
+                  if entry.name.endswith(".yaml"))
+
+
+def _locate(spec: str, folder: Traversable, unknown: Callable[[], Exception], missing: type[Exception],
+            noun: str) -> Traversable:
+    """The file of `spec`: a .yaml/.yml path as given (else `missing` naming the `noun` file), or `<spec>.yaml` in
+    `folder` (else the `unknown()` error)."""
+    if spec.endswith((".yaml", ".yml")):
+        path: Traversable = Path(spec).expanduser()
+        if not path.is_file():
+            raise missing(f"{noun} file '{spec}' does not exist")
+        return path
+    path = folder.joinpath(f"{spec}.yaml")
+    if not path.is_file():
+        raise unknown()
+    return path
+
+
+def _checked(data: Any, owner: str, keys: Mapping[str, Any], required: Collection[str]) -> dict[str, Any]:
+    """Parsed YAML `data` with every key one of `keys` (checked by `typed_config.check_value`), `required` present."""
     data = check_keys(data, list(keys), owner, required=required)
     return {key: check_value(f"{owner}: {key}", value, keys[key]) for key, value in data.items()}
 
 
+def _assets(folder: str) -> Traversable:
+    return files("spatialvlm_cli").joinpath(f"assets/{folder}")
+
+
 def _folder() -> Traversable:
-    return files("spatialvlm_cli").joinpath("assets/presets")
+    return _assets("presets")
 
 
 @cache

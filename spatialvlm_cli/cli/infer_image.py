@@ -9,11 +9,31 @@ atomically (nothing is written when anything fails).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from spatialvlm_cli.panorama.pipeline import PanoramaRun
+    from spatialvlm_cli.panorama.pipeline import PanoramaRequest, PanoramaRun
+
+
+def panorama_request(values: Mapping[str, Any]) -> PanoramaRequest:
+    """The request `infer --image`'s flags ask for: `values` holds prompt, VLM_PE (as typed), views, overlap, fov,
+    global_view, pano_mode, id_overlap and pano_preset. With --pano_preset the preset sets the geometry and id
+    flags; one of them given a value other than its default and the preset's is a ConfigError, and --VLM_PE may be
+    None (native ids) or the preset's encoding. Torch-free (checked before a model loads)."""
+    from spatialvlm_cli.flags import parse_vlm_pe
+    from spatialvlm_cli.panorama.pano_presets import PRESET_FLAGS, read_pano_preset, request_with_preset
+    from spatialvlm_cli.panorama.pipeline import DEFAULT_PROMPT, PanoramaRequest
+
+    prompt = DEFAULT_PROMPT if values["prompt"] is None else values["prompt"]
+    vlm_pe = parse_vlm_pe(values["vlm_pe"])
+    if values["pano_preset"] is not None:
+        preset = read_pano_preset(values["pano_preset"])
+        return request_with_preset(preset, {flag: values[flag] for flag in PRESET_FLAGS}, prompt, vlm_pe)
+    return PanoramaRequest(prompt=prompt, views=values["views"], overlap=values["overlap"], fov_deg=values["fov"],
+                           global_view=values["global_view"], vlm_pe=vlm_pe, pano_mode=values["pano_mode"],
+                           id_overlap=values["id_overlap"])
 
 
 def output_path_for(image: Path, output: Path | None) -> Path:
@@ -69,7 +89,9 @@ def infer_image(run: PanoramaRun) -> None:
         err.print(f"[bold yellow]warning:[/] '{spec}' is a preset with RANDOM weights: its output is meaningless")
     err.print(
         f"{len(request.layout.tiles)} view(s){' + global view' if request.layout.global_view else ''}, "
-        f"--VLM_PE {request.vlm_pe or 'None'}{f' ({request.pano_mode})' if request.vlm_pe else ''}"
+        f"--VLM_PE {request.vlm_pe or 'None'}"
+        f"{f' ({request.pano_mode}, id overlap {request.ids_overlap:.4g})' if request.vlm_pe else ''}"
+        f"{f', --pano_preset {request.preset}' if request.preset else ''}"
     )
     result = run_panorama(loaded, panorama, request, generation, on_text=terminal.stream)
     terminal.end_line()

@@ -89,3 +89,26 @@ PeOptionOpt = Annotated[
         help="PE hyper-parameter KEY=VALUE (repeatable), e.g. --pe_option theta_3d=100 --pe_option layout=chunked.",
     ),
 ]
+
+# The help heading of the panorama flags (`infer --image`).
+PANORAMA_PANEL = "Panorama"
+IdOverlapOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--id_overlap",
+        "--id-overlap",
+        rich_help_panel=PANORAMA_PANEL,
+        help="Overlap ratio the PanoRoPE ids use, [0, 1) (panollava's overlap_ratio); default: the views' column "
+        "overlap (--overlap).",
+    ),
+]
+PanoPresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pano_preset",
+        "--pano-preset",
+        rich_help_panel=PANORAMA_PANEL,
+        help="A named panorama set-up (views, fov, conventions, id scheme) or its YAML file: panollava-internvl, "
+        "panollava-gemma3, panollava-qwen2.5-vl, ... (reproduce wooseungw/panollava's published configs).",
+    ),
+]

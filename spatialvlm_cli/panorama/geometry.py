@@ -8,13 +8,28 @@ Conventions (numpy only, no torch):
 - World frame: x right, y up, z forward (yaw 0, pitch 0). A camera looking at (yaw ψ, pitch θ) is the identity
   camera pitched up by θ (about x) and then turned right by ψ (about y).
 
-How `--views N --overlap r --fov deg` fit together: view k looks at yaw k·360°/N (pitch 0). The vertical field of
+How `--views N --overlap r --fov deg` fit together (our convention, `VIEW_CONVENTIONS[0]` 'spatialvlm'): view k
+looks at yaw k·360°/N (pitch 0), so tile 0 faces the panorama's centre column for every N. The vertical field of
 view is `--fov`; the horizontal one is derived so that exactly a fraction r of a view's pixel columns shows the
 same rays as its neighbour's (the last r·width columns of view k and the first r·width columns of view k+1 span the
 same yaw interval). On the gnomonic image plane the column of yaw offset α is proportional to tan α, which gives
-    hfov = Δ + arcsin(r·sin Δ / (1 - r)),   Δ = 360°/N.
-r = 0 gives hfov = Δ (views just touch); N = 8, r = 0.5 gives hfov = 90° (CORA's eight tiles at a 45° stride).
-This column overlap is what PanoRoPE turns into shared position ids (`positions.py`).
+    hfov = Δ + arcsin(r·sin Δ / (1 - r)),   Δ = 360°/N,
+and back, for a given hfov ≥ Δ, r = sin(hfov - Δ) / (sin Δ + sin(hfov - Δ)).
+r = 0 gives hfov = Δ (views just touch); N = 8, r = 0.5 gives eight 90°-wide views at a 45° stride. That is *not*
+panollava's (CORA's) published set-up: its eight tiles are 45° wide with no pixel overlap (r = 0), and only its
+position ids use a ratio of 0.5 (`--id_overlap`, `pano_presets.py`). The global view is the whole panorama
+resized to the tile height, keeping its aspect.
+
+panollava's convention ('panollava', `wooseungw/panollava`'s `anyres_e2p.py`): tiles are square, horizontal fov =
+vertical fov = `fov_deg`; N tiles sit at yaw -180° + k·360°/N wrapped into [-180°, 180°) and sorted by yaw in
+[0°, 360°), so tile 0 is at yaw 0 for even N and at 180°/N for odd N; the global view is letter-boxed into a square
+(longest side resized, black bars). The column overlap r then follows from hfov and N by the inverse formula above.
+Not reproduced: py360convert's sampling grid puts the edge pixels' centres *on* ±tan(hfov/2) (`linspace`, pitch
+2·tan(hfov/2)/(W - 1)) where ours puts them half a pixel inside (pitch 2·tan(hfov/2)/W), so at W = 672 its tiles
+reach 1/671 (0.15 %) further out on the image plane.
+
+A view's column overlap is what PanoRoPE turns into shared position ids (`positions.py`) unless `--id_overlap`
+gives the id ratio apart.
 """
 
 from __future__ import annotations
@@ -30,6 +45,9 @@ MAX_VIEWS = 24
 MAX_HFOV_DEG = 160.0  # gnomonic views stretch without bound towards 180°
 MIN_VFOV_DEG = 10.0
 MAX_VFOV_DEG = 150.0
+SPATIALVLM = "spatialvlm"
+PANOLLAVA = "panollava"
+VIEW_CONVENTIONS = (SPATIALVLM, PANOLLAVA)
 
 
 @dataclass(frozen=True)
@@ -65,11 +83,18 @@ class ViewLayout:
 
     tiles: perspective views in yaw order (empty for `--views 0`, where the panorama is sent as one image).
     overlap: fraction r of a tile's columns shared with each neighbour. global_view: True when the whole panorama
-    is sent before the tiles (always True when there are no tiles)."""
+    is sent before the tiles (always True when there are no tiles). convention: 'spatialvlm' (the global view
+    keeps the panorama's aspect) or 'panollava' (square tiles, the global view letter-boxed into a square)."""
 
     tiles: tuple[ViewSpec, ...]
     overlap: float
     global_view: bool
+    convention: str = SPATIALVLM
+
+    @property
+    def letterbox_global(self) -> bool:
+        """True when the global view is letter-boxed into a square (panollava) rather than resized."""
+        return self.convention == PANOLLAVA
 
     @property
     def num_images(self) -> int:
@@ -89,16 +114,44 @@ def horizontal_fov_deg(num_views: int, overlap: float) -> float:
     return math.degrees(step + math.asin(ratio))
 
 
+def column_overlap(num_views: int, hfov_deg: float) -> float:
+    """The column overlap r of N views `hfov_deg` wide at a 360°/N stride (inverse of `horizontal_fov_deg`); 0 when
+    they just touch. Raises ConfigError when they leave gaps (hfov < 360°/N)."""
+    step = 2 * math.pi / num_views
+    excess = math.radians(hfov_deg) - step
+    if excess < -1e-9:
+        raise ConfigError(
+            f"{num_views} views {hfov_deg:g}° wide leave gaps: they need at least {360 / num_views:g}° each"
+        )
+    excess = max(excess, 0.0)
+    return math.sin(excess) / (math.sin(step) + math.sin(excess))
+
+
+def first_yaw_deg(num_views: int, convention: str) -> float:
+    """Yaw of tile 0 in degrees: 0 (spatialvlm), or panollava's: -180° + k·360°/N sorted from 0°, i.e. 0 for even N
+    and 180°/N for odd N (in general 180° mod 360°/N)."""
+    return 0.0 if convention == SPATIALVLM else 180.0 % (360.0 / num_views)
+
+
 def plan_views(
-    num_views: int, overlap: float, vfov_deg: float, global_view: bool, view_height_px: int = 448
+    num_views: int,
+    overlap: float,
+    vfov_deg: float,
+    global_view: bool,
+    view_height_px: int = 448,
+    convention: str = SPATIALVLM,
 ) -> ViewLayout:
-    """The view layout for `--views N --overlap r --fov vfov_deg [--global_view]`.
+    """The view layout for `--views N --overlap r --fov deg [--global_view]`.
 
     num_views: 0 (the panorama as one image) or 3 … 24 tiles. overlap: [0, 1), column fraction shared by
-    neighbours. view_height_px: tile height; the width follows from the two fields of view (square pixels).
+    neighbours ('spatialvlm' convention; ignored by 'panollava', where it follows from N and the fov).
+    vfov_deg: vertical fov ('spatialvlm') or both fovs of the square tiles ('panollava'), degrees.
+    view_height_px: tile height; the width follows from the two fields of view (square pixels).
     Raises ConfigError naming the flag when the combination is impossible."""
+    if convention not in VIEW_CONVENTIONS:
+        raise ConfigError(f"view convention must be one of {', '.join(VIEW_CONVENTIONS)}, got '{convention}'")
     if num_views == 0:
-        return ViewLayout(tiles=(), overlap=0.0, global_view=True)
+        return ViewLayout(tiles=(), overlap=0.0, global_view=True, convention=convention)
     if not 3 <= num_views <= MAX_VIEWS:
         raise ConfigError(
             f"--views must be 0 (the whole panorama as one image) or between 3 and {MAX_VIEWS}, got {num_views} "
@@ -112,7 +165,11 @@ def plan_views(
         )
     if view_height_px < 16:
         raise ConfigError(f"view height must be at least 16 pixels, got {view_height_px}")
-    hfov = horizontal_fov_deg(num_views, overlap)
+    if convention == PANOLLAVA:
+        hfov = vfov_deg
+        overlap = column_overlap(num_views, hfov)
+    else:
+        hfov = horizontal_fov_deg(num_views, overlap)
     if hfov > MAX_HFOV_DEG:
         raise ConfigError(
             f"--views {num_views} with --overlap {overlap} needs a horizontal field of view over {MAX_HFOV_DEG:g}° "
@@ -120,10 +177,11 @@ def plan_views(
         )
     aspect = math.tan(math.radians(hfov) / 2) / math.tan(math.radians(vfov_deg) / 2)
     width = max(16, round(view_height_px * aspect))
+    first = first_yaw_deg(num_views, convention)
     tiles = tuple(
         ViewSpec(
             index=k,
-            yaw_deg=wrap_yaw_deg(360.0 * k / num_views),
+            yaw_deg=wrap_yaw_deg(first + 360.0 * k / num_views),
             pitch_deg=0.0,
             hfov_deg=hfov,
             vfov_deg=vfov_deg,
@@ -132,7 +190,7 @@ def plan_views(
         )
         for k in range(num_views)
     )
-    return ViewLayout(tiles=tiles, overlap=overlap, global_view=global_view)
+    return ViewLayout(tiles=tiles, overlap=overlap, global_view=global_view, convention=convention)
 
 
 def wrap_yaw_deg(yaw_deg: float) -> float:

@@ -96,13 +96,34 @@ def resize_image(pixels: np.ndarray, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize((width, height), Image.Resampling.BICUBIC), dtype=np.uint8)
 
 
-def layout_images(panorama: Panorama, layout: ViewLayout, global_height_px: int) -> list[np.ndarray]:
-    """The images of a layout in prompt order: the resized panorama (if `layout.global_view`) then every tile.
+def letterbox_square(pixels: np.ndarray, side: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (side, side, 3) uint8: the longer edge resized to `side` (bicubic, Pillow), the image
+    centred on black, offsets rounded down (panollava's `letterbox_square`)."""
+    from PIL import Image  # as in read_panorama
 
-    Returns a list of (h, w, 3) uint8 arrays; the global view is `global_height_px` rows high (the panorama's
-    aspect kept, at most its own height)."""
+    height, width = pixels.shape[:2]
+    scale = side / max(width, height)
+    new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = np.asarray(Image.fromarray(pixels).resize((new_width, new_height), Image.Resampling.BICUBIC))
+    canvas = np.zeros((side, side, 3), dtype=np.uint8)
+    top, left = (side - new_height) // 2, (side - new_width) // 2
+    canvas[top : top + new_height, left : left + new_width] = resized
+    return canvas
+
+
+def global_view_image(panorama: Panorama, layout: ViewLayout, global_height_px: int) -> np.ndarray:
+    """The global view of a layout: the panorama letter-boxed into a `global_height_px` square (panollava's
+    convention) or resized to `global_height_px` rows keeping its aspect (at most its own height). (h, w, 3) uint8."""
+    if layout.letterbox_global:
+        return letterbox_square(panorama.pixels, global_height_px)
+    return resize_image(panorama.pixels, min(global_height_px, panorama.height))
+
+
+def layout_images(panorama: Panorama, layout: ViewLayout, global_height_px: int) -> list[np.ndarray]:
+    """The images of a layout in prompt order: the global view (if `layout.global_view`, see `global_view_image`)
+    then every tile. Returns a list of (h, w, 3) uint8 arrays."""
     images = []
     if layout.global_view:
-        images.append(resize_image(panorama.pixels, min(global_height_px, panorama.height)))
+        images.append(global_view_image(panorama, layout, global_height_px))
     images.extend(render_view(panorama.pixels, tile) for tile in layout.tiles)
     return images

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.generation import stream_generate
 from spatialvlm_cli.panorama.families import PanoramaFamily, check_vlm_pe
-from spatialvlm_cli.panorama.geometry import ViewLayout, plan_views
+from spatialvlm_cli.panorama.geometry import SPATIALVLM, ViewLayout, plan_views
 from spatialvlm_cli.panorama.image import Panorama, layout_images
 from spatialvlm_cli.panorama.positions import (
     PANO_MODES,
@@ -38,10 +38,14 @@ DEFAULT_VIEW_HEIGHT_PX = 448
 class PanoramaRequest:
     """What to ask about a panorama and how to cut it (the `--image` flags).
 
-    views: 0 (the panorama as one image) or 3 … 24 tiles; overlap: column overlap r of neighbouring tiles;
-    fov_deg: vertical field of view of each tile; global_view: also send the whole panorama first (always on with
-    views 0). vlm_pe: None | 'PanoRoPE_1D' | 'PanoRoPE'; pano_mode: 'shared' | 'cora'. view_height_px: tile
-    height; None: the model's own image size (`PanoramaProcessor.view_height_px`), 448 px while validating."""
+    views: 0 (the panorama as one image) or 3 … 24 tiles; overlap: column overlap r of neighbouring tiles
+    (convention 'spatialvlm'); fov_deg: vertical field of view of each tile ('spatialvlm') or both fovs of square
+    tiles ('panollava'); global_view: also send the whole panorama first (always on with views 0).
+    vlm_pe: None | 'PanoRoPE_1D' | 'PanoRoPE'; pano_mode: 'shared' | 'cora'. id_overlap: the overlap ratio the
+    position ids use, [0, 1); None: the views' column overlap. convention: 'spatialvlm' | 'panollava' (geometry.py).
+    view_height_px: tile height; None: the model's own image size (`PanoramaProcessor.view_height_px`), 448 px
+    while validating. global_px: the global view's height (its side when letter-boxed); None: view_height_px.
+    preset: the `--pano_preset` these settings came from (recorded in the JSON), or None."""
 
     prompt: str = DEFAULT_PROMPT
     views: int = 4
@@ -50,7 +54,11 @@ class PanoramaRequest:
     global_view: bool = True
     vlm_pe: str | None = None
     pano_mode: str = "shared"
+    id_overlap: float | None = None
+    convention: str = SPATIALVLM
     view_height_px: int | None = None
+    global_px: int | None = None
+    preset: str | None = None
     layout: ViewLayout = field(init=False)
 
     def __post_init__(self) -> None:
@@ -63,8 +71,13 @@ class PanoramaRequest:
             raise ConfigError(f"--pano_mode must be one of {', '.join(PANO_MODES)}, got '{self.pano_mode}'")
         if not self.prompt.strip():
             raise ConfigError("--prompt must not be empty")
+        if self.id_overlap is not None and not 0 <= self.id_overlap < 1:
+            raise ConfigError(f"--id_overlap must be in [0, 1), got {self.id_overlap}")
+        if self.global_px is not None and self.global_px < 16:
+            raise ConfigError(f"the global view must be at least 16 pixels high, got {self.global_px}")
         height = self.view_height_px or DEFAULT_VIEW_HEIGHT_PX
-        object.__setattr__(self, "layout", plan_views(self.views, self.overlap, self.fov_deg, self.global_view, height))
+        layout = plan_views(self.views, self.overlap, self.fov_deg, self.global_view, height, self.convention)
+        object.__setattr__(self, "layout", layout)
         if self.vlm_pe is not None and not self.layout.tiles:
             raise ConfigError(f"--VLM_PE {self.vlm_pe} needs perspective views; --views 0 sends one image")
 
@@ -72,6 +85,16 @@ class PanoramaRequest:
     def image_height_px(self) -> int:
         """Height of every image sent (tiles and the global view), pixels."""
         return self.view_height_px or DEFAULT_VIEW_HEIGHT_PX
+
+    @property
+    def global_height_px(self) -> int:
+        """Height of the global view, pixels (its side when letter-boxed)."""
+        return self.global_px or self.image_height_px
+
+    @property
+    def ids_overlap(self) -> float:
+        """The overlap ratio r the position ids use: `id_overlap`, else the views' column overlap."""
+        return self.layout.overlap if self.id_overlap is None else self.id_overlap
 
     def for_model(self, loaded: LoadedPanoramaModel) -> PanoramaRequest:
         """This request with views sized for `loaded`'s image processor (unless a height was given)."""
@@ -83,7 +106,7 @@ class PanoramaRequest:
         return PositionScheme(
             vlm_pe=self.vlm_pe,
             mode=self.pano_mode,
-            overlap=self.layout.overlap,
+            overlap=self.ids_overlap,
             tile_of_image=tuple(self.layout.tile_of_image()),
         )
 
@@ -127,7 +150,7 @@ class PanoramaResult:
 
 def prepare_inputs(loaded: LoadedPanoramaModel, panorama: Panorama, request: PanoramaRequest) -> dict[str, Any]:
     """The model inputs (batch 1) for a request, on the model's device; pixel values in the model's dtype."""
-    images = layout_images(panorama, request.layout, global_height_px=request.image_height_px)
+    images = layout_images(panorama, request.layout, global_height_px=request.global_height_px)
     inputs = loaded.processor(images, request.prompt)
     model = loaded.model
     moved = {key: value.to(model.device) for key, value in inputs.items()}
@@ -139,9 +162,13 @@ def describe_images(panorama: Panorama, request: PanoramaRequest) -> list[dict[s
     """JSON descriptions of the images sent, in prompt order."""
     described: list[dict[str, Any]] = []
     if request.layout.global_view:
-        height = min(request.image_height_px, panorama.height)
-        width = max(1, round(panorama.width * height / panorama.height))
-        described.append({"kind": "global", "width": width, "height": height})
+        if request.layout.letterbox_global:
+            side = request.global_height_px
+            described.append({"kind": "global", "width": side, "height": side, "letterboxed": True})
+        else:
+            height = min(request.global_height_px, panorama.height)
+            width = max(1, round(panorama.width * height / panorama.height))
+            described.append({"kind": "global", "width": width, "height": height})
     described.extend({"kind": "tile", **tile.to_dict()} for tile in request.layout.tiles)
     return described
 
@@ -194,11 +221,14 @@ def result_json(result: PanoramaResult, panorama: Panorama, request: PanoramaReq
         "random_weights": loaded.random_weights,
         "vlm_pe": request.vlm_pe or "None",
         "pano_mode": request.pano_mode if request.vlm_pe else None,
+        "pano_preset": request.preset,
         "prompt": request.prompt,
         "text": result.text,
         "views": {
             "tiles": len(layout.tiles),
-            "overlap": layout.overlap,
+            "overlap": round(layout.overlap, 6),
+            "id_overlap": request.ids_overlap if request.vlm_pe else None,
+            "convention": layout.convention,
             "hfov_deg": round(layout.tiles[0].hfov_deg, 4) if layout.tiles else 360.0,
             "vfov_deg": request.fov_deg if layout.tiles else 180.0,
             "global_view": layout.global_view,
