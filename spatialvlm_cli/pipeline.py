@@ -2,7 +2,8 @@
 
 The CLI's `infer --point_cloud` builds a `PointCloudRun` from its flags, plans it (`plan_point_cloud_run`), loads
 the model and hands the planned scenes to `run_scenes`, one scene or many; notebooks and tests can call
-`infer_scene` directly with a model they loaded once.
+`infer_scene` directly with a model they loaded once. A folder run records every scene in its run manifest
+(`spatialvlm_cli.runs`), which `--skip_existing` resumes from and torchrun's ranks merge.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from spatialvlm_cli.io import PointCloud, check_overwrite, find_point_clouds, re
 from spatialvlm_cli.layout import Layout, ParseIssue, dedupe_layout, format_layout, layout_to_json, parse_layout
 from spatialvlm_cli.layout.entities import Bbox, Door, Wall, Window
 from spatialvlm_cli.preprocess import prepare_point_cloud
+from spatialvlm_cli.runs import OK, ManifestPart, RunKey, read_manifest
 
 if TYPE_CHECKING:
     from spatialvlm_cli.model.loaded import LoadedModel
@@ -75,6 +77,19 @@ class PointCloudRun:
     attn_implementation: str | None = None
     skip_existing: bool = False
     overwrite: bool = False
+
+    @property
+    def key(self) -> RunKey:
+        """What a scene must have been run with for `skip_existing` to leave it out: model, PE flags, settings."""
+        return RunKey.build(self.model, self.vlm_pe, self.merge_rule, self.pe_options, self.scene.to_json())
+
+    @property
+    def manifest_folder(self) -> Path | None:
+        """The folder of a folder run's outputs and its run manifest; None for a single .ply (no manifest)."""
+        if not Path(self.point_cloud).is_dir():
+            return None
+        output = Path(self.output)
+        return output.parent if output.suffix.lower() == ".txt" and not output.is_dir() else output
 
 
 @dataclass
@@ -237,12 +252,16 @@ class BatchSummary:
 
 @dataclass
 class RunPlan:
-    """scenes: (input, txt, json) to run; skipped: inputs left out by skip_existing; replaced: existing outputs an
-    earlier run of this tool wrote for the same scene (or any, with overwrite), which the run will replace."""
+    """scenes: (input, txt, json) to run; skipped: inputs left out by skip_existing (done with the same model, PE
+    flags and settings); rerun: inputs the manifest records as done with another model, PE or settings, which run
+    again; replaced: existing outputs an earlier run of this tool wrote for the same scene (or any, with overwrite),
+    which the run will replace; folder: where the run manifest lives (None for a single .ply)."""
 
     scenes: list[tuple[Path, Path, Path]]
     skipped: list[Path]
+    rerun: list[Path]
     replaced: list[Path]
+    folder: Path | None
 
 
 def written_for(json_path: Path, source: Path) -> bool:
@@ -255,21 +274,32 @@ def written_for(json_path: Path, source: Path) -> bool:
             and Path(payload["source"]).resolve() == Path(source).resolve())
 
 
-def plan_point_cloud_run(point_cloud: Path, output: Path, skip_existing: bool, overwrite: bool = False) -> RunPlan:
-    """What a run will do, before any model is loaded. With skip_existing, scenes whose .txt and .json exist are
-    left out. An existing output is replaced only when this tool wrote it for the same scene (the .json names it;
-    the .txt goes with its .json) or `overwrite` is set; an output that is an input is never written (OutputError)."""
-    inputs = find_point_clouds(point_cloud)
-    scenes = [(src, txt, js) for src, (txt, js) in zip(inputs, output_paths(inputs, output), strict=True)]
-    skipped = []
-    if skip_existing:
-        skipped = [src for src, txt, js in scenes if txt.exists() and js.exists()]
-        scenes = [item for item in scenes if item[0] not in skipped]
+def plan_point_cloud_run(run: PointCloudRun) -> RunPlan:
+    """What a run will do, before any model is loaded. With skip_existing (folder runs only: ConfigError for one
+    .ply), a scene is left out when the run manifest (merged: `runs.merge_manifest`) records its latest try as ok
+    under the run's key (model, PE flags, settings) and its .txt and .json are still there; failed scenes and those
+    done with another key run again. An existing output is replaced only when this tool wrote it for the same scene
+    (the .json names it; the .txt goes with its .json) or `overwrite` is set; an output that is an input is never
+    written (OutputError)."""
+    inputs = find_point_clouds(run.point_cloud)
+    scenes = [(src, txt, js) for src, (txt, js) in zip(inputs, output_paths(inputs, run.output), strict=True)]
+    folder = run.manifest_folder
+    entries = read_manifest(folder) if folder is not None else {}
+    if run.skip_existing and folder is None:
+        raise ConfigError(f"--skip_existing resumes a folder run from its manifest; '{run.point_cloud}' is one file "
+                          "(run it again without --skip_existing)")
+    key = run.key
+    ok = {src: entry.key for src, _, _ in scenes if (entry := entries.get(src.name)) is not None
+          and entry.status == OK}
+    rerun = [src for src, _, _ in scenes if src in ok and ok[src] != key]
+    skipped = [src for src, txt, js in scenes if run.skip_existing and ok.get(src) == key and txt.exists()
+               and written_for(js, src)]
+    scenes = [item for item in scenes if item[0] not in skipped]
     replaced = []
     for source, txt_path, json_path in scenes:
-        replaced += check_overwrite([txt_path, json_path], inputs, overwrite,
+        replaced += check_overwrite([txt_path, json_path], inputs, run.overwrite,
                                     lambda _, src=source, js=json_path: written_for(js, src))
-    return RunPlan(scenes, skipped, replaced)
+    return RunPlan(scenes, skipped, rerun, replaced, folder)
 
 
 def run_scenes(
@@ -282,27 +312,33 @@ def run_scenes(
     watch: ModelWatch | None = None,
     reraise: bool = False,
     first_cloud: PointCloud | None = None,
+    manifest: ManifestPart | None = None,
 ) -> BatchSummary:
     """Run every planned scene, one or many, and write its outputs; a scene that fails for any reason (bad file,
     numerical or library error) is recorded with a one-line reason and the batch goes on. Ctrl-C stops the batch
     (KeyboardInterrupt propagates); `reraise` lets the first failure through instead (the CLI's SPATIALVLM_DEBUG,
     and its one-scene runs, whose failure is the command's error). on_text / watch: as in `infer_scene`.
     first_cloud: the first planned scene's contents when the caller already read it (to fail fast before loading
-    a model)."""
+    a model). manifest: where a folder run records each scene once its outputs are written (or it failed)."""
     summary = BatchSummary()
     for index, (source, txt_path, json_path) in enumerate(plan):
+        start = time.perf_counter()
         try:
             cloud = first_cloud if index == 0 else None
             result = infer_scene(loaded, source, settings, on_text, cloud=cloud, watch=watch)
             write_scene_outputs(result, txt_path, json_path, meta)
         except Exception as error:
+            reason = error_line(error)
+            if manifest is not None:
+                manifest.record(source, time.perf_counter() - start, error=reason)
             if reraise:
                 raise
-            reason = error_line(error)
             summary.failed.append((source, reason))
             if on_scene_done is not None:
                 on_scene_done(source, None, reason)
             continue
+        if manifest is not None:
+            manifest.record(source, time.perf_counter() - start, result.num_point_tokens, result.num_new_tokens)
         summary.done.append(source)
         if on_scene_done is not None:
             on_scene_done(source, result, None)

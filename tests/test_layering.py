@@ -26,6 +26,7 @@ FLAG_CHECK_MODULES = [
     "spatialvlm_cli.panorama.source",
     "spatialvlm_cli.pipeline",
     "spatialvlm_cli.presets",
+    "spatialvlm_cli.runs",
 ]
 
 LIBRARY_PACKAGES = sorted(

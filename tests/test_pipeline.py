@@ -57,11 +57,57 @@ def test_folder_run_survives_a_bad_scene_and_resumes(tmp_path: Path):
     result = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), *FAST])
     assert result.exit_code == 1
     assert "1 scene(s) written" in result.stderr and "1 failed" in result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["failed.log", "good.json", "good.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["failed.log", "good.json", "good.txt", "manifest.jsonl"]
     assert (out / "failed.log").read_text().startswith("bad\t'")
-    (scenes / "bad.ply").unlink()
+    first = {entry["scene"]: entry for entry in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+    assert [(name, entry["status"]) for name, entry in first.items()] == [("bad.ply", "failed"), ("good.ply", "ok")]
+    assert "not a PLY file" in first["bad.ply"]["error"] and first["bad.ply"]["new_tokens"] is None
+    assert (first["good.ply"]["model"], first["good.ply"]["pe"], first["good.ply"]["rank"]) == ("tiny-qwen", "None", 0)
+    # the failed scene is retried, the done one is not; failed.log goes once nothing has failed
+    shutil.copy(ROOM, scenes / "bad.ply")
     again = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), "--skip_existing", *FAST])
-    assert again.exit_code == 0 and "nothing to do: all 1 scene(s)" in again.stderr
+    assert again.exit_code == 0, again.output
+    assert "1 scene(s) written" in again.stderr and "1 skipped (done before with the same model, PE and settings)" \
+        in again.stderr
+    second = {entry["scene"]: entry for entry in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+    assert second["good.ply"] == first["good.ply"] and second["bad.ply"]["status"] == "ok"
+    assert sorted(p.name for p in out.iterdir()) == ["bad.json", "bad.txt", "good.json", "good.txt", "manifest.jsonl"]
+    done = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), "--skip_existing", *FAST])
+    assert done.exit_code == 0 and "nothing to do: all 2 scene(s) were done" in done.stderr
+
+
+def test_skip_existing_reruns_scenes_done_with_another_encoding_or_settings(tmp_path: Path):
+    """The README's chunked example after the interleaved one: outputs of another encoding are not kept."""
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(ROOM, scenes / f"{name}.ply")
+    out = tmp_path / "out"
+    interleaved = ["-p", str(scenes), "-o", str(out), "--skip_existing", "--VLM_PE", "3D_RoPE", *FAST]
+    assert CliRunner().invoke(app, ["infer", *interleaved]).exit_code == 0
+    chunked = CliRunner().invoke(app, ["infer", *interleaved, "--pe_option", "layout=chunked"])
+    assert chunked.exit_code == 0, chunked.output
+    assert "2 scene(s) were done with another model, PE or settings: running them again" in chunked.stderr
+    assert "2 scene(s) written" in chunked.stderr
+    assert json.loads((out / "a.json").read_text())["pe"]["layout"] == "chunked"
+    entries = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [entry["pe"].split(" ")[0] for entry in entries] == ["3D_RoPE/3D_only"] * 2
+    assert all('"layout": "chunked"' in entry["pe"] for entry in entries)
+    # the same flags spelled otherwise are the same run; another seed is not
+    same = CliRunner().invoke(app, ["infer", *interleaved[:-len(FAST)], "--VLM_PE", "3d_rope", "--pe_option",
+                                    "layout=chunked", *FAST])
+    assert same.exit_code == 0 and "nothing to do" in same.stderr
+    seeded = CliRunner().invoke(app, ["infer", *interleaved, "--pe_option", "layout=chunked", "--seed", "1"])
+    assert seeded.exit_code == 0 and "2 scene(s) written" in seeded.stderr
+
+
+def test_skip_existing_needs_a_folder_run(tmp_path: Path):
+    result = CliRunner().invoke(app, ["infer", "-p", str(ROOM), "-o", str(tmp_path / "out"), "--skip_existing", *FAST])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: --skip_existing resumes a folder run from its manifest; '{ROOM}' is one file (run it again without "
+        "--skip_existing) (set SPATIALVLM_DEBUG=1 for a traceback)"]
+    assert not (tmp_path / "out").exists()
 
 
 def test_yaml_config_drives_infer(tmp_path: Path):
@@ -244,11 +290,13 @@ def test_ctrl_c_in_a_folder_run_says_how_to_resume(tmp_path: Path, monkeypatch):
     assert result.exit_code == 130
     assert result.stderr.strip().splitlines()[-1] == (
         "error: interrupted; 1 of 3 scene(s) done; run the same command with --skip_existing to go on where it stopped")
-    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.txt", "manifest.jsonl"]  # merged on the way out
+    assert [json.loads(line)["scene"] for line in (out / "manifest.jsonl").read_text().splitlines()] == ["a.ply"]
     monkeypatch.setattr(pipeline, "infer_scene", real_infer)
     resumed = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), "--skip_existing", *FAST])
     assert resumed.exit_code == 0
-    assert "2 scene(s) written to" in resumed.stderr and "1 skipped (outputs exist), 0 failed" in resumed.stderr
+    assert "2 scene(s) written to" in resumed.stderr
+    assert "1 skipped (done before with the same model, PE and settings), 0 failed" in resumed.stderr
 
 
 def test_own_outputs_are_recognised_from_another_working_folder(tmp_path: Path, monkeypatch):
@@ -270,7 +318,7 @@ def test_a_first_scene_failing_into_a_new_folder_is_recorded(tmp_path: Path):
     out = tmp_path / "new" / "out"
     result = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), *FAST])
     assert result.exit_code == 1, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["b.json", "b.txt", "failed.log"]
+    assert sorted(p.name for p in out.iterdir()) == ["b.json", "b.txt", "failed.log", "manifest.jsonl"]
 
 
 def test_one_scene_goes_through_run_scenes_reading_the_file_once_and_failing_as_the_command(tmp_path: Path,

@@ -3,11 +3,15 @@
 SPATIALVLM_DEBUG=1    errors go through with their traceback instead of one line (every command; folder runs stop
                       at the first failing scene).
 SPATIALVLM_VERBOSE=1  `infer --point_cloud` prints the nine attention-layer checkpoints of every prefill (stderr).
+RANK, WORLD_SIZE,     set by torchrun for each process it starts: `infer -p FOLDER` splits the folder's scenes over
+LOCAL_RANK            the WORLD_SIZE processes (`torchrun_launch`).
 """
 
 from __future__ import annotations
 
 import os
+
+from spatialvlm_cli.errors import ConfigError
 
 
 def debug() -> bool:
@@ -18,3 +22,22 @@ def debug() -> bool:
 def verbose_checkpoints() -> bool:
     """SPATIALVLM_VERBOSE=1: print the nine checkpoints during `infer`'s prefills."""
     return os.environ.get("SPATIALVLM_VERBOSE") == "1"
+
+
+def torchrun_launch() -> tuple[int, int, int] | None:
+    """(RANK, WORLD_SIZE, LOCAL_RANK) of a process torchrun started as one of several; None when WORLD_SIZE is unset
+    or 1 (a plain run, or torchrun with one process). ConfigError for values that are not such a triple."""
+    world = os.environ.get("WORLD_SIZE")
+    if world is None or world.strip() == "1":
+        return None
+    names = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+    raw = [os.environ.get(name, "") for name in names]
+    try:
+        rank, size, local_rank = (int(value) for value in raw)
+    except ValueError:
+        raise ConfigError("RANK, WORLD_SIZE and LOCAL_RANK must be integers set by torchrun, got "
+                          + ", ".join(f"{name}={value!r}" for name, value in zip(names, raw, strict=True))) from None
+    if not (size >= 1 and 0 <= rank < size and local_rank >= 0):
+        raise ConfigError(f"RANK {rank}, WORLD_SIZE {size}, LOCAL_RANK {local_rank} is not a process of a torchrun "
+                          "launch (0 <= RANK < WORLD_SIZE)")
+    return (rank, size, local_rank) if size > 1 else None

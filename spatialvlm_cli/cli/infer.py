@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rich.status import Status
     from torch import nn
 
+    from spatialvlm_cli.distributed import Ranks
     from spatialvlm_cli.io import PointCloud
     from spatialvlm_cli.model.loaded import LoadedModel
     from spatialvlm_cli.panorama.pipeline import PanoramaRun
@@ -164,7 +165,8 @@ def infer(
     skip_existing: Annotated[
         bool,
         typer.Option("--skip_existing", "--skip-existing", rich_help_panel=OUTPUT_PANEL,
-                     help="Point clouds: leave out scenes whose outputs already exist."),
+                     help="Folder runs: leave out scenes the run manifest (OUTPUT/manifest.jsonl) records as done "
+                     "with the same model, PE flags and settings; failed scenes and those done otherwise run again."),
     ] = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -267,44 +269,94 @@ def summary_line(result: SceneResult) -> str:
 
 
 def _infer_point_clouds(run: PointCloudRun, status: Status) -> None:
-    """Plan the run and check every flag and the output location, read a single scene, then load the model and
-    hand the scenes to `run_scenes`: one scene streams its text to stdout, many show a progress bar."""
+    """Under torchrun (WORLD_SIZE > 1), join the process group first: every rank runs its share of the folder's
+    scenes on its own device (`distributed.rank_device`). Then `_plan_and_run`."""
+    launch = environment.torchrun_launch()
+    if launch is None:
+        _plan_and_run(run, status, None)
+        return
+    if run.manifest_folder is None:
+        raise InputError(f"torchrun splits a folder's scenes over its processes; '{run.point_cloud}' is one file")
+    from dataclasses import replace
+
+    from spatialvlm_cli.distributed import join_process_group, leave_process_group, rank_device
+
+    rank, world, local_rank = launch
+    status.update(f"rank {rank} of {world}: joining the other processes …")
+    run = replace(run, device=rank_device(run.device, local_rank))
+    ranks = join_process_group(rank, world, run.device)
+    try:
+        _plan_and_run(run, status, ranks)
+    finally:
+        leave_process_group()
+
+
+def _plan_and_run(run: PointCloudRun, status: Status, ranks: Ranks | None) -> None:
+    """Merge what a killed run left in the manifest (rank 0, while the others wait), plan the run and check every
+    flag and the output location, read a single scene, then load the model and run this rank's scenes: one scene
+    streams its text to stdout, a folder shows a progress bar (one process) or a line per scene (ranks).
+    ranks: the torchrun ranks, None for one process."""
     import time
 
     from spatialvlm_cli.io import check_output_location, read_point_cloud
     from spatialvlm_cli.io.model_source import missing_model_path, offline_hub_problem
     from spatialvlm_cli.pipeline import plan_point_cloud_run
+    from spatialvlm_cli.runs import merge_manifest
 
     err = terminal.err
     problem = missing_model_path(run.model) or offline_hub_problem(run.model)
     if problem:
         raise ModelLoadError(problem)
-    plan = plan_point_cloud_run(run.point_cloud, run.output, run.skip_existing, run.overwrite)
+    main = ranks is None or ranks.is_main
+    if run.manifest_folder is not None and main:
+        merge_manifest(run.manifest_folder)
+    if ranks is not None:
+        ranks.barrier()  # every rank plans from the merged manifest
+    plan = plan_point_cloud_run(run)
     if not plan.scenes:
         status.stop()
-        err.print(f"nothing to do: all {len(plan.skipped)} scene(s) already have their outputs in '{run.output}'")
+        if main:
+            err.print(f"nothing to do: all {len(plan.skipped)} scene(s) were done in '{plan.folder}' with the same "
+                      "model, PE and settings")
         return
     check_output_location(plan.scenes[0][1])
     status.update("checking --device and the positional encoding flags …")
     from spatialvlm_cli.device import resolve_device  # torch: only once the cheap checks above have passed
+    from spatialvlm_cli.distributed import Ranks
 
     resolve_device(run.device)  # a device this machine lacks fails before any model loads
     check_pe_flags(run.vlm_pe, run.merge_rule, run.pe_options)
+    ranks = ranks or Ranks()
+    mine = ranks.split(plan.scenes)
     # One scene: read it before loading the model, so a bad file fails in seconds, not after a model load.
     first_cloud = None
-    if len(plan.scenes) == 1:
+    if plan.folder is None:
         status.update(f"reading {plan.scenes[0][0]} …")
         first_cloud = read_point_cloud(plan.scenes[0][0])
+    loaded, meta = None, {}
+    if mine:
+        status.update(f"loading {run.model} …")
+        start = time.perf_counter()
+        loaded, meta = _load_model(run)
+        status.stop()
+        err.print(f"{_rank_prefix(ranks)}loaded {run.model} (--VLM_PE {meta['vlm_pe'] or 'None'}) on {meta['device']} "
+                  f"in {time.perf_counter() - start:.1f} s; seed {run.scene.generation.seed}", markup=False)
+    status.stop()
+    if plan.folder is None:
+        assert loaded is not None  # one scene, one process: it is this process's
+        _run_one_scene(run, plan, loaded, meta, first_cloud)
+    else:
+        _run_folder(run, plan, ranks, mine, loaded, meta)
 
-    status.update(f"loading {run.model} …")
-    start = time.perf_counter()
+
+def _load_model(run: PointCloudRun) -> tuple[LoadedModel, dict[str, object]]:
+    """The model with the run's PE flags, and what every scene's JSON records about it."""
     from transformers.utils import logging as hf_logging
 
     from spatialvlm_cli.model import load_spatiallm
     from spatialvlm_cli.pe.spec import KEEP
 
     hf_logging.disable_progress_bar()  # the spinner says what is going on; a second bar would run into it
-
     loaded = load_spatiallm(
         run.model,
         device=run.device,
@@ -315,17 +367,16 @@ def _infer_point_clouds(run: PointCloudRun, status: Status) -> None:
         pe_options=dict(run.pe_options) or None,
         attn_implementation=run.attn_implementation,
     )
-    status.stop()
     model_config = loaded.model.config
     meta = {"model": run.model, "vlm_pe": model_config.vlm_pe, "pcd_pe_merge_rule": model_config.pcd_pe_merge_rule,
             "pe": dict(model_config.pe or {}), "device": str(loaded.model.device), "dtype": str(loaded.model.dtype),
             "attn_implementation": run.attn_implementation}
-    err.print(f"loaded {run.model} (--VLM_PE {model_config.vlm_pe or 'None'}) on {loaded.model.device} in "
-              f"{time.perf_counter() - start:.1f} s; seed {run.scene.generation.seed}", markup=False)
-    if len(plan.scenes) == 1:
-        _run_one_scene(run, plan, loaded, meta, first_cloud)
-    else:
-        _run_many_scenes(run, plan, loaded, meta)
+    return loaded, meta
+
+
+def _rank_prefix(ranks: Ranks) -> str:
+    """'rank R: ' before a rank's lines when there are several, else nothing."""
+    return f"rank {ranks.rank}: " if ranks.world > 1 else ""
 
 
 def _watch() -> ModelWatch | None:
@@ -357,44 +408,67 @@ def _run_one_scene(run: PointCloudRun, plan: RunPlan, loaded: LoadedModel, meta:
                reraise=True, first_cloud=cloud)
 
 
-def _run_many_scenes(run: PointCloudRun, plan: RunPlan, loaded: LoadedModel, meta: dict[str, object]) -> None:
-    """A progress bar, a line per scene, failures in output/failed.log; Ctrl-C says how to go on."""
+def _run_folder(run: PointCloudRun, plan: RunPlan, ranks: Ranks, mine: list[tuple[Path, Path, Path]],
+                loaded: LoadedModel | None, meta: dict[str, object]) -> None:
+    """Run this rank's scenes (`mine`), each recorded in its part of the run manifest; after every rank is done,
+    rank 0 merges the manifest and says what the run came to (exit code 1 when any scene failed). One process shows
+    a progress bar; with ranks, each prints a line per scene. Ctrl-C says how to go on."""
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from spatialvlm_cli.pipeline import run_scenes
+    from spatialvlm_cli.runs import FAILED_LOG, MANIFEST_NAME, ManifestPart, merge_manifest, pe_description
 
     err = terminal.err
-    replaced = set(plan.replaced)
+    folder = plan.folder
+    assert folder is not None  # a folder run
+    prefix = _rank_prefix(ranks)
+    if ranks.is_main and run.skip_existing and plan.rerun:
+        err.print(f"{len(plan.rerun)} scene(s) were done with another model, PE or settings: running them again",
+                  markup=False)
+    replaced_sources = {src for src, txt, js in plan.scenes if txt in plan.replaced or js in plan.replaced}
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=err)
-    failed_log = run.output / "failed.log"
+                        console=err, disable=ranks.world > 1)
+    finished = 0
 
     def on_done(source: Path, result: SceneResult | None, error: str | None) -> None:
+        nonlocal finished
+        finished += 1
+        count = f"{finished}/{len(mine)} " if ranks.world > 1 else ""
         if result is not None:
             again = ", replaced an earlier run's files" if source in replaced_sources else ""
-            err.print(f"[green]done[/] {escape(f'{source.name}: {summary_line(result)}')} "
+            err.print(f"{prefix}{count}[green]done[/] {escape(f'{source.name}: {summary_line(result)}')} "
                       f"({result.seconds:.1f} s{again})")
         else:
-            err.print(f"[red]failed[/] {escape(f'{source.name}: {error}')}")
-            failed_log.parent.mkdir(parents=True, exist_ok=True)
-            with failed_log.open("a", encoding="utf-8") as log_file:
-                log_file.write(f"{source.stem}\t{error}\n")
+            err.print(f"{prefix}{count}[red]failed[/] {escape(f'{source.name}: {error}')}")
         progress.advance(task)
 
-    replaced_sources = {src for src, txt, js in plan.scenes if txt in replaced or js in replaced}
-    done_before = len(plan.skipped)
-    with progress:
-        task = progress.add_task("scenes", total=len(plan.scenes))
-        try:
-            summary = run_scenes(loaded, plan.scenes, run.scene, meta, on_scene_done=on_done, watch=_watch(),
-                                 reraise=environment.debug())
-        except KeyboardInterrupt:
-            written = int(progress.tasks[0].completed)
-            raise KeyboardInterrupt(f"{written} of {len(plan.scenes)} scene(s) done; run the same command with "
-                                    "--skip_existing to go on where it stopped") from None
-    skipped = f", {done_before} skipped (outputs exist)" if done_before else ""
-    failures = f", {len(summary.failed)} failed (see {failed_log})" if summary.failed else ", 0 failed"
-    err.print(f"{len(summary.done)} scene(s) written to '{run.output}'{skipped}{failures}")
-    if summary.failed:
+    if loaded is not None:
+        part = ManifestPart(folder, ranks.rank, run.key,
+                            pe_description(meta["vlm_pe"], meta["pcd_pe_merge_rule"], meta["pe"]), str(meta["device"]))
+        with progress:
+            task = progress.add_task("scenes", total=len(mine))
+            try:
+                run_scenes(loaded, mine, run.scene, meta, on_scene_done=on_done, watch=_watch(),
+                           reraise=environment.debug(), manifest=part)
+            except KeyboardInterrupt:
+                if ranks.world == 1:  # the others may still be writing their parts: the next run merges them
+                    merge_manifest(folder)
+                raise KeyboardInterrupt(f"{finished} of {len(mine)} scene(s) done; run the same command with "
+                                        "--skip_existing to go on where it stopped") from None
+    ranks.barrier()  # every rank has written its part
+    failed = False
+    if ranks.is_main:
+        merged = merge_manifest(folder)
+        done = len(merged.done)
+        by = f" by {ranks.world} processes" if ranks.world > 1 else ""
+        skipped = f", {len(plan.skipped)} skipped (done before with the same model, PE and settings)" \
+            if plan.skipped else ""
+        failures = f", {len(merged.failed)} failed (see {folder / FAILED_LOG})" if merged.failed else ", 0 failed"
+        err.print(f"{done} scene(s) written to '{folder}'{by}{skipped}{failures}; manifest "
+                  f"{folder / MANIFEST_NAME}", markup=False)
+        failed = bool(merged.failed)
+    # The other ranks leave before rank 0 exits with 1: torchrun stops the processes that are left when one fails.
+    ranks.barrier()
+    if failed:
         raise typer.Exit(1)
