@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,26 @@ def test_a_run_that_lost_a_rank_is_finished_by_a_rerun(tmp_path: Path):
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "broken.json", "broken.txt", "manifest.jsonl", "room_000.json", "room_000.txt", "room_001.json",
         "room_001.txt", "room_002.json", "room_002.txt"]
+
+
+def test_the_slurm_script_runs_torchrun_with_its_rendezvous_flags(tmp_path: Path):
+    """Outside SLURM (SRUN empty, MASTER_ADDR set) the script's one command is the multi-node one on one node: c10d
+    rendezvous at MASTER_ADDR:MASTER_PORT, NPROC_PER_NODE processes."""
+    script = str(REPO / "scripts" / "slurm_infer.sh")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SLURM_", "MASTER_"))}
+    usage = subprocess.run([script], capture_output=True, text=True, env=env)
+    assert usage.returncode == 2 and usage.stderr.startswith("Run `spatialvlm infer` over a folder")
+    outside = subprocess.run([script, "scenes", str(tmp_path / "x")], capture_output=True, text=True, env=env)
+    assert outside.returncode == 2 and outside.stderr == (
+        "error: not in a SLURM job: submit with sbatch, or set MASTER_ADDR (and SRUN= to run here)\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env.update(SRUN="", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), NPROC_PER_NODE="2", HF_HUB_OFFLINE="1",
+               OMP_NUM_THREADS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
+    out = tmp_path / "out"
+    run = subprocess.run([script, str(REPO / "scenes"), str(out), *FAST], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "3 scene(s) written to" in run.stderr and "by 2 processes, 0 failed" in run.stderr
+    assert sorted(entry["rank"] for entry in _manifest(out).values()) == [0, 0, 1]
