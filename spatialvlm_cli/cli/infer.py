@@ -277,10 +277,14 @@ def _infer_point_clouds(run: PointCloudRun, status: Status) -> None:
         return
     if run.manifest_folder is None:
         raise InputError(f"torchrun splits a folder's scenes over its processes; '{run.point_cloud}' is one file")
+    import signal
     from dataclasses import replace
 
     from spatialvlm_cli.distributed import join_process_group, leave_process_group, rank_device
 
+    # When one rank fails, or torchrun itself is interrupted, torchrun stops the others with SIGTERM: end like Ctrl-C
+    # (generation stopped cleanly, no temporary file left, one line saying how to go on).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     rank, world, local_rank = launch
     status.update(f"rank {rank} of {world}: joining the other processes …")
     run = replace(run, device=rank_device(run.device, local_rank))
@@ -454,8 +458,8 @@ def _run_folder(run: PointCloudRun, plan: RunPlan, ranks: Ranks, mine: list[tupl
             except KeyboardInterrupt:
                 if ranks.world == 1:  # the others may still be writing their parts: the next run merges them
                     merge_manifest(folder)
-                raise KeyboardInterrupt(f"{finished} of {len(mine)} scene(s) done; run the same command with "
-                                        "--skip_existing to go on where it stopped") from None
+                raise KeyboardInterrupt(f"{prefix}{finished} of {len(mine)} scene(s) done; run the same command "
+                                        "with --skip_existing to go on where it stopped") from None
     ranks.barrier()  # every rank has written its part
     failed = False
     if ranks.is_main:
