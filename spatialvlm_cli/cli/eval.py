@@ -1,4 +1,5 @@
-"""`spatialvlm eval`: SpatialLM's layout and object F1 for a folder of predictions against ground truth."""
+"""`spatialvlm eval`: SpatialLM's layout and object F1 for a folder of predictions against ground truth, or (with
+`--task caption|vqa`) caption and VQA metrics for panorama answers against references."""
 
 from __future__ import annotations
 
@@ -17,18 +18,34 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from spatialvlm_cli.evaluation import EvalReport, GeometryReport
+    from spatialvlm_cli.evaluation.answers import TextReport
+
+TASKS = ("layout", "caption", "vqa")
+# The flags only `--task layout` reads, with their defaults: another task refuses them when changed.
+LAYOUT_FLAGS = {"metadata": None, "label_mapping": None, "label_from": "spatiallm59", "label_to": "spatiallm20",
+                "iou": "0.25,0.5", "exact": False, "geometry": False, "geometry_cutoff": 2.0}
+SHOWN_ITEMS = 20  # per-item rows printed; --json holds every item
 
 
 def eval_command(
     ctx: typer.Context,
     pred: Annotated[
         Path | None,
-        typer.Option("--pred", "--pred_dir", "--pred-dir", help="Folder of predicted layouts, <scene>.txt (required)."),
+        typer.Option("--pred", "--pred_dir", "--pred-dir",
+                     help="Folder of predicted layouts, <scene>.txt (required); caption/vqa: answers, a .jsonl / "
+                     ".json file or a folder of them (infer --image's JSON files)."),
     ] = None,
     gt: Annotated[
         Path | None,
-        typer.Option("--gt", "--gt_dir", "--gt-dir", help="Folder of ground-truth layouts, same names (required)."),
+        typer.Option("--gt", "--gt_dir", "--gt-dir",
+                     help="Folder of ground-truth layouts, same names (required); caption/vqa: references, a .jsonl "
+                     "/ .json file or a folder of them."),
     ] = None,
+    task: Annotated[
+        str,
+        typer.Option("--task", help="layout (SpatialLM's F1) | caption (BLEU-4, METEOR, ROUGE-L, CIDEr-D) | vqa "
+                     "(exact-match and normalised accuracy)."),
+    ] = "layout",
     metadata: Annotated[
         Path | None,
         typer.Option("--metadata", help="SpatialLM's test.csv: score the scenes of its 'id' column, in order."),
@@ -107,6 +124,16 @@ def eval_command(
       spatialvlm eval --pred out/ --gt scenes/ --exact --geometry
 
       spatialvlm eval --config eval.yaml --pred runs/mixed/   (YAML keys: pred, gt, metadata, label_mapping, ...)
+
+      spatialvlm eval --task vqa --pred answers/answers.jsonl --gt qa/questions.jsonl --json vqa.json
+
+      spatialvlm eval --task caption --pred captions.jsonl --gt references.jsonl
+
+    --task caption and vqa score panorama answers (records with 'text' / 'answer') against references ('answers' /
+    'references' lists or 'answer'), matched by 'id' or by image and question; per item and over the corpus.
+    BLEU-4, ROUGE-L and CIDEr-D are computed as pycocoevalcap computes them (on our own tokens, not the PTB
+    tokenizer); METEOR is the exact-match variant (no stemming, WordNet synonyms or paraphrases), so lower than
+    pycocoevalcap's METEOR 1.5; CIDEr-D's IDF comes from the scored references.
     """
 
     from spatialvlm_cli.config import merge_config
@@ -114,6 +141,11 @@ def eval_command(
     from spatialvlm_cli.io import check_overwrite, write_text_atomic
 
     values = merge_config(ctx, config)
+    if values["task"] not in TASKS:
+        raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got '{values['task']}'")
+    if values["task"] != "layout":
+        _eval_answers(values)
+        return
     if values["pred"] is None or values["gt"] is None:
         raise InputError("give both --pred (predicted layouts) and --gt (ground-truth layouts) folders")
     out, err = terminal.out, terminal.err
@@ -141,15 +173,88 @@ def eval_command(
         err.print(f"wrote {values['json_path']}{' (replacing an earlier report)' if replaced else ''}")
 
 
+def _eval_answers(values: dict) -> None:
+    """`eval --task caption|vqa`: score answers against references, print the tables, write --json."""
+    from spatialvlm_cli.evaluation.answers import evaluate_answers
+    from spatialvlm_cli.io import check_overwrite, write_text_atomic
+
+    task = values["task"]
+    changed = [name for name, default in LAYOUT_FLAGS.items() if values[name] != default]
+    if changed:
+        raise ConfigError(f"--{changed[0]} applies to --task layout only, not --task {task}")
+    if values["pred"] is None or values["gt"] is None:
+        raise InputError(f"give both --pred (answers) and --gt (references) for --task {task}")
+    replaced = []
+    if values["json_path"] is not None:
+        replaced = check_overwrite([values["json_path"]], [values["pred"], values["gt"]], values["overwrite"],
+                                   _written_by_eval)
+    out, err = terminal.out, terminal.err
+    if not out.is_terminal:
+        out.width = 160
+    start = time.perf_counter()
+    report = evaluate_answers(values["pred"], values["gt"], task)
+    _print_answer_notes(err, report, time.perf_counter() - start)
+    out.print(_answers_table(report))
+    if values["json_path"] is not None:
+        import json
+
+        write_text_atomic(values["json_path"], json.dumps(report.to_json(), indent=1, ensure_ascii=False) + "\n")
+        err.print(f"wrote {values['json_path']}{' (replacing an earlier report)' if replaced else ''}")
+
+
+def _print_answer_notes(err: Console, report: TextReport, seconds: float) -> None:
+    """Unmatched records, one line each, then what was scored and how."""
+    for names, what in ((report.missing_predictions, "reference(s) with no prediction (scored as empty answers)"),
+                        (report.unmatched_predictions, "prediction(s) with no reference (not scored)")):
+        if names:
+            shown = ", ".join(names[:5]) + (f", … ({len(names) - 5} more)" if len(names) > 5 else "")
+            err.print(f"[yellow]{len(names)} {what}:[/] {shown}")
+    how = ("METEOR exact-match only; CIDEr-D IDF from these references" if report.task == "caption"
+           else "exact and normalised match with any reference")
+    err.print(f"scored {len(report.items)} item(s) in {seconds:.2f} s ({how})")
+
+
+def _answers_table(report: TextReport) -> Table:
+    """Per-item scores (the first SHOWN_ITEMS) and the corpus row."""
+    from rich import box
+    from rich.table import Table
+
+    scale = "x100, CIDEr-D x10 of [0, 10]" if report.task == "caption" else "accuracy x100"
+    table = Table(title=f"{report.task}: {len(report.items)} item(s), {scale}", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("item", no_wrap=True, max_width=40)
+    table.add_column("prediction", max_width=40, style="dim")
+    for name in report.metrics:
+        table.add_column(name, justify="right")
+    for index, item in enumerate(report.items[:SHOWN_ITEMS]):
+        shown = "–" if item.missing_prediction else item.prediction.replace("\n", " ")
+        table.add_row(item.key, shown, *(_score_cell(name, report.scores[name].items[index])
+                                          for name in report.metrics))
+    if len(report.items) > SHOWN_ITEMS:
+        table.add_row(f"… {len(report.items) - SHOWN_ITEMS} more (--json)", "", *[""] * len(report.metrics))
+    table.add_section()
+    table.add_row("corpus", "", *(_score_cell(name, report.scores[name].corpus) for name in report.metrics),
+                  style="bold")
+    return table
+
+
+def _score_cell(metric: str, value: float) -> str:
+    """CIDEr-D (already in [0, 10]) as is, the other metrics x100."""
+    return f"{value:.3f}" if metric == "CIDEr-D" else f"{100 * value:.1f}"
+
+
 def _written_by_eval(path: Path) -> bool:
-    """True when `path` is a JSON report this command wrote."""
+    """True when `path` is a JSON report this command wrote (layout or answers)."""
     import json
+
+    from spatialvlm_cli.evaluation.answers import REPORT_KEYS
 
     try:
         report = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(report, dict) and {"thresholds", "aggregation", "summary"} <= report.keys()
+    return isinstance(report, dict) and ({"thresholds", "aggregation", "summary"} <= report.keys()
+                                         or report.keys() >= REPORT_KEYS)
 
 
 def _parse_thresholds(text: str) -> tuple[float, ...]:

@@ -1,5 +1,6 @@
 """Layout and object metrics that reproduce SpatialLM's eval.py (F1 after Hungarian matching), the geometric errors
-in metres of `eval --geometry` (room_geometry.py) and the room baselines (baselines.py). No torch here.
+in metres of `eval --geometry` (room_geometry.py) and the room baselines (baselines.py); caption and VQA metrics
+for panorama answers (`eval --task caption|vqa`: text.py, read and matched by answers.py). No torch here.
 
     report = evaluate_folders("preds/", "gt/")              # or metadata=..., label_mapping=...
     report.f1("wall", 0.25); report.group_mean("objects", 0.5); report.to_json()

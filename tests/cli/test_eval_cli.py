@@ -261,3 +261,103 @@ def test_geometry_errors_in_metres(tmp_path: Path):
     assert "Geometry" not in plain.stdout
     assert_one_line_error(run(["--pred", str(pred), "--gt", str(gt), "--geometry", "--geometry_cutoff", "0"]),
                           "cutoff")
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return path
+
+
+def qa_files(tmp_path: Path) -> tuple[Path, Path]:
+    """Three questions; answers for two of them (one matched by image + question, as `infer --image` writes),
+    plus one answer to no question."""
+    gt = write_jsonl(tmp_path / "questions.jsonl", [
+        {"id": "r0/doors", "image": "qa/r0.png", "question": "How many doors?", "answers": ["2", "two"]},
+        {"image": "qa/r0.png", "question": "Is the door left or right of the window?", "answer": "left"},
+        {"id": "r1/doors", "image": "qa/r1.png", "question": "How many doors?", "answer": "1"},
+    ])
+    pred = write_jsonl(tmp_path / "answers.jsonl", [
+        {"id": "r0/doors", "text": "Two."},
+        {"image": "/elsewhere/r0.png", "prompt": "Is the door left or right of the window?", "text": "Left"},
+        {"id": "r9/doors", "text": "3"},
+    ])
+    return pred, gt
+
+
+def test_vqa_per_item_and_corpus(tmp_path: Path):
+    """exact: 'Two.' ≠ '2'/'two', 'Left' ≠ 'left', r1 missing (empty) -> 0/3; normalised: 2/3 -> 66.7."""
+    pred, gt = qa_files(tmp_path)
+    out = tmp_path / "vqa.json"
+    result = run(["--task", "vqa", "--pred", str(pred), "--gt", str(gt), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert table_row(result.stdout, "corpus") == ["corpus", "0.0", "66.7"]
+    assert table_row(result.stdout, "r0/doors") == ["r0/doors", "Two.", "0.0", "100.0"]
+    assert "1 reference(s) with no prediction (scored as empty answers): r1/doors" in result.stderr
+    assert "1 prediction(s) with no reference (not scored): r9/doors" in result.stderr
+    data = json.loads(out.read_text())
+    assert data["corpus"] == {"exact": 0.0, "normalised": pytest.approx(2 / 3)}
+    assert [item["key"] for item in data["items"]] == ["r0/doors", "r0|Is the door left or right of the window?",
+                                                      "r1/doors"]
+    assert data["items"][2]["missing_prediction"] and data["items"][2]["prediction"] == ""
+    again = run(["--task", "vqa", "--pred", str(pred), "--gt", str(gt), "--json", str(out)])
+    assert again.exit_code == 0 and "replacing an earlier report" in again.stderr
+
+
+def test_caption_task_from_a_folder_of_infer_outputs(tmp_path: Path):
+    """Predictions as `infer --image` writes them (one JSON per panorama); references by image stem."""
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    for name, text in (("r0", "a red door and a window"), ("r1", "blue wall")):
+        (answers / f"{name}.json").write_text(json.dumps({"image": f"/x/{name}.png", "text": text,
+                                                          "positions": {}}), encoding="utf-8")
+    gt = write_jsonl(tmp_path / "refs.jsonl", [{"image": "r0.png", "references": ["a red door and a window"]},
+                                               {"image": "r1.png", "references": ["a green floor"]}])
+    out = tmp_path / "captions.json"
+    result = run(["--task", "caption", "--pred", str(answers), "--gt", str(gt), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "METEOR exact-match only" in result.stderr
+    data = json.loads(out.read_text())
+    assert data["metrics"] == ["BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"]
+    first, second = (item["scores"] for item in data["items"])
+    assert first["BLEU-4"] == pytest.approx(1.0) and first["ROUGE-L"] == pytest.approx(1.0)
+    assert second["ROUGE-L"] == 0.0 and second["CIDEr-D"] == 0.0
+    assert data["corpus"]["ROUGE-L"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("make", "extra", "fragment"),
+    [
+        (lambda p: p.write_text('{"id": 1\n'), [], "answers.jsonl:1: not valid JSON"),
+        (lambda p: p.write_text('{"id": "r0/doors"}\n'), [], "a prediction needs a string in one of text"),
+        (lambda p: p.write_text('["a"]\n'), [], "a record must be a JSON object"),
+        (lambda p: p.write_text('{"id": "r0/doors", "text": "2"}\n{"id": "r0/doors", "text": "3"}\n'), [],
+         "a second prediction for 'r0/doors'"),
+        (lambda p: p.write_text('{"id": "zz", "text": "2"}\n'), [], "no prediction in"),
+        (lambda p: None, ["--exact"], "--exact applies to --task layout only"),
+        (lambda p: None, ["--iou", "0.5"], "--iou applies to --task layout only"),
+        (lambda p: None, ["--task", "captions"], "--task must be one of layout, caption, vqa"),
+    ],
+)
+def test_answers_bad_input_gives_one_line(tmp_path: Path, make, extra: list[str], fragment: str):
+    pred, gt = qa_files(tmp_path)
+    make(pred)
+    args = ["--pred", str(pred), "--gt", str(gt), *extra]
+    result = run(args if "--task" in extra else ["--task", "vqa", *args])
+    assert_one_line_error(result, fragment)
+
+
+def test_answers_missing_inputs_and_foreign_json(tmp_path: Path):
+    pred, gt = qa_files(tmp_path)
+    assert_one_line_error(run(["--task", "vqa", "--pred", str(pred)]), "give both --pred (answers) and --gt")
+    assert_one_line_error(run(["--task", "vqa", "--pred", str(tmp_path / "no.jsonl"), "--gt", str(gt)]),
+                          "do not exist")
+    (tmp_path / "q.csv").write_text("id,answer\n")
+    assert_one_line_error(run(["--task", "vqa", "--pred", str(tmp_path), "--gt", str(tmp_path / "q.csv")]),
+                          "must be a .jsonl or .json file or a folder")
+    foreign = tmp_path / "notes.json"
+    foreign.write_text('{"mine": true}')
+    result = run(["--task", "vqa", "--pred", str(pred), "--gt", str(gt), "--json", str(foreign)])
+    assert_one_line_error(result, "pass --overwrite")
+    assert foreign.read_text() == '{"mine": true}'
+    assert run(["--task", "vqa", "--pred", str(pred), "--gt", str(gt), "--json", str(foreign),
+                "--overwrite"]).exit_code == 0
