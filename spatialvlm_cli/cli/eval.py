@@ -212,6 +212,8 @@ def _print_answer_notes(err: Console, report: TextReport, seconds: float) -> Non
     how = ("METEOR exact-match only; CIDEr-D IDF from these references" if report.task == "caption"
            else "exact and normalised match with any reference")
     err.print(f"scored {len(report.items)} item(s) in {seconds:.2f} s ({how})")
+    if report.chance is not None:
+        err.print(f"chance level (a uniform guess among each question's options): {100 * report.chance:.1f}")
 
 
 def _answers_table(report: TextReport) -> Table:

@@ -1,4 +1,5 @@
-"""`spatialvlm infer --image`: a panorama VLM answers a prompt about an equirectangular panorama.
+"""`spatialvlm infer --image`: a panorama VLM answers a prompt about an equirectangular panorama, or every question
+of a folder / .jsonl file of panoramas (one answers.jsonl for `eval --task vqa|caption`).
 
 The `infer` command (cli/infer.py) turns the flags into a `PanoramaRun` and calls `infer_image`; the library is
 `spatialvlm_cli.panorama`. Order of work: flags and the image are checked and the output folder is probed before
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from spatialvlm_cli.panorama.models import LoadedPanoramaModel
     from spatialvlm_cli.panorama.pipeline import PanoramaRequest, PanoramaRun
 
 
@@ -59,6 +61,7 @@ def written_for(path: Path, image: Path) -> bool:
 
 def infer_image(run: PanoramaRun) -> None:
     """Run one panorama through a VLM; stream the answer to stdout and write the JSON result (see `PanoramaRun`).
+    A folder or a .jsonl file as `run.image` asks many questions (`infer_images`).
 
     The model source, its family against --VLM_PE, the image and the output location are checked before the model
     loads. Raises InputError / ConfigError / ModelLoadError / OutputError with a one-line message."""
@@ -66,33 +69,19 @@ def infer_image(run: PanoramaRun) -> None:
     from spatialvlm_cli.io import check_output_location, check_overwrite, write_text_atomic
     from spatialvlm_cli.panorama.image import read_panorama
     from spatialvlm_cli.panorama.pipeline import result_json, run_panorama
-    from spatialvlm_cli.panorama.source import DEFAULT_PANORAMA_MODEL, model_source, peek_family
+    from spatialvlm_cli.panorama.questions import is_batch_source
 
+    if is_batch_source(run.image):
+        infer_images(run)
+        return
     err = terminal.err
     request, generation = run.request, run.generation
-    spec = run.model or DEFAULT_PANORAMA_MODEL
-    model_source(spec)
-    family = peek_family(spec)
-    if family is not None:
-        request.check_family(family)
+    spec = _checked_model(run)
     panorama = read_panorama(run.image)
     target = output_path_for(run.image, run.output)
     check_output_location(target)
     replaced = check_overwrite([target], [run.image], run.overwrite, lambda path: written_for(path, run.image))
-
-    from spatialvlm_cli.panorama.models import load_panorama_model  # torch and transformers: after the checks
-
-    with err.status(f"loading {spec} …"):
-        loaded = load_panorama_model(spec, device=run.device, dtype=run.dtype,
-                                     attn_implementation=run.attn_implementation)
-    if loaded.random_weights:
-        err.print(f"[bold yellow]warning:[/] '{spec}' is a preset with RANDOM weights: its output is meaningless")
-    err.print(
-        f"{len(request.layout.tiles)} view(s){' + global view' if request.layout.global_view else ''}, "
-        f"--VLM_PE {request.vlm_pe or 'None'}"
-        f"{f' ({request.pano_mode}, id overlap {request.ids_overlap:.4g})' if request.vlm_pe else ''}"
-        f"{f', --pano_preset {request.preset}' if request.preset else ''}"
-    )
+    loaded = _load(run, spec)
     result = run_panorama(loaded, panorama, request, generation, on_text=terminal.stream)
     terminal.end_line()
     document = result_json(result, panorama, request, loaded)
@@ -107,3 +96,78 @@ def infer_image(run: PanoramaRun) -> None:
         f"({result.prompt_tokens} prompt tokens, {result.num_new_tokens} new tokens, "
         f"{result.seconds:.1f} s{f', {collisions} text/image id collisions' if collisions else ''})"
     )
+
+
+def infer_images(run: PanoramaRun) -> None:
+    """Ask every question of a folder or .jsonl file (`panorama/questions.py`) with one loaded model: each answer
+    streams to stdout under a `[i/n] image: question` line on stderr; all answers go, atomically at the end, to one
+    JSONL file (`--output` ending in .jsonl, else `<output>/answers.jsonl`) that `eval --task vqa|caption` reads:
+    per line id, image (absolute), question, text, model, vlm_pe, pano_mode, pano_preset and token counts."""
+    from dataclasses import replace
+
+    from rich.markup import escape
+
+    from spatialvlm_cli.cli.console import terminal
+    from spatialvlm_cli.io import check_output_location, check_overwrite, write_text_atomic
+    from spatialvlm_cli.panorama.image import read_panorama
+    from spatialvlm_cli.panorama.pipeline import DEFAULT_PROMPT, run_panorama
+    from spatialvlm_cli.panorama.questions import answers_path_for, read_questions, written_answers
+
+    err = terminal.err
+    request = run.request
+    spec = _checked_model(run)
+    questions = read_questions(run.image, None if request.prompt == DEFAULT_PROMPT else request.prompt)
+    target = answers_path_for(run.output)
+    check_output_location(target)
+    inputs = [run.image, *dict.fromkeys(question.image for question in questions)]
+    replaced = check_overwrite([target], inputs, run.overwrite, written_answers)
+    loaded = _load(run, spec)
+    records = []
+    panorama = None
+    for index, question in enumerate(questions, start=1):
+        if panorama is None or panorama.source != question.image:
+            panorama = read_panorama(question.image)
+        err.print(f"[{index}/{len(questions)}] {escape(question.image.name)}: {escape(question.question)}")
+        result = run_panorama(loaded, panorama, replace(request, prompt=question.question), run.generation,
+                              on_text=terminal.stream)
+        terminal.end_line()
+        records.append({"id": question.id, "image": str(question.image.resolve()), "question": question.question,
+                        "text": result.text, "model": loaded.spec, "vlm_pe": request.vlm_pe or "None",
+                        "pano_mode": request.pano_mode if request.vlm_pe else None, "pano_preset": request.preset,
+                        "prompt_tokens": result.prompt_tokens, "num_new_tokens": result.num_new_tokens,
+                        "seconds": round(result.seconds, 3)})
+    write_text_atomic(target, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+    again = " (replacing an earlier run's file)" if replaced else ""
+    err.print(f"[green]wrote[/] {target}{again} ({len(records)} answers)")
+
+
+def _checked_model(run: PanoramaRun) -> str:
+    """The model spec to load, checked (source, and its family against --VLM_PE when known) without loading."""
+    from spatialvlm_cli.panorama.source import DEFAULT_PANORAMA_MODEL, model_source, peek_family
+
+    spec = run.model or DEFAULT_PANORAMA_MODEL
+    model_source(spec)
+    family = peek_family(spec)
+    if family is not None:
+        run.request.check_family(family)
+    return spec
+
+
+def _load(run: PanoramaRun, spec: str) -> LoadedPanoramaModel:
+    """Load the model (after every check), warn about random weights, say how the panorama is sent."""
+    from spatialvlm_cli.cli.console import terminal
+    from spatialvlm_cli.panorama.models import load_panorama_model  # torch and transformers: after the checks
+
+    err, request = terminal.err, run.request
+    with err.status(f"loading {spec} …"):
+        loaded = load_panorama_model(spec, device=run.device, dtype=run.dtype,
+                                     attn_implementation=run.attn_implementation)
+    if loaded.random_weights:
+        err.print(f"[bold yellow]warning:[/] '{spec}' is a preset with RANDOM weights: its output is meaningless")
+    err.print(
+        f"{len(request.layout.tiles)} view(s){' + global view' if request.layout.global_view else ''}, "
+        f"--VLM_PE {request.vlm_pe or 'None'}"
+        f"{f' ({request.pano_mode}, id overlap {request.ids_overlap:.4g})' if request.vlm_pe else ''}"
+        f"{f', --pano_preset {request.preset}' if request.preset else ''}"
+    )
+    return loaded

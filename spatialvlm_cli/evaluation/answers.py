@@ -2,7 +2,9 @@
 
 Inputs (each a .jsonl file, a .json file holding one record or a list of them, or a folder of such files):
 - predictions: records with the answer in `text` (what `infer --image` writes), `answer` or `prediction`;
-- references: records with `answers` or `references` (a list of strings) or `answer` (one string).
+- references: records with `answers` or `references` (a list of strings) or `answer` (one string), and optionally
+  `options` (the answers a question allows, e.g. ["left", "right"]): when every reference has options, the report
+  gives the chance level, the mean over items of 1 / len(options) (a uniform guess among them).
 A record is matched by `id` when both sides have one, otherwise by its image's file stem plus its question
 (`question`, or `prompt` as `infer --image` writes it). A reference without a prediction is scored as an empty
 answer (and listed); a prediction without a reference cannot be scored (listed, left out).
@@ -41,12 +43,14 @@ class TextItem:
 @dataclass
 class TextReport:
     """task: 'caption' | 'vqa'. items: in reference order. scores: metric -> corpus and per-item scores.
-    unmatched_predictions: keys of predictions with no reference (not scored)."""
+    unmatched_predictions: keys of predictions with no reference (not scored). chance: the accuracy of a uniform
+    guess among each question's options, when every reference lists them; else None."""
 
     task: str
     items: list[TextItem]
     scores: dict[str, MetricScores]
     unmatched_predictions: list[str] = field(default_factory=list)
+    chance: float | None = None
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -62,6 +66,7 @@ class TextReport:
             "metrics": list(self.metrics),
             "corpus": {name: self.scores[name].corpus for name in self.metrics},
             "num_items": len(self.items),
+            "chance": self.chance,
             "missing_predictions": self.missing_predictions,
             "unmatched_predictions": self.unmatched_predictions,
             "items": [
@@ -93,8 +98,20 @@ def evaluate_answers(pred: Path, gt: Path, task: str) -> TextReport:
                               question=_question(record), image=record.get("image"), missing_prediction=not found))
     score = caption_scores if task == "caption" else vqa_scores
     scores = score([item.prediction for item in items], [item.references for item in items])
+    options = [_options(record, key) for key, (_, record) in references.items()]
+    chance = None if None in options else sum(1 / len(choices) for choices in options) / len(options)
     return TextReport(task=task, items=items, scores=scores,
-                      unmatched_predictions=[key for key in predictions if key not in references])
+                      unmatched_predictions=[key for key in predictions if key not in references], chance=chance)
+
+
+def _options(record: dict[str, Any], key: str) -> list[str] | None:
+    """A reference's `options` (InputError unless a non-empty list of strings), None without."""
+    options = record.get("options")
+    if options is None:
+        return None
+    if not isinstance(options, list) or not options or not all(isinstance(option, str) for option in options):
+        raise InputError(f"reference '{key}': 'options' must be a non-empty list of strings")
+    return options
 
 
 def _keyed(path: Path, what: str, value: Any) -> dict[str, tuple[Any, dict[str, Any]]]:

@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 
 from spatialvlm_cli.cli.app import SpatialVLMGroup, _setup_logging
 from spatialvlm_cli.cli.app import app as spatialvlm_app
-from spatialvlm_cli.cli.infer_image import infer_image, output_path_for
+from spatialvlm_cli.cli.infer_image import infer_image, output_path_for, panorama_request
+from spatialvlm_cli.cli.options import IdOverlapOpt, PanoPresetOpt
 from spatialvlm_cli.errors import ConfigError, InputError, ModelLoadError
 from spatialvlm_cli.generation import GenerationSettings
-from spatialvlm_cli.panorama.pipeline import DEFAULT_PROMPT, PanoramaRequest, PanoramaRun
+from spatialvlm_cli.panorama.pipeline import PanoramaRequest, PanoramaRun
 
 GREEDY = GenerationSettings(max_new_tokens=4, greedy=True)
 
@@ -44,16 +45,12 @@ def image(
     overlap: Annotated[float, typer.Option("--overlap")] = 0.2,
     fov: Annotated[float, typer.Option("--fov")] = 90.0,
     global_view: Annotated[bool, typer.Option("--global_view/--no_global_view")] = True,
+    id_overlap: IdOverlapOpt = None,
+    pano_preset: PanoPresetOpt = None,
 ) -> None:
-    request = PanoramaRequest(
-        prompt=DEFAULT_PROMPT if prompt is None else prompt,
-        views=views,
-        overlap=overlap,
-        fov_deg=fov,
-        global_view=global_view,
-        vlm_pe=None if vlm_pe in (None, "None") else vlm_pe,
-        pano_mode=pano_mode,
-    )
+    request = panorama_request({"prompt": prompt, "vlm_pe": vlm_pe, "views": views, "overlap": overlap, "fov": fov,
+                                "global_view": global_view, "pano_mode": pano_mode, "id_overlap": id_overlap,
+                                "pano_preset": pano_preset})
     infer_image(PanoramaRun(image=path, output=output, request=request, generation=GREEDY, model=model,
                             device="cpu", dtype="float32"))
 
@@ -102,6 +99,46 @@ def test_direct_call_streams_text_and_writes_the_json(pano_file: Path, tmp_path:
     # Shared ids: tile k starts round(k · 0.75 · 4) ids after tile 0.
     assert [tile["min"] - tiles[0]["min"] for tile in tiles] == [0, 3, 6]
     assert list(target.parent.iterdir()) == [target]  # no temporary file left behind
+
+
+def test_a_panollava_preset_end_to_end(pano_file: Path, tmp_path: Path):
+    """--pano_preset panollava-internvl on the tiny InternVL (4 tokens per image): eight 45° square tiles at 672 px,
+    the letter-boxed 336 px global view, and tile k's ids shifted by round(k · 0.5 · 4) = 2k; with --VLM_PE None
+    the same tiles keep native ids (panollava's evaluation)."""
+    target = tmp_path / "preset.json"
+    result = run_mini([str(pano_file), "-o", str(target), "-m", "tiny-internvl", "--pano_preset",
+                       "panollava-internvl", "--VLM_PE", "PanoRoPE_1D"])
+    assert result.exit_code == 0, result.output
+    assert "--pano_preset panollava-internvl" in result.stderr and "id overlap 0.5" in result.stderr
+    document = json.loads(target.read_text())
+    assert document["pano_preset"] == "panollava-internvl" and document["pano_mode"] == "cora"
+    views = document["views"]
+    assert (views["tiles"], views["overlap"], views["id_overlap"], views["convention"]) == (8, 0.0, 0.5, "panollava")
+    assert views["images"][0] == {"kind": "global", "width": 336, "height": 336, "letterboxed": True}
+    assert [image["yaw_deg"] for image in views["images"][1:]] == [0, 45, 90, 135, -180, -135, -90, -45]
+    assert {(image["width"], image["hfov_deg"], image["vfov_deg"]) for image in views["images"][1:]} == {
+        (672, 45.0, 45.0)}
+    tiles = document["positions"]["images"][1:]
+    assert [tile["min"] - tile["first_token"] for tile in tiles] == [2 * k for k in range(8)]
+    native = tmp_path / "native.json"
+    result = run_mini([str(pano_file), "-o", str(native), "-m", "tiny-internvl", "--pano_preset",
+                       "panollava-internvl", "--VLM_PE", "None"])
+    assert result.exit_code == 0, result.output
+    tiles = json.loads(native.read_text())["positions"]["images"][1:]
+    assert [tile["min"] - tile["first_token"] for tile in tiles] == [0] * 8
+
+
+def test_id_overlap_flag_end_to_end(pano_file: Path, tmp_path: Path):
+    """--views 8 --overlap 0 --fov 45 --id_overlap 0.5: 45°-wide views (no shared columns) with ids at a T/2
+    stride, i.e. panollava's ids on our tile conventions."""
+    target = tmp_path / "ids.json"
+    result = run_mini([str(pano_file), "-o", str(target), "-m", "tiny-internvl", "--VLM_PE", "PanoRoPE_1D",
+                       "--pano_mode", "cora", "--views", "8", "--overlap", "0", "--fov", "45", "--id_overlap", "0.5"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(target.read_text())
+    assert document["views"]["hfov_deg"] == 45.0 and document["views"]["id_overlap"] == 0.5
+    tiles = document["positions"]["images"][1:]
+    assert [tile["min"] - tile["first_token"] for tile in tiles] == [2 * k for k in range(8)]
 
 
 def test_mini_app_runs_qwen_with_cora_and_whole_panorama_gemma(pano_file: Path, tmp_path: Path):
