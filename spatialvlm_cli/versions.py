@@ -82,10 +82,16 @@ RUNTIME: dict[str, Window] = {
     "scipy": Window("1.10", "1.18"),
     "pillow": Window("10.1", "13.1"),
 }
-# The `test` extra: CI tests these windows too, but they do not matter at runtime.
+# Optional extras (pyproject's `optional-dependencies` other than `test`), imported only by the features that need them.
+EXTRAS: dict[str, dict[str, Window]] = {
+    "lora": {"peft": Window("0.21", "0.22")},
+}
+# The `test` extra: CI tests these windows too (and every extra's, which the test extra includes), but they do not
+# matter at runtime.
 TEST: dict[str, Window] = {
     "pytest": Window("8.0", "9.3"),
     "ruff": Window("0.13", "0.18"),
+    **{name: window for extra in EXTRAS.values() for name, window in extra.items()},
 }
 
 

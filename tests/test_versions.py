@@ -12,22 +12,25 @@ from pathlib import Path
 import pytest
 
 from spatialvlm_cli import versions
-from spatialvlm_cli.versions import RUNTIME, TEST, Window
+from spatialvlm_cli.versions import EXTRAS, RUNTIME, TEST, Window
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _declared() -> tuple[list[str], list[str]]:
-    """pyproject's runtime dependencies and its `test` extra, as written."""
+def _declared() -> tuple[list[str], dict[str, list[str]]]:
+    """pyproject's runtime dependencies and its extras, as written."""
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return project["dependencies"], project["optional-dependencies"]["test"]
+    return project["dependencies"], project["optional-dependencies"]
 
 
 def test_windows_equal_pyproject_ranges():
-    runtime, test = _declared()
+    runtime, extras = _declared()
     assert runtime == [f"{name}{window}" for name, window in RUNTIME.items()]
-    assert test == [f"{name}{window}" for name, window in TEST.items()]
+    assert extras["test"] == [f"{name}{window}" for name, window in TEST.items()]
+    for extra, windows in EXTRAS.items():
+        assert extras[extra] == [f"{name}{window}" for name, window in windows.items()]
+    assert set(extras) == {"test", "spconv", *EXTRAS}  # spconv: a GPU-only extra, not tested (see the README)
 
 
 def test_oldest_constraints_pin_every_lower_bound():

@@ -23,6 +23,8 @@ from spatialvlm_cli.evaluation import evaluate_folders
 from spatialvlm_cli.generation import GenerationSettings
 from spatialvlm_cli.model.loaded import LoadedModel
 from spatialvlm_cli.pipeline import SceneSettings, infer_scene, write_scene_outputs
+from spatialvlm_cli.training.data import LayoutExample, PromptMix
+from spatialvlm_cli.training.loss import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,28 @@ def evaluate_heldout(loaded: LoadedModel, rooms: list[Path], out: Path, max_new_
         "wall_error_median_m": None if geometry is None else geometry.summary("wall").median,
         "rooms": len(rooms),
     }
+
+
+def answer_loss(loaded: LoadedModel, examples: list[LayoutExample]) -> float:
+    """Teacher-forced cross-entropy of the answers (request 'all'), nats per answer token averaged over the
+    examples, model in eval mode: comparable between any two models that share a tokenizer."""
+    mix = PromptMix(loaded.processor)
+    model = loaded.model
+    was_training = model.training
+    model.eval()
+    losses = []
+    try:
+        with torch.no_grad():
+            for example in examples:
+                batch = mix.collate([example])
+                length = batch["target_length"]
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                               point_clouds=batch["point_clouds"], logits_to_keep=length + 1).logits[0, :-1]
+                labels = batch["labels"][0, -length:]
+                losses.append(torch.nn.functional.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX))
+    finally:
+        model.train(was_training)
+    return float(torch.stack(losses).mean())
 
 
 def log_heldout(loaded: LoadedModel, rooms: list[Path], run: Path, step: int) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from spatialvlm_cli.training.dense import (
 from spatialvlm_cli.training.heldout import heldout_rooms, log_heldout
 from spatialvlm_cli.training.loss import IGNORE_INDEX, NumberVocabulary, init_number_embeddings, layout_loss
 from spatialvlm_cli.training.model import load_for_training
+from spatialvlm_cli.training.parameters import add_lora, check_freeze, merge_lora, set_trainable
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class TrainSettings:
     step 0 starves the layout text; starting it later lets the text come first.
     wall_offset_weight: weight of the dense head's wall-offset loss (`dense.py`; needs dense_weight > 0): where in
     its cell each near-wall token's wall runs, which the occupied cells alone cannot tell.
+    freeze: parameter groups that keep their weights (`parameters.FREEZABLE_GROUPS`); lora_rank: above 0, train
+    LoRA adapters of this rank (scale lora_alpha / lora_rank, dropout lora_dropout) on the decoder instead of its
+    weights, merged into the saved model (`parameters.py`).
     init_from: a run folder whose resume.pt model (and heads) the weights start from (a warm start)."""
 
     model: str
@@ -85,6 +89,10 @@ class TrainSettings:
     read_weight: float = 0.0
     read_from_step: int = 0
     wall_offset_weight: float = 0.0
+    freeze: tuple[str, ...] = ()
+    lora_rank: int = 0
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.0
     init_from: str | None = None
 
     @classmethod
@@ -97,6 +105,8 @@ class TrainSettings:
         return cls(**values)
 
     def __post_init__(self) -> None:
+        self.freeze = tuple(self.freeze)  # a list when read back from JSON
+        check_freeze(self.freeze)
         if self.wall_offset_weight > 0 and self.dense_weight <= 0:
             raise ValueError("the wall-offset loss is a part of the dense loss: it needs a dense weight above 0")
 
@@ -188,10 +198,14 @@ def train(
         for name, head in heads.items():
             if warm.get(name) is not None:
                 head.load_state_dict(warm[name])
+    if settings.lora_rank > 0:
+        add_lora(model, settings.lora_rank, settings.lora_alpha, settings.lora_dropout)
+    set_trainable(model, settings.freeze, lora=settings.lora_rank > 0)
     # Weight decay on matrices only: not on embeddings, norms or biases.
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
-        (decay if parameter.ndim >= 2 and "embed" not in name else no_decay).append(parameter)
+        if parameter.requires_grad:
+            (decay if parameter.ndim >= 2 and "embed" not in name else no_decay).append(parameter)
     for head in heads.values():
         for parameter in head.parameters():
             (decay if parameter.ndim >= 2 else no_decay).append(parameter)
@@ -303,6 +317,8 @@ def train(
     model.eval()
     report = TrainReport(steps=max(end_step, start_step), seconds=seconds, losses=losses,
                          parameters=sum(p.numel() for p in model.parameters()))
+    if settings.lora_rank > 0:
+        merge_lora(model)
     if ranks.is_main:
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
@@ -349,7 +365,11 @@ def export_checkpoint(run: Path, dest: Path) -> int:
     state = torch.load(run / CHECKPOINT_FILE, weights_only=False)
     settings = TrainSettings.from_saved(state["settings"])
     loaded = load_for_training(settings.model, settings.vlm_pe, settings.merge_rule, settings.pe_options)
+    if settings.lora_rank > 0:
+        add_lora(loaded.model, settings.lora_rank, settings.lora_alpha, settings.lora_dropout)
     loaded.model.load_state_dict(state["model"])
+    if settings.lora_rank > 0:
+        merge_lora(loaded.model)
     loaded.model.eval()
     dest.mkdir(parents=True, exist_ok=True)
     loaded.model.save_pretrained(dest)
