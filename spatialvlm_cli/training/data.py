@@ -123,42 +123,6 @@ def load_examples(path: Path) -> tuple[list[LayoutExample], dict[str, Any]]:
 
 
 @dataclass(frozen=True)
-class PromptTemplate:
-    """The chat-templated prompt split around its single `<|point_pad|>`: prefix + M pads + suffix."""
-
-    prefix: list[int]
-    suffix: list[int]
-    point_token_id: int
-    pad_token_id: int
-
-    @classmethod
-    def from_processor(cls, processor: Any, detect_type: str = "all") -> PromptTemplate:
-        ids = processor.prompt_ids(detect_type)
-        at = ids.index(processor.config.point_token_id)
-        return cls(ids[:at], ids[at + 1 :], processor.config.point_token_id, processor.pad_token_id)
-
-    def collate(self, examples: list[LayoutExample]) -> dict[str, Any]:
-        """A left-padded batch, as generation sees it.
-
-        Returns input_ids, attention_mask, labels (B, L) int64 (labels: the target ids where they stand in
-        input_ids, IGNORE_INDEX elsewhere), point_clouds: B tensors (V_i, 9) float32, target_length (max T)."""
-        rows = []
-        for example in examples:
-            prompt = self.prefix + [self.point_token_id] * example.num_point_tokens + self.suffix
-            rows.append((prompt, example.target_ids.tolist()))
-        input_ids, labels, attention_mask = left_padded(rows, self.pad_token_id)
-        clouds: list[Tensor] = [torch.from_numpy(example.rows) for example in examples]
-        target_length = max(len(t) for _, t in rows)
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "labels": labels,
-            "point_clouds": clouds,
-            "target_length": target_length,
-        }
-
-
-@dataclass(frozen=True)
 class Request:
     """What one training prompt asks for: SpatialLM's detect type ('all' | 'arch' | 'object') and category names
     (boxes of other classes are then left out of the answer; ignored for 'arch', as upstream)."""
@@ -234,7 +198,10 @@ class PromptMix:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
 
     def collate(self, examples: list[LayoutExample], requests: list[Request] | None = None) -> dict[str, Any]:
-        """Left-padded batch as `PromptTemplate.collate`, with one request per example (default: all)."""
+        """A left-padded batch, as generation sees it, with one request per example (default: all).
+
+        Returns input_ids, attention_mask, labels (B, L) int64 (labels: the answer ids where they stand in
+        input_ids, IGNORE_INDEX elsewhere), point_clouds: B tensors (V_i, 9) float32, target_length (max T)."""
         requests = requests or [ALL] * len(examples)
         rows = []
         for example, request in zip(examples, requests, strict=True):

@@ -11,12 +11,12 @@ from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.synthetic import make_room, split_seed
 from spatialvlm_cli.training import (
     ExampleBuilder,
-    PromptTemplate,
     batch_indices,
     build_examples,
     load_examples,
     save_examples,
 )
+from spatialvlm_cli.training.data import ALL, PromptMix
 from spatialvlm_cli.training.loss import IGNORE_INDEX
 
 ARCHITECTURE = "tiny-qwen"
@@ -60,14 +60,15 @@ def test_target_is_the_ground_truth_in_bins(processor):
 
 
 def test_collate_left_pads_and_labels_only_the_answer(processor, examples):
-    template = PromptTemplate.from_processor(processor)
-    batch = template.collate(examples)
+    mix = PromptMix(processor)
+    batch = mix.collate(examples)
+    prompt = mix.prompt(ALL)  # one <|point_pad|> placeholder
     input_ids, labels, mask = batch["input_ids"], batch["labels"], batch["attention_mask"]
     assert input_ids.shape == labels.shape == mask.shape and input_ids.shape[0] == len(examples)
     assert batch["target_length"] == max(len(e.target_ids) for e in examples)
     for row, example in enumerate(examples):
         target = torch.from_numpy(example.target_ids)
-        length = len(template.prefix) + example.num_point_tokens + len(template.suffix) + len(target)
+        length = len(prompt) - 1 + example.num_point_tokens + len(target)
         assert int(mask[row].sum()) == length and bool(mask[row, -length:].all())  # left padding
         assert torch.equal(input_ids[row, -len(target):], target)
         assert torch.equal(labels[row, -len(target):], target)
