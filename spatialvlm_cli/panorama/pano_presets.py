@@ -37,6 +37,7 @@ KEYS: dict[str, Any] = {
     "global_view": bool,
     "tile_px": int | None,
     "global_px": int | None,
+    "image_pixels": int | None,
 }
 REQUIRED = ("description", "vlm_pe", "pano_mode", "views", "fov")
 
@@ -51,7 +52,8 @@ class PanoPreset:
     panollava config file). vlm_pe: the PanoRoPE variant its ids belong to. pano_mode / id_overlap: the id scheme
     (positions.py). convention: 'spatialvlm' | 'panollava' (geometry.py). views: tile count; fov: degrees
     (vertical, or both fovs for 'panollava'); overlap: column overlap ('spatialvlm' only). tile_px / global_px:
-    tile and global-view height in pixels; None: the model's image size."""
+    tile and global-view height in pixels; None: the model's image size. image_pixels: the area a Qwen-VL
+    processor resizes every image to (panollava's image_size², min_pixels = max_pixels); None: the checkpoint's."""
 
     name: str
     description: str
@@ -66,6 +68,7 @@ class PanoPreset:
     global_view: bool = True
     tile_px: int | None = None
     global_px: int | None = None
+    image_pixels: int | None = None
 
     def request(self, prompt: str, vlm_pe: str | None) -> PanoramaRequest:
         """The request this set-up makes for `prompt`; vlm_pe None keeps the model's native ids (panollava's
@@ -76,7 +79,7 @@ class PanoPreset:
         return PanoramaRequest(prompt=prompt, views=self.views, overlap=self.overlap, fov_deg=self.fov,
                                global_view=self.global_view, vlm_pe=vlm_pe, pano_mode=self.pano_mode,
                                id_overlap=self.id_overlap, convention=self.convention, view_height_px=self.tile_px,
-                               global_px=self.global_px, preset=self.name)
+                               global_px=self.global_px, image_pixels=self.image_pixels, preset=self.name)
 
     def flag_value(self, flag: str) -> Any:
         """The value this preset gives an `infer` flag of PRESET_FLAGS (None for `overlap` under 'panollava', where

@@ -45,6 +45,8 @@ class PanoramaRequest:
     position ids use, [0, 1); None: the views' column overlap. convention: 'spatialvlm' | 'panollava' (geometry.py).
     view_height_px: tile height; None: the model's own image size (`PanoramaProcessor.view_height_px`), 448 px
     while validating. global_px: the global view's height (its side when letter-boxed); None: view_height_px.
+    image_pixels: the area every image is resized to by a Qwen-VL processor (min_pixels = max_pixels; panollava's
+    image_size²); None: the checkpoint's processor settings; other families refuse it.
     preset: the `--pano_preset` these settings came from (recorded in the JSON), or None."""
 
     prompt: str = DEFAULT_PROMPT
@@ -58,6 +60,7 @@ class PanoramaRequest:
     convention: str = SPATIALVLM
     view_height_px: int | None = None
     global_px: int | None = None
+    image_pixels: int | None = None
     preset: str | None = None
     layout: ViewLayout = field(init=False)
 
@@ -73,6 +76,8 @@ class PanoramaRequest:
             raise ConfigError("--prompt must not be empty")
         if self.id_overlap is not None and not 0 <= self.id_overlap < 1:
             raise ConfigError(f"--id_overlap must be in [0, 1), got {self.id_overlap}")
+        if self.image_pixels is not None and self.image_pixels < 256:
+            raise ConfigError(f"image_pixels must be at least 256 (16 × 16), got {self.image_pixels}")
         if self.global_px is not None and self.global_px < 16:
             raise ConfigError(f"the global view must be at least 16 pixels high, got {self.global_px}")
         height = self.view_height_px or DEFAULT_VIEW_HEIGHT_PX
@@ -112,6 +117,9 @@ class PanoramaRequest:
 
     def check_family(self, family: PanoramaFamily) -> None:
         check_vlm_pe(family, self.vlm_pe)
+        if self.image_pixels is not None and not family.takes_image_pixels:
+            raise ConfigError(f"a {family.model_type} model resizes images to its own fixed size; image_pixels "
+                              "applies to Qwen-VL models only")
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,7 @@ class PanoramaResult:
 def prepare_inputs(loaded: LoadedPanoramaModel, panorama: Panorama, request: PanoramaRequest) -> dict[str, Any]:
     """The model inputs (batch 1) for a request, on the model's device; pixel values in the model's dtype."""
     images = layout_images(panorama, request.layout, global_height_px=request.global_height_px)
-    inputs = loaded.processor(images, request.prompt)
+    inputs = loaded.processor(images, request.prompt, request.image_pixels)
     model = loaded.model
     moved = {key: value.to(model.device) for key, value in inputs.items()}
     moved["pixel_values"] = moved["pixel_values"].to(model.dtype)
@@ -232,6 +240,7 @@ def result_json(result: PanoramaResult, panorama: Panorama, request: PanoramaReq
             "hfov_deg": round(layout.tiles[0].hfov_deg, 4) if layout.tiles else 360.0,
             "vfov_deg": request.fov_deg if layout.tiles else 180.0,
             "global_view": layout.global_view,
+            "image_pixels": request.image_pixels,
             "images": result.images,
         },
         "positions": result.positions,

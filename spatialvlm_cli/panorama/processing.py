@@ -85,13 +85,15 @@ class PanoramaProcessor:
             )
         return text
 
-    def __call__(self, images: list[np.ndarray], prompt: str) -> dict[str, Any]:
-        """images: (h, w, 3) uint8 RGB arrays in prompt order. Returns the model inputs for one sequence as torch
-        tensors: input_ids (1, L) int64, attention_mask (1, L), pixel_values and the family's extras."""
+    def __call__(self, images: list[np.ndarray], prompt: str, image_pixels: int | None = None) -> dict[str, Any]:
+        """images: (h, w, 3) uint8 RGB arrays in prompt order. image_pixels: the area (pixels) every image is resized
+        to where the family takes one (Qwen-VL), None: the processor's settings. Returns the model inputs for one
+        sequence as torch tensors: input_ids (1, L) int64, attention_mask (1, L), pixel_values and the family's
+        extras."""
         pil_images = [Image.fromarray(image) for image in images]
         text = self.prompt_text(len(images), prompt)
         vision, pieces = self.family.expand_images(self.image_processor, self.tokenizer, pil_images,
-                                                   self.image_seq_length)
+                                                   self.image_seq_length, image_pixels)
         expanded = _replace_in_order(text, self.placeholder, pieces)
         bos = self.tokenizer.bos_token
         encoded = self.tokenizer(

@@ -67,6 +67,9 @@ def test_tiles_match_panollava(name: str):
     assert layout.global_view and layout.letterbox_global
     assert layout.tile_of_image() == [None, *range(tiles)]
     assert request.global_height_px == 336
+    # panollava locks Qwen's processor to image_size² = 224² pixels (min_pixels = max_pixels, models.py); the
+    # InternVL and Gemma3 processors resize to their checkpoint's fixed size.
+    assert request.image_pixels == (224 * 224 if encoding == "PanoRoPE" else None)
 
 
 def test_e4d_column_overlap_follows_from_eleven_45_degree_tiles():
@@ -185,3 +188,20 @@ def test_a_preset_file_by_path(tmp_path: Path):
                     encoding="utf-8")
     with pytest.raises(ConfigError, match="tiles"):
         read_pano_preset(str(path))
+
+
+def test_image_pixels_lock_the_qwen_grid(loaded_models, synthetic_panorama):
+    """tiny-qwen2.5-vl: patch 4, merge 2. With image_pixels 64² every square image, panollava's letter-boxed 336-px
+    global view and its 672-px tiles alike, becomes 64 × 64 pixels: a 16 × 16 patch grid, 8 × 8 = 64 tokens."""
+    loaded = loaded_models["tiny-qwen2.5-vl"]
+    layout = plan_views(8, 0.0, 45.0, True, 672, convention="panollava")
+    images = layout_images(Panorama(pixels=synthetic_panorama(128, 64), source=Path("p.png")), layout, 336)[:2]
+    assert [image.shape for image in images] == [(336, 336, 3), (672, 672, 3)]
+    inputs = loaded.processor(images, "Describe the room.", 64 * 64)
+    assert inputs["image_grid_thw"].tolist() == [[1, 16, 16], [1, 16, 16]]
+    assert int((inputs["mm_token_type_ids"] == 1).sum()) == 128
+    native = loaded.processor(images, "Describe the room.")
+    assert native["image_grid_thw"].tolist() != inputs["image_grid_thw"].tolist()
+    preset = read_pano_preset("panollava-qwen2.5-vl")
+    with pytest.raises(ConfigError, match="image_pixels applies to Qwen-VL models only"):
+        preset.request("q", None).check_family(loaded_models["tiny-gemma3"].family)

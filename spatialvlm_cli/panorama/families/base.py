@@ -50,6 +50,9 @@ class PanoramaFamily:
     example_checkpoint: ClassVar[str]
     processor_class: ClassVar[str]  # the transformers processor the checkpoint names
     tiny_tokens: ClassVar[TinyTokens]
+    # True when the image processor takes a pixel area per call (Qwen-VL: min_pixels = max_pixels = image_pixels);
+    # the other families resize every image to the checkpoint's fixed size.
+    takes_image_pixels: ClassVar[bool] = False
 
     # -- processing ------------------------------------------------------------------------------------------------
 
@@ -65,10 +68,11 @@ class PanoramaFamily:
         """The id of the tokens that receive image features."""
         return int(tokenizer.convert_tokens_to_ids(self.placeholder(tokenizer)))
 
-    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any],
-                      image_seq_length: int | None) -> tuple[dict[str, Any], list[str]]:
+    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any], image_seq_length: int | None,
+                      image_pixels: int | None = None) -> tuple[dict[str, Any], list[str]]:
         """Run the image processor on PIL `images`; returns its tensors (the model's vision inputs) and, per image,
-        the text that replaces its placeholder. Implemented by each family."""
+        the text that replaces its placeholder. image_pixels: the area every image is resized to (only where
+        `takes_image_pixels`); None: the processor's own settings. Implemented by each family."""
         raise NotImplementedError
 
     def extra_inputs(self, is_image: Any) -> dict[str, Any]:

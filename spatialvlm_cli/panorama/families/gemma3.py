@@ -28,8 +28,8 @@ class Gemma3(RoPE1DFamily):
     def image_token_id(self, tokenizer: Any) -> int:
         return int(tokenizer.image_token_id)
 
-    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any],
-                      image_seq_length: int | None) -> tuple[dict[str, Any], list[str]]:
+    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any], image_seq_length: int | None,
+                      image_pixels: int | None = None) -> tuple[dict[str, Any], list[str]]:
         # The processor's defaults: no pan-and-scan crops, so every image is one block of image_seq_length tokens.
         vision = image_processor(images, do_pan_and_scan=False, return_tensors="pt")
         vision.pop("num_crops", None)

@@ -27,8 +27,8 @@ class InternVL(RoPE1DFamily):
     def placeholder(self, tokenizer: Any) -> str:
         return tokenizer.context_image_token
 
-    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any],
-                      image_seq_length: int | None) -> tuple[dict[str, Any], list[str]]:
+    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any], image_seq_length: int | None,
+                      image_pixels: int | None = None) -> tuple[dict[str, Any], list[str]]:
         vision = image_processor(images, crop_to_patches=False, return_tensors="pt")
         patches = [int(n) for n in vision.pop("num_patches")]
         pieces = [tokenizer.start_image_token + tokenizer.context_image_token * (image_seq_length * n)

@@ -20,13 +20,16 @@ class QwenVL(MRoPEFamily):
     subclasses name their model type, processor and example checkpoint."""
 
     tiny_tokens = QWEN_VL_TOKENS
+    takes_image_pixels = True
 
     def placeholder(self, tokenizer: Any) -> str:
         return getattr(tokenizer, "image_token", None) or "<|image_pad|>"
 
-    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any],
-                      image_seq_length: int | None) -> tuple[dict[str, Any], list[str]]:
-        vision = image_processor(images, return_tensors="pt")
+    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any], image_seq_length: int | None,
+                      image_pixels: int | None = None) -> tuple[dict[str, Any], list[str]]:
+        # image_pixels locks the processor's pixel range (min_pixels = max_pixels), as panollava does for Qwen.
+        size = None if image_pixels is None else {"shortest_edge": image_pixels, "longest_edge": image_pixels}
+        vision = image_processor(images, return_tensors="pt", **({} if size is None else {"size": size}))
         merge = int(image_processor.merge_size) ** 2
         placeholder = self.placeholder(tokenizer)
         return dict(vision), [placeholder * (int(grid.prod()) // merge) for grid in vision["image_grid_thw"]]
