@@ -2,8 +2,10 @@
 
 Import from the modules: `pipeline` (PanoramaRequest, run_panorama), `source` (which model, checked without
 loading), `models` (load_panorama_model), `image` (read_panorama), `families`, `positions`, `position_ids`, `presets`,
-`report`. The package itself re-exports nothing, so `infer`'s flag checks (`pipeline`, `source`, `image`) load no
-torch or transformers; `models`, `presets`, `processing`, `position_ids` and `report` import them at the top.
+`report`, `pano_presets` (the `--pano_preset` set-ups, e.g. panollava's) and `questions` (many panoramas per run).
+The package itself re-exports nothing, so `infer`'s flag checks (`pipeline`, `source`, `image`, `pano_presets`,
+`questions`) load no torch or transformers; `models`, `presets`, `processing`, `position_ids` and `report` import
+them at the top.
 
     from spatialvlm_cli.panorama.image import read_panorama
     from spatialvlm_cli.panorama.models import load_panorama_model

@@ -361,3 +361,17 @@ def test_answers_missing_inputs_and_foreign_json(tmp_path: Path):
     assert foreign.read_text() == '{"mine": true}'
     assert run(["--task", "vqa", "--pred", str(pred), "--gt", str(gt), "--json", str(foreign),
                 "--overwrite"]).exit_code == 0
+
+
+def test_answer_options_give_the_chance_level(tmp_path: Path):
+    """Options ['1', '2'] and ['left', 'right', 'ahead']: chance (1/2 + 1/3) / 2 = 41.7; bad options: one line."""
+    gt = write_jsonl(tmp_path / "q.jsonl", [{"id": "a", "answer": "1", "options": ["1", "2"]},
+                                             {"id": "b", "answer": "left", "options": ["left", "right", "ahead"]}])
+    pred = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "text": "1"}, {"id": "b", "text": "ahead"}])
+    result = run(["--task", "vqa", "--pred", str(pred), "--gt", str(gt)])
+    assert result.exit_code == 0, result.output
+    assert "chance level (a uniform guess among each question's options): 41.7" in result.stderr
+    assert table_row(result.stdout, "corpus") == ["corpus", "50.0", "50.0"]
+    write_jsonl(gt, [{"id": "a", "answer": "1", "options": "1 or 2"}])
+    assert_one_line_error(run(["--task", "vqa", "--pred", str(pred), "--gt", str(gt)]),
+                          "'options' must be a non-empty list of strings")
