@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spatialvlm_cli.errors import ConfigError, OutputError, error_line
-from spatialvlm_cli.generation import GenerationSettings, stream_generate
+from spatialvlm_cli.generation import GenerationResult, GenerationSettings, generate_batch, stream_generate
 from spatialvlm_cli.io import PointCloud, check_overwrite, find_point_clouds, read_point_cloud, write_text_atomic
 from spatialvlm_cli.layout import Layout, ParseIssue, dedupe_layout, format_layout, layout_to_json, parse_layout
 from spatialvlm_cli.layout.entities import Bbox, Door, Wall, Window
-from spatialvlm_cli.preprocess import prepare_point_cloud
+from spatialvlm_cli.preprocess import PreparedCloud, prepare_point_cloud
 from spatialvlm_cli.runs import OK, ManifestPart, RunKey, read_manifest
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ class PointCloudRun:
     `output_paths`). scene: what to ask the model. model: checkpoint directory, shipped model, preset or hub id.
     vlm_pe / merge_rule: the --VLM_PE / --PCD_PE_Merge_Rule values as given, None when not given (the checkpoint's
     is kept); vlm_pe 'None' asks for stock 1-D RoPE. pe_options: PE options over the checkpoint's. device / dtype /
-    attn_implementation: as `load_spatiallm` takes them. skip_existing / overwrite: as `plan_point_cloud_run`."""
+    attn_implementation: as `load_spatiallm` takes them. skip_existing / overwrite: as `plan_point_cloud_run`.
+    batch_size: scenes per `generate()` call in a folder run (`run_scenes`)."""
 
     point_cloud: Path
     output: Path
@@ -77,11 +78,21 @@ class PointCloudRun:
     attn_implementation: str | None = None
     skip_existing: bool = False
     overwrite: bool = False
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch_size must be at least 1, got {self.batch_size}")
 
     @property
     def key(self) -> RunKey:
-        """What a scene must have been run with for `skip_existing` to leave it out: model, PE flags, settings."""
-        return RunKey.build(self.model, self.vlm_pe, self.merge_rule, self.pe_options, self.scene.to_json())
+        """What a scene must have been run with for `skip_existing` to leave it out: model, PE flags, settings. The
+        batch size counts only when sampling (sampled rows share one random stream; greedy rows do not depend on
+        their batch)."""
+        settings = self.scene.to_json()
+        if not self.scene.generation.greedy and self.batch_size > 1:
+            settings["batch_size"] = self.batch_size
+        return RunKey.build(self.model, self.vlm_pe, self.merge_rule, self.pe_options, settings)
 
     @property
     def manifest_folder(self) -> Path | None:
@@ -130,6 +141,63 @@ class SceneResult:
         }
 
 
+@dataclass
+class _PreparedScene:
+    """A scene read and preprocessed, ready for the model. seconds: reading and preprocessing."""
+
+    source: Path
+    num_points: int
+    prepared: PreparedCloud
+    seconds: float
+
+
+def _prepare_scene(loaded: LoadedModel, path: Path, settings: SceneSettings,
+                   cloud: PointCloud | None = None) -> _PreparedScene:
+    start = time.perf_counter()
+    cloud = cloud if cloud is not None else read_point_cloud(path)
+    prepared = prepare_point_cloud(cloud, loaded.num_bins, clean=settings.clean)
+    return _PreparedScene(Path(path), len(cloud), prepared, time.perf_counter() - start)
+
+
+def _model_inputs(loaded: LoadedModel, scenes: list[_PreparedScene], settings: SceneSettings) -> tuple[dict, list[int]]:
+    """The processor's inputs for the scenes (one left-padded batch) on the model's device, and each row's number of
+    point tokens."""
+    import torch  # here, not at the top: `infer` imports this module to plan its run before torch loads
+
+    inputs = loaded.processor([torch.from_numpy(scene.prepared.rows) for scene in scenes],
+                              detect_type=settings.detect_type, categories=list(settings.categories))
+    counts = (inputs["input_ids"] == loaded.model.config.point_token_id).sum(dim=1).tolist()
+    return {key: _to_device(value, loaded.model.device) for key, value in inputs.items()}, counts
+
+
+def _scene_result(loaded: LoadedModel, scene: _PreparedScene, generated: GenerationResult, settings: SceneSettings,
+                  num_point_tokens: int, seconds: float) -> SceneResult:
+    """The generated text as a layout in the file's frame, with warnings for a cut-off text and skipped lines."""
+    path = scene.source
+    layout, issues = decode_layout(generated.text, loaded.num_bins, scene.prepared.min_extent, source=path.name)
+    if generated.hit_token_limit:
+        log.warning("'%s': generation stopped at --max_new_tokens %d, so the last line is cut off; raise "
+                    "--max_new_tokens for the whole layout", path.name, settings.generation.max_new_tokens)
+    if issues:
+        log.warning("'%s': skipped %d malformed line(s) of model output: %s", path.name, len(issues),
+                    "; ".join(f"line {issue.line_no} ({issue.reason})" for issue in issues[:3])
+                    + ("; …" if len(issues) > 3 else ""))
+    return SceneResult(
+        source=path,
+        text=generated.text,
+        layout=layout,
+        parse_issues=issues,
+        num_points=scene.num_points,
+        num_voxels=scene.prepared.num_voxels,
+        num_point_tokens=num_point_tokens,
+        num_new_tokens=generated.num_new_tokens,
+        stopped_by_repeat=generated.stopped_by_repeat,
+        seconds=seconds,
+        settings=settings,
+        hit_token_limit=generated.hit_token_limit,
+    )
+
+
 def infer_scene(
     loaded: LoadedModel,
     path: Path,
@@ -143,40 +211,41 @@ def infer_scene(
     cloud: the file's contents when the caller already read it (to fail fast before loading a model).
     watch: a context around generation, given the model (e.g. `check.verbose_prefill` printing the nine
     checkpoints); None runs the model as it is."""
-    import torch  # here, not at the top: `infer` imports this module to plan its run before torch loads
-
     start = time.perf_counter()
-    cloud = cloud if cloud is not None else read_point_cloud(path)
-    prepared = prepare_point_cloud(cloud, loaded.num_bins, clean=settings.clean)
-    inputs = loaded.processor(
-        [torch.from_numpy(prepared.rows)], detect_type=settings.detect_type, categories=list(settings.categories)
-    )
-    num_point_tokens = int((inputs["input_ids"] == loaded.model.config.point_token_id).sum())
-    inputs = {key: _to_device(value, loaded.model.device) for key, value in inputs.items()}
+    scene = _prepare_scene(loaded, path, settings, cloud)
+    inputs, counts = _model_inputs(loaded, [scene], settings)
     with watch(loaded.model) if watch is not None else contextlib.nullcontext():
-        result = stream_generate(loaded.model, loaded.tokenizer, inputs, settings.generation, on_text)
-    layout, issues = decode_layout(result.text, loaded.num_bins, prepared.min_extent, source=path.name)
-    if result.hit_token_limit:
-        log.warning("'%s': generation stopped at --max_new_tokens %d, so the last line is cut off; raise "
-                    "--max_new_tokens for the whole layout", path.name, settings.generation.max_new_tokens)
-    if issues:
-        log.warning("'%s': skipped %d malformed line(s) of model output: %s", path.name, len(issues),
-                    "; ".join(f"line {issue.line_no} ({issue.reason})" for issue in issues[:3])
-                    + ("; …" if len(issues) > 3 else ""))
-    return SceneResult(
-        source=Path(path),
-        text=result.text,
-        layout=layout,
-        parse_issues=issues,
-        num_points=len(cloud),
-        num_voxels=prepared.num_voxels,
-        num_point_tokens=num_point_tokens,
-        num_new_tokens=result.num_new_tokens,
-        stopped_by_repeat=result.stopped_by_repeat,
-        seconds=time.perf_counter() - start,
-        settings=settings,
-        hit_token_limit=result.hit_token_limit,
-    )
+        generated = stream_generate(loaded.model, loaded.tokenizer, inputs, settings.generation, on_text)
+    return _scene_result(loaded, scene, generated, settings, counts[0], time.perf_counter() - start)
+
+
+def infer_batch(
+    loaded: LoadedModel,
+    paths: list[Path],
+    settings: SceneSettings,
+    watch: ModelWatch | None = None,
+) -> list[SceneResult | Exception]:
+    """Run several .ply files through one `generate()` call: their prompts left-padded into one batch (each with its
+    own number of point tokens), each row stopping on its own. One result per path, in order: a SceneResult, or the
+    exception that reading or preprocessing that file raised (the others still run). Greedy rows give the text
+    `infer_scene` gives for the scene alone. A failure of the batch itself (e.g. out of memory) raises.
+    seconds of a result: its reading and preprocessing plus an equal share of the batch's generation."""
+    outcomes: dict[int, SceneResult | Exception] = {}
+    scenes: list[tuple[int, _PreparedScene]] = []
+    for index, path in enumerate(paths):
+        try:
+            scenes.append((index, _prepare_scene(loaded, path, settings)))
+        except Exception as error:
+            outcomes[index] = error
+    if scenes:
+        start = time.perf_counter()
+        inputs, counts = _model_inputs(loaded, [scene for _, scene in scenes], settings)
+        with watch(loaded.model) if watch is not None else contextlib.nullcontext():
+            rows = generate_batch(loaded.model, loaded.tokenizer, inputs, settings.generation)
+        share = (time.perf_counter() - start) / len(scenes)
+        for (index, scene), generated, count in zip(scenes, rows, counts, strict=True):
+            outcomes[index] = _scene_result(loaded, scene, generated, settings, count, scene.seconds + share)
+    return [outcomes[index] for index in range(len(paths))]
 
 
 def decode_layout(text: str, num_bins: int, min_extent: Any,
@@ -313,34 +382,67 @@ def run_scenes(
     reraise: bool = False,
     first_cloud: PointCloud | None = None,
     manifest: ManifestPart | None = None,
+    batch_size: int = 1,
 ) -> BatchSummary:
     """Run every planned scene, one or many, and write its outputs; a scene that fails for any reason (bad file,
     numerical or library error) is recorded with a one-line reason and the batch goes on. Ctrl-C stops the batch
     (KeyboardInterrupt propagates); `reraise` lets the first failure through instead (the CLI's SPATIALVLM_DEBUG,
     and its one-scene runs, whose failure is the command's error). on_text / watch: as in `infer_scene`.
     first_cloud: the first planned scene's contents when the caller already read it (to fail fast before loading
-    a model). manifest: where a folder run records each scene once its outputs are written (or it failed)."""
+    a model). manifest: where a folder run records each scene once its outputs are written (or it failed).
+    batch_size: scenes per `generate()` call (`infer_batch`, no streaming: on_text is not called); a batch whose
+    generation fails runs again scene by scene, so the failure is the failing scene's alone."""
     summary = BatchSummary()
-    for index, (source, txt_path, json_path) in enumerate(plan):
-        start = time.perf_counter()
-        try:
-            cloud = first_cloud if index == 0 else None
-            result = infer_scene(loaded, source, settings, on_text, cloud=cloud, watch=watch)
-            write_scene_outputs(result, txt_path, json_path, meta)
-        except Exception as error:
-            reason = error_line(error)
+
+    def finish(source: Path, txt_path: Path, json_path: Path, outcome: SceneResult | Exception, start: float) -> None:
+        """Write a scene's outputs and record it, or record its failure; then tell the caller."""
+        if isinstance(outcome, SceneResult):
+            try:
+                write_scene_outputs(outcome, txt_path, json_path, meta)
+            except Exception as error:
+                outcome = error
+        if isinstance(outcome, Exception):
+            reason = error_line(outcome)
             if manifest is not None:
                 manifest.record(source, time.perf_counter() - start, error=reason)
             if reraise:
-                raise
+                raise outcome
             summary.failed.append((source, reason))
             if on_scene_done is not None:
                 on_scene_done(source, None, reason)
-            continue
+            return
         if manifest is not None:
-            manifest.record(source, time.perf_counter() - start, result.num_point_tokens, result.num_new_tokens)
+            manifest.record(source, outcome.seconds, outcome.num_point_tokens, outcome.num_new_tokens)
         summary.done.append(source)
         if on_scene_done is not None:
-            on_scene_done(source, result, None)
-    return summary
+            on_scene_done(source, outcome, None)
 
+    def one(index: int, source: Path, txt_path: Path, json_path: Path) -> None:
+        start = time.perf_counter()
+        try:
+            cloud = first_cloud if index == 0 else None
+            outcome: SceneResult | Exception = infer_scene(loaded, source, settings, on_text, cloud=cloud,
+                                                           watch=watch)
+        except Exception as error:
+            outcome = error
+        finish(source, txt_path, json_path, outcome, start)
+
+    if batch_size == 1:
+        for index, (source, txt_path, json_path) in enumerate(plan):
+            one(index, source, txt_path, json_path)
+        return summary
+    for first in range(0, len(plan), batch_size):
+        chunk = plan[first : first + batch_size]
+        start = time.perf_counter()
+        try:
+            outcomes = infer_batch(loaded, [source for source, _, _ in chunk], settings, watch=watch)
+        except Exception as error:
+            if reraise:
+                raise
+            log.warning("a batch of %d scene(s) failed (%s); running them one by one", len(chunk), error_line(error))
+            for offset, (source, txt_path, json_path) in enumerate(chunk):
+                one(first + offset, source, txt_path, json_path)
+            continue
+        for (source, txt_path, json_path), outcome in zip(chunk, outcomes, strict=True):
+            finish(source, txt_path, json_path, outcome, start)
+    return summary

@@ -146,6 +146,12 @@ def infer(
         typer.Option("--seed", rich_help_panel=GENERATION_PANEL,
                      help="Random seed for sampling, 0 .. 2**32-1 (fixed: runs repeat; in the JSON)."),
     ] = 0,
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch_size", "--batch-size", rich_help_panel=GENERATION_PANEL,
+                     help="Folder runs: scenes per generate() call (left-padded, each stops on its own; greedy text "
+                     "equals one-by-one runs); no streaming."),
+    ] = 1,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -230,7 +236,8 @@ def build_run(values: dict[str, Any]) -> PointCloudRun | PanoramaRun:
                          merge_rule=values["pcd_pe_merge_rule"],
                          pe_options=parse_key_values(values["pe_option"], "--pe_option"), device=values["device"],
                          dtype=values["dtype"], attn_implementation=values["attn_implementation"],
-                         skip_existing=values["skip_existing"], overwrite=values["overwrite"])
+                         skip_existing=values["skip_existing"], overwrite=values["overwrite"],
+                         batch_size=values["batch_size"])
 
 
 def check_pe_flags(vlm_pe: str | None, merge_rule: str | None, pe_options: Mapping[str, object]) -> None:
@@ -374,7 +381,7 @@ def _load_model(run: PointCloudRun) -> tuple[LoadedModel, dict[str, object]]:
     model_config = loaded.model.config
     meta = {"model": run.model, "vlm_pe": model_config.vlm_pe, "pcd_pe_merge_rule": model_config.pcd_pe_merge_rule,
             "pe": dict(model_config.pe or {}), "device": str(loaded.model.device), "dtype": str(loaded.model.dtype),
-            "attn_implementation": run.attn_implementation}
+            "attn_implementation": run.attn_implementation, "batch_size": run.batch_size}
     return loaded, meta
 
 
@@ -454,7 +461,7 @@ def _run_folder(run: PointCloudRun, plan: RunPlan, ranks: Ranks, mine: list[tupl
             task = progress.add_task("scenes", total=len(mine))
             try:
                 run_scenes(loaded, mine, run.scene, meta, on_scene_done=on_done, watch=_watch(),
-                           reraise=environment.debug(), manifest=part)
+                           reraise=environment.debug(), manifest=part, batch_size=run.batch_size)
             except KeyboardInterrupt:
                 if ranks.world == 1:  # the others may still be writing their parts: the next run merges them
                     merge_manifest(folder)

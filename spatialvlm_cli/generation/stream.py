@@ -31,7 +31,9 @@ class RepeatGuard:
     """Stopping criterion for the endless-repeat failure: one entity line generated over and over.
 
     Tracks, for every sequence in the batch, the completed lines decoded so far. A sequence is done when one
-    line content has appeared `max_repeats` times. Also honours an external stop request (Ctrl-C).
+    line content has appeared `max_repeats` times; `repeated_lines[row]` is that line and `stopped_at[row]` the
+    sequence's length (prompt included) when it was stopped, None for rows it did not stop. Also honours an external
+    stop request (Ctrl-C).
     """
 
     def __init__(self, tokenizer: Any, prompt_length: int, max_repeats: int) -> None:
@@ -39,10 +41,16 @@ class RepeatGuard:
         self.prompt_length = prompt_length
         self.max_repeats = max_repeats
         self.stop_requested = threading.Event()
-        self.repeated_line: str | None = None
+        self.repeated_lines: list[str | None] = []
+        self.stopped_at: list[int | None] = []
         self._seen: list[int] = []
         self._partial: list[str] = []
         self._counts: list[Counter[str]] = []
+
+    @property
+    def repeated_line(self) -> str | None:
+        """The first row's repeated line (a one-sequence run), None when the guard did not stop it."""
+        return self.repeated_lines[0] if self.repeated_lines else None
 
     def __call__(self, input_ids: Any, scores: Any = None, **kwargs: Any) -> Any:
         import torch  # see stream_generate
@@ -52,8 +60,13 @@ class RepeatGuard:
             self._seen = [self.prompt_length] * batch
             self._partial = [""] * batch
             self._counts = [Counter() for _ in range(batch)]
+            self.repeated_lines = [None] * batch
+            self.stopped_at = [None] * batch
         done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
         for row in range(batch):
+            if self.stopped_at[row] is not None:
+                done[row] = True
+                continue
             new_ids = input_ids[row, self._seen[row] :].tolist()
             self._seen[row] = input_ids.shape[1]
             text = self._partial[row] + self.tokenizer.decode(new_ids, skip_special_tokens=True)
@@ -64,8 +77,10 @@ class RepeatGuard:
                     continue
                 self._counts[row][content] += 1
                 if self._counts[row][content] >= self.max_repeats:
-                    self.repeated_line = line.strip()
+                    self.repeated_lines[row] = line.strip()
+                    self.stopped_at[row] = input_ids.shape[1]
                     done[row] = True
+                    break
         if self.stop_requested.is_set():
             done[:] = True
         return done
@@ -73,8 +88,9 @@ class RepeatGuard:
 
 @dataclass
 class GenerationResult:
-    """text: the decoded new tokens (special tokens skipped); num_new_tokens per the first sequence;
-    hit_token_limit: generation ended at max_new_tokens, not at the end-of-sequence token (the text is cut)."""
+    """text: the decoded new tokens (special tokens skipped); num_new_tokens: the row's new tokens, its
+    end-of-sequence token included; hit_token_limit: generation ended at max_new_tokens, not at the end-of-sequence
+    token (the text is cut)."""
 
     text: str
     num_new_tokens: int
@@ -97,8 +113,37 @@ def stream_generate(
     """
     # Here, not at the top: `infer` checks its flags with GenerationSettings (this package) before torch and
     # transformers load (tests/test_layering.py).
+    from transformers import TextIteratorStreamer
+
+    streamer = None
+    if settings.num_beams == 1 and on_text is not None:
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    result = _generate(model, tokenizer, inputs, settings, streamer, on_text)[0]
+    if streamer is None and on_text is not None:
+        on_text(result.text)
+    return result
+
+
+def generate_batch(model: Any, tokenizer: Any, inputs: dict[str, Any],
+                   settings: GenerationSettings) -> list[GenerationResult]:
+    """Run `model.generate(**inputs)` for a left-padded batch of B sequences, without streaming: one result per row.
+
+    inputs: the processor's output for B prompts (input_ids (B, L) left-padded, attention_mask (B, L), extras).
+    Each row stops on its own (end-of-sequence token, repeat guard, max_new_tokens): a finished row is padded while
+    the others go on, and its result holds its own tokens only. With greedy decoding each row's text is the text a
+    one-sequence run gives (up to float summation order in the padded prefill); sampled rows draw from one shared
+    random stream, so they depend on the batch they are in.
+    """
+    return _generate(model, tokenizer, inputs, settings, None, None)
+
+
+def _generate(model: Any, tokenizer: Any, inputs: dict[str, Any], settings: GenerationSettings,
+              streamer: Any, on_text: Callable[[str], None] | None) -> list[GenerationResult]:
+    """`model.generate` in a worker thread (seeded, repeat guard per row, Ctrl-C stops it at its next step), the
+    streamer's pieces handed to `on_text` as they come; one result per row of inputs["input_ids"]."""
+    # Here, not at the top: see stream_generate.
     import torch
-    from transformers import StoppingCriteriaList, TextIteratorStreamer, set_seed
+    from transformers import StoppingCriteriaList, set_seed
 
     set_seed(settings.seed)
     prompt_length = inputs["input_ids"].shape[1]
@@ -110,9 +155,7 @@ def stream_generate(
         "pad_token_id": pad_id,
         "stopping_criteria": StoppingCriteriaList([guard]),
     }
-    streamer = None
-    if settings.num_beams == 1 and on_text is not None:
-        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    if streamer is not None:
         kwargs["streamer"] = streamer
 
     outcome: dict[str, Any] = {}
@@ -132,7 +175,7 @@ def stream_generate(
     worker = threading.Thread(target=work, name="spatialvlm-generate", daemon=True)
     worker.start()
     try:
-        if streamer is not None:
+        if streamer is not None and on_text is not None:
             for piece in streamer:
                 on_text(piece)
         _wait(finished)
@@ -149,21 +192,36 @@ def stream_generate(
         raise
     if "error" in outcome:
         raise outcome["error"]
-    new_ids = outcome["sequences"][0, prompt_length:]
-    text = tokenizer.decode(new_ids, skip_special_tokens=True)
-    if streamer is None and on_text is not None:
-        on_text(text)
-    if guard.repeated_line is not None:
-        log.warning("stopped generation: the line %r kept repeating", guard.repeated_line)
-    stop_ids = _stop_ids(model, tokenizer)
-    hit_limit = (guard.repeated_line is None and new_ids.numel() >= settings.max_new_tokens
-                 and int(new_ids[-1]) not in stop_ids)
+    config = getattr(model, "generation_config", None)
+    eos_ids = _token_ids(getattr(config, "eos_token_id", None))
+    stop_ids = eos_ids | _token_ids(tokenizer.eos_token_id)
+    return [_row_result(tokenizer, outcome["sequences"][row, prompt_length:], guard, row, prompt_length, eos_ids,
+                        stop_ids, settings.max_new_tokens) for row in range(outcome["sequences"].shape[0])]
+
+
+def _row_result(tokenizer: Any, new_ids: Any, guard: RepeatGuard, row: int, prompt_length: int, eos_ids: set[int],
+                stop_ids: set[int], max_new_tokens: int) -> GenerationResult:
+    """One row's result: its new tokens (1-D) up to where the row stopped, what stopped it, and whether it ran into
+    max_new_tokens. eos_ids: the ids generate ends a row at (the generation config's): the row keeps its first one
+    and drops the padding after it. stop_ids: those and the tokenizer's eos (a text that ends in one is whole)."""
+    ids = new_ids.tolist()
+    end = len(ids)
+    eos = next((index for index, token in enumerate(ids) if token in eos_ids), None)
+    if eos is not None:
+        end = eos + 1
+    repeated = guard.repeated_lines[row] if guard.repeated_lines else None
+    stopped = guard.stopped_at[row] if guard.stopped_at else None
+    by_repeat = stopped is not None and stopped - prompt_length <= end
+    if by_repeat:
+        end = stopped - prompt_length
+        log.warning("stopped generation: the line %r kept repeating", repeated)
+    ids = ids[:end]
     return GenerationResult(
-        text=text,
-        num_new_tokens=int(new_ids.numel()),
-        stopped_by_repeat=guard.repeated_line is not None,
-        repeated_line=guard.repeated_line,
-        hit_token_limit=hit_limit,
+        text=tokenizer.decode(ids, skip_special_tokens=True),
+        num_new_tokens=len(ids),
+        stopped_by_repeat=by_repeat,
+        repeated_line=repeated if by_repeat else None,
+        hit_token_limit=not by_repeat and len(ids) >= max_new_tokens and ids[-1] not in stop_ids,
     )
 
 
@@ -174,13 +232,8 @@ def _wait(finished: threading.Event) -> None:
         pass
 
 
-def _stop_ids(model: Any, tokenizer: Any) -> set[int]:
-    """Token ids that end generation: the generation config's eos id(s) and the tokenizer's."""
-    ids: set[int] = set()
-    config = getattr(model, "generation_config", None)
-    for value in (getattr(config, "eos_token_id", None), tokenizer.eos_token_id):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value is not None:
-            ids.update(int(v) for v in value)
-    return ids
+def _token_ids(value: int | list[int] | None) -> set[int]:
+    """A config's eos_token_id (one id, a list of them, or None) as a set."""
+    if value is None:
+        return set()
+    return {value} if isinstance(value, int) else {int(v) for v in value}

@@ -107,3 +107,60 @@ def test_sampling_values_are_checked():
                           ({"seed": 2**32}, "--seed")):
         with pytest.raises(ConfigError, match=fragment):
             GenerationSettings(**bad)
+
+
+class ScriptedModel:
+    """`generate` as transformers runs a batch: row r emits `scripts[r]` one character per step, then its eos; a row
+    that emitted eos or that a stopping criterion calls done gets the pad id from then on, and generation ends when
+    every row is done or at max_new_tokens."""
+
+    EOS = 3
+
+    class generation_config:  # the attribute generate reads
+        eos_token_id = 3
+
+    def __init__(self, scripts: list[str]) -> None:
+        self.scripts = scripts
+
+    def generate(self, input_ids, stopping_criteria, max_new_tokens, pad_token_id, **kwargs):
+        sequence = input_ids
+        unfinished = torch.ones(len(self.scripts), dtype=torch.bool)
+        for step in range(max_new_tokens):
+            tokens = torch.tensor([ord(script[step]) if step < len(script) else self.EOS for script in self.scripts])
+            tokens = torch.where(unfinished, tokens, torch.full_like(tokens, pad_token_id))
+            sequence = torch.cat([sequence, tokens[:, None]], dim=1)
+            unfinished &= tokens != self.EOS
+            unfinished &= ~stopping_criteria(sequence, None)
+            if not unfinished.any():
+                break
+        return sequence
+
+
+class ScriptTokenizer(CharTokenizer):
+    pad_token_id = 0
+    eos_token_id = 3
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return "".join(chr(i) for i in ids if i not in (0, 3))
+
+
+def test_batch_rows_stop_on_their_own_and_equal_single_runs():
+    """Row 0 repeats a line (the guard stops it), row 1 ends early with its eos, row 2 runs into max_new_tokens;
+    prompts of different lengths are left-padded. Each row's result is the one-row run's."""
+    from spatialvlm_cli.generation import generate_batch, stream_generate
+
+    scripts = ["w_0=A\nw_1=B\nw_2=A\nw_3=A\nw_4=C\n", "w_0=A\n", "w_0=A\nw_1=B\nw_2=C\nw_3=D\nw_4=E\nw_5=F\n"]
+    prompts = [ids("P"), ids("PPP"), ids("PP")]
+    width = max(len(prompt) for prompt in prompts)
+    batch = torch.tensor([[0] * (width - len(prompt)) + prompt for prompt in prompts])
+    mask = (batch != 0).long()
+    settings = GenerationSettings(greedy=True, max_new_tokens=30, max_line_repeats=3)
+    rows = generate_batch(ScriptedModel(scripts), ScriptTokenizer(), {"input_ids": batch, "attention_mask": mask},
+                          settings)
+    singles = [stream_generate(ScriptedModel([script]), ScriptTokenizer(), {"input_ids": torch.tensor([prompt])},
+                               settings) for script, prompt in zip(scripts, prompts, strict=True)]
+    assert rows == singles
+    assert (rows[0].text, rows[0].stopped_by_repeat, rows[0].repeated_line) == \
+        ("w_0=A\nw_1=B\nw_2=A\nw_3=A\n", True, "w_3=A")
+    assert (rows[1].text, rows[1].num_new_tokens, rows[1].hit_token_limit) == ("w_0=A\n", 7, False)
+    assert (rows[2].num_new_tokens, rows[2].hit_token_limit, rows[2].stopped_by_repeat) == (30, True, False)
