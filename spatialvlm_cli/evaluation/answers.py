@@ -5,8 +5,9 @@ Inputs (each a .jsonl file, a .json file holding one record or a list of them, o
 - references: records with `answers` or `references` (a list of strings) or `answer` (one string), and optionally
   `options` (the answers a question allows, e.g. ["left", "right"]): when every reference has options, the report
   gives the chance level, the mean over items of 1 / len(options) (a uniform guess among them).
-A record is matched by `id` when both sides have one, otherwise by its image's file stem plus its question
-(`question`, or `prompt` as `infer --image` writes it). A reference without a prediction is scored as an empty
+A reference is matched to the prediction with the same `id`, otherwise to the one prediction with the same image
+file stem and question (`question`, or `prompt` as `infer --image` writes it; a reference without a question takes
+the one prediction for its image, whatever it asked). A reference without a prediction is scored as an empty
 answer (and listed); a prediction without a reference cannot be scored (listed, left out).
 """
 
@@ -85,23 +86,57 @@ def evaluate_answers(pred: Path, gt: Path, task: str) -> TextReport:
     matches any reference."""
     if task not in TASKS:
         raise InputError(f"--task for answers must be one of {', '.join(TASKS)}, got '{task}'")
-    references = _keyed(gt, "references", _reference_texts)
-    predictions = _keyed(pred, "predictions", _prediction_text)
-    if not set(predictions) & set(references):
-        example = next(iter(references))
-        raise InputError(f"no prediction in '{pred}' matches a reference in '{gt}' (a reference key: '{example}'; "
-                         "records match by 'id', or by image file stem and question)")
-    items = []
-    for key, (texts, record) in references.items():
-        found = predictions.get(key)
-        items.append(TextItem(key=key, prediction=found[0] if found else "", references=texts,
-                              question=_question(record), image=record.get("image"), missing_prediction=not found))
+    references = _read(gt, "references", _reference_texts)
+    predictions = _read(pred, "predictions", _prediction_text)
+    matched = _match(references, predictions)
+    if not matched:
+        raise InputError(f"no prediction in '{pred}' matches a reference in '{gt}' (a reference key: "
+                         f"'{references[0].key}'; records match by 'id', or by image file stem and question)")
+    items = [TextItem(key=ref.key, prediction=matched[ref.key].value if ref.key in matched else "",
+                      references=ref.value, question=ref.question, image=ref.record.get("image"),
+                      missing_prediction=ref.key not in matched) for ref in references]
     score = caption_scores if task == "caption" else vqa_scores
     scores = score([item.prediction for item in items], [item.references for item in items])
-    options = [_options(record, key) for key, (_, record) in references.items()]
+    options = [_options(ref.record, ref.key) for ref in references]
     chance = None if None in options else sum(1 / len(choices) for choices in options) / len(options)
-    return TextReport(task=task, items=items, scores=scores,
-                      unmatched_predictions=[key for key in predictions if key not in references], chance=chance)
+    used = {id(found) for found in matched.values()}
+    return TextReport(task=task, items=items, scores=scores, chance=chance,
+                      unmatched_predictions=[found.key for found in predictions if id(found) not in used])
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One input record. key: its id, else '<image stem>|<question>' (the stem alone without a question).
+    value: the prediction text or the reference texts."""
+
+    key: str
+    id: str | None
+    stem: str | None
+    question: str | None
+    value: Any
+    record: dict[str, Any]
+
+
+def _match(references: list[_Record], predictions: list[_Record]) -> dict[str, _Record]:
+    """Reference key -> its prediction: the same id when both have one, else the one prediction of the same image
+    stem and question (any question when the reference has none); ambiguous or used candidates do not match."""
+    by_id = {found.id: found for found in predictions if found.id is not None}
+    by_image: dict[tuple[str | None, str | None], list[_Record]] = {}
+    for found in predictions:
+        by_image.setdefault((found.stem, found.question), []).append(found)
+        if found.question is not None:  # a reference without a question takes any question's answer
+            by_image.setdefault((found.stem, None), []).append(found)
+    matched: dict[str, _Record] = {}
+    used: set[int] = set()
+    for ref in references:
+        if ref.id is not None and ref.id in by_id:
+            candidates = [by_id[ref.id]]
+        else:
+            candidates = by_image.get((ref.stem, ref.question), []) if ref.stem is not None else []
+        if len(candidates) == 1 and id(candidates[0]) not in used:
+            matched[ref.key] = candidates[0]
+            used.add(id(candidates[0]))
+    return matched
 
 
 def _options(record: dict[str, Any], key: str) -> list[str] | None:
@@ -114,29 +149,24 @@ def _options(record: dict[str, Any], key: str) -> list[str] | None:
     return options
 
 
-def _keyed(path: Path, what: str, value: Any) -> dict[str, tuple[Any, dict[str, Any]]]:
-    """key -> (value(record, where), record) for every record under `path`; InputError on duplicates."""
-    keyed: dict[str, tuple[Any, dict[str, Any]]] = {}
+def _read(path: Path, what: str, value: Any) -> list[_Record]:
+    """Every record under `path` with value(record, where); InputError on a repeated key or no record."""
+    found: dict[str, _Record] = {}
     for where, record in _records(Path(path), what):
-        key = record_key(record, where)
-        if key in keyed:
+        identity = None if record.get("id") is None else str(record["id"])
+        image = record.get("image")
+        if identity is None and (not isinstance(image, str) or not image):
+            raise InputError(f"{where}: a record needs an 'id' or an 'image'")
+        stem = Path(image).stem if isinstance(image, str) and image else None
+        question = _question(record)
+        question = None if question is None else question.strip()
+        key = identity or (stem if question is None else f"{stem}|{question}")
+        if key in found:
             raise InputError(f"{where}: a second {what[:-1]} for '{key}'")
-        keyed[key] = (value(record, where), record)
-    if not keyed:
+        found[key] = _Record(key, identity, stem, question, value(record, where), record)
+    if not found:
         raise InputError(f"no {what} in '{path}'")
-    return keyed
-
-
-def record_key(record: dict[str, Any], where: str) -> str:
-    """`id` (as text) when present, else '<image stem>|<question>' (or the stem alone without a question)."""
-    if record.get("id") is not None:
-        return str(record["id"])
-    image = record.get("image")
-    if not isinstance(image, str) or not image:
-        raise InputError(f"{where}: a record needs an 'id' or an 'image'")
-    question = _question(record)
-    stem = Path(image).stem
-    return stem if question is None else f"{stem}|{question.strip()}"
+    return list(found.values())
 
 
 def _question(record: dict[str, Any]) -> str | None:

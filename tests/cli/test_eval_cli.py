@@ -304,12 +304,13 @@ def test_vqa_per_item_and_corpus(tmp_path: Path):
 
 
 def test_caption_task_from_a_folder_of_infer_outputs(tmp_path: Path):
-    """Predictions as `infer --image` writes them (one JSON per panorama); references by image stem."""
+    """Predictions as `infer --image` writes them (one JSON per panorama, with its prompt); references without a
+    question take the one prediction for their image."""
     answers = tmp_path / "answers"
     answers.mkdir()
     for name, text in (("r0", "a red door and a window"), ("r1", "blue wall")):
-        (answers / f"{name}.json").write_text(json.dumps({"image": f"/x/{name}.png", "text": text,
-                                                          "positions": {}}), encoding="utf-8")
+        (answers / f"{name}.json").write_text(json.dumps({"image": f"/x/{name}.png", "prompt": "Describe it.",
+                                                          "text": text, "positions": {}}), encoding="utf-8")
     gt = write_jsonl(tmp_path / "refs.jsonl", [{"image": "r0.png", "references": ["a red door and a window"]},
                                                {"image": "r1.png", "references": ["a green floor"]}])
     out = tmp_path / "captions.json"
@@ -375,3 +376,26 @@ def test_answer_options_give_the_chance_level(tmp_path: Path):
     write_jsonl(gt, [{"id": "a", "answer": "1", "options": "1 or 2"}])
     assert_one_line_error(run(["--task", "vqa", "--pred", str(pred), "--gt", str(gt)]),
                           "'options' must be a non-empty list of strings")
+
+
+def test_matching_by_id_or_by_image_and_question(tmp_path: Path):
+    """A reference with an id takes the prediction with that id, else the one with its image stem and question;
+    two predictions for one image leave a question-less reference unmatched (ambiguous)."""
+    gt = write_jsonl(tmp_path / "q.jsonl", [
+        {"id": "a", "image": "r0.png", "question": "How many doors?", "answer": "1"},
+        {"id": "b", "image": "r1.png", "question": "How many doors?", "answer": "2"},
+        {"image": "r2.png", "answer": "left"},
+    ])
+    pred = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "a", "text": "1"},
+        {"image": "/runs/r1.png", "question": "How many doors?", "text": "2"},
+        {"image": "/runs/r2.png", "question": "Which side?", "text": "left"},
+        {"image": "/runs/r2.png", "question": "Which wall?", "text": "right"},
+    ])
+    out = tmp_path / "s.json"
+    result = run(["--task", "vqa", "--pred", str(pred), "--gt", str(gt), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [item["prediction"] for item in data["items"]] == ["1", "2", ""]
+    assert data["missing_predictions"] == ["r2"]
+    assert data["unmatched_predictions"] == ["r2|Which side?", "r2|Which wall?"]
