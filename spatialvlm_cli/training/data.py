@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -32,15 +32,27 @@ log = logging.getLogger(__name__)
 DATA_FORMAT_VERSION = 1
 
 
+@dataclass(frozen=True)
+class Request:
+    """What one training prompt asks for: SpatialLM's detect type ('all' | 'arch' | 'object') and category names
+    (boxes of other classes are then left out of the answer; ignored for 'arch', as upstream)."""
+
+    detect_type: str = "all"
+    categories: tuple[str, ...] = ()
+
+
+ALL = Request()
 @dataclass
 class LayoutExample:
-    """rows: (V, 9) float32 prepared cloud (see `PreparedCloud`); target_ids: (T,) int64 layout text + eos;
-    num_point_tokens: encoder tokens of the cloud (M); seed: the room's generator seed."""
+    """rows: (V, 9) float32 prepared cloud (see `PreparedCloud`); target_ids: (T,) int64 layout text + eos, the
+    answer to `request`; num_point_tokens: encoder tokens of the cloud (M); seed: the room's generator seed (a scan's
+    index in its data set)."""
 
     rows: np.ndarray
     target_ids: np.ndarray
     num_point_tokens: int
     seed: int
+    request: Request = field(default_factory=lambda: ALL)
 
 
 class ExampleBuilder:
@@ -51,28 +63,35 @@ class ExampleBuilder:
         self.num_bins = int(processor.config.point_config["num_bins"])
         self.eos_id = int(processor.tokenizer.eos_token_id)
 
-    def target_text(self, room: SyntheticRoom, min_extent: np.ndarray) -> str:
-        """The answer text: ground truth in bins, relative to the prepared cloud's min corner."""
+    def target_text(self, layout: Layout, min_extent: np.ndarray) -> str:
+        """The answer text: a layout in metres (the scan's frame) in bins, relative to the prepared cloud's min
+        corner, as `infer` decodes it back."""
         shift = tuple(-float(v) for v in min_extent)
-        return format_layout(room.layout.translate(shift).discretize(self.num_bins))
+        return format_layout(layout.translate(shift).discretize(self.num_bins))
+
+    def from_cloud(self, cloud: PointCloud, layout: Layout, seed: int, request: Request | None = None) -> LayoutExample:
+        """One example: the cloud prepared exactly as `infer` prepares a scan, and `layout` (metres, the answer to
+        `request`, default all) as its target."""
+        prepared = prepare_point_cloud(cloud, self.num_bins)
+        text = self.target_text(layout, prepared.min_extent)
+        ids = self.processor.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
+        (num_tokens,) = self.processor.num_point_tokens([torch.from_numpy(prepared.rows)])
+        return LayoutExample(prepared.rows, np.asarray(ids, dtype=np.int64), int(num_tokens), seed, request or ALL)
 
     def __call__(self, room: SyntheticRoom, seed: int) -> LayoutExample:
         cloud = PointCloud(points=room.points.astype(np.float64), colors=room.colours.astype(np.float64) / 255.0)
-        prepared = prepare_point_cloud(cloud, self.num_bins)
-        text = self.target_text(room, prepared.min_extent)
-        ids = self.processor.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
-        (num_tokens,) = self.processor.num_point_tokens([torch.from_numpy(prepared.rows)])
-        return LayoutExample(prepared.rows, np.asarray(ids, dtype=np.int64), int(num_tokens), seed)
+        return self.from_cloud(cloud, room.layout, seed)
 
 
 @cache
-def _worker_builder(model: str) -> ExampleBuilder:
+def worker_builder(model: str) -> ExampleBuilder:
+    """The example builder of `model` in this process (built once per process: data workers reuse it)."""
     return ExampleBuilder(load_processor(model))
 
 
 def _build_one(model: str, split: str, index: int) -> LayoutExample:
     seed = split_seed(split, index)
-    return _worker_builder(model)(make_room(seed), seed)
+    return worker_builder(model)(make_room(seed), seed)
 
 
 def build_examples(model: str, split: str, start: int, count: int, workers: int = 2,
@@ -102,6 +121,7 @@ def save_examples(path: Path, examples: list[LayoutExample], meta: dict[str, Any
         "targets": [torch.from_numpy(e.target_ids) for e in examples],
         "num_point_tokens": [e.num_point_tokens for e in examples],
         "seeds": [e.seed for e in examples],
+        "requests": [[e.request.detect_type, *e.request.categories] for e in examples],
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
@@ -113,25 +133,18 @@ def load_examples(path: Path) -> tuple[list[LayoutExample], dict[str, Any]]:
     payload = torch.load(path, weights_only=True)
     if payload.get("version") != DATA_FORMAT_VERSION:
         raise ValueError(f"'{path}' is not a version-{DATA_FORMAT_VERSION} example cache")
+    # Caches written before examples carried a request hold answers to 'all'.
+    requests = [Request(kind, tuple(names)) for kind, *names in payload.get("requests", [])] or \
+        [ALL] * len(payload["rows"])
     examples = [
-        LayoutExample(rows.numpy(), targets.numpy(), int(tokens), int(seed))
-        for rows, targets, tokens, seed in zip(
-            payload["rows"], payload["targets"], payload["num_point_tokens"], payload["seeds"], strict=True
+        LayoutExample(rows.numpy(), targets.numpy(), int(tokens), int(seed), request)
+        for rows, targets, tokens, seed, request in zip(
+            payload["rows"], payload["targets"], payload["num_point_tokens"], payload["seeds"], requests, strict=True
         )
     ]
     return examples, payload["meta"]
 
 
-@dataclass(frozen=True)
-class Request:
-    """What one training prompt asks for: SpatialLM's detect type ('all' | 'arch' | 'object') and category names
-    (boxes of other classes are then left out of the answer; ignored for 'arch', as upstream)."""
-
-    detect_type: str = "all"
-    categories: tuple[str, ...] = ()
-
-
-ALL = Request()
 # How often each kind of request is drawn when prompts are mixed (SpatialLM's three detect types, category prompts
 # with either 'all' or 'object').
 REQUEST_MIX: tuple[tuple[str, float], ...] = (
@@ -190,19 +203,22 @@ class PromptMix:
         return self.tokenizer.decode(example.target_ids[:-1].tolist())
 
     def target_ids(self, example: LayoutExample, request: Request) -> list[int]:
-        """Answer ids for `request`: the full answer for 'all' without categories, else the filtered layout."""
-        if request == ALL:
+        """Answer ids for `request`: the example's own answer for its own request, else its answer filtered (an
+        example answering 'all' can answer any request)."""
+        if request == example.request:
             return example.target_ids.tolist()
+        if example.request != ALL:
+            raise ValueError(f"an example answering {example.request} cannot answer {request}")
         layout, _ = parse_layout(self.answer_text(example))
         text = format_layout(filter_layout(layout, request))
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
 
     def collate(self, examples: list[LayoutExample], requests: list[Request] | None = None) -> dict[str, Any]:
-        """A left-padded batch, as generation sees it, with one request per example (default: all).
+        """A left-padded batch, as generation sees it, with one request per example (default: each example's own).
 
         Returns input_ids, attention_mask, labels (B, L) int64 (labels: the answer ids where they stand in
         input_ids, IGNORE_INDEX elsewhere), point_clouds: B tensors (V_i, 9) float32, target_length (max T)."""
-        requests = requests or [ALL] * len(examples)
+        requests = requests or [example.request for example in examples]
         rows = []
         for example, request in zip(examples, requests, strict=True):
             prompt = self.prompt(request)

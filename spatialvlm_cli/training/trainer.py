@@ -25,7 +25,7 @@ from torch import nn
 from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.distributed import Ranks
 from spatialvlm_cli.encoders import output_grid_coords
-from spatialvlm_cli.training.data import LayoutExample, PromptMix, Request, sample_request
+from spatialvlm_cli.training.data import ALL, LayoutExample, PromptMix, Request, sample_request
 from spatialvlm_cli.training.dense import (
     EXTENT_SCALE_M,
     DenseHead,
@@ -332,14 +332,16 @@ def train(
 
 
 def _requests(settings: TrainSettings, step: int, batch: list[LayoutExample], mix: PromptMix) -> list[Request]:
-    """Each example's request at `step`: a function of (seed, step), so a resumed run draws the same ones."""
+    """Each example's request at `step`: a function of (seed, step), so a resumed run draws the same ones. Only an
+    example that answers 'all' can answer a drawn request; others keep their own."""
     generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step + 7)
     requests = []
     for example in batch:
         text = mix.answer_text(example)
         present = sorted({line.split("(", 1)[1].split(",", 1)[0] for line in text.splitlines()
                           if line.startswith("bbox_")})
-        requests.append(sample_request(generator, present))
+        drawn = sample_request(generator, present)
+        requests.append(drawn if example.request == ALL else example.request)
     return requests
 
 
