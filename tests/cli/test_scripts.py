@@ -59,3 +59,19 @@ def test_curve_table_reads_curve_and_training_minutes(tmp_path: Path):
     missing = subprocess.run([sys.executable, str(REPO / "scripts" / "curve_table.py"), str(tmp_path / "none")],
                              capture_output=True, text=True)
     assert missing.returncode == 1 and missing.stderr.startswith("error: no curve.jsonl in")
+
+
+def test_bench_infer_times_three_ways_that_write_the_same_text():
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_infer.py"), "--rooms", "3", "--batch-size",
+                             "2", "--model", "tiny-qwen", "--max-new-tokens", "3"], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("same text all three ways: yes")
+    rows = [line.split(" | ") for line in lines[3:]]
+    assert [row[0] for row in rows] == ["| one process, scene by scene", "| one process, --batch_size 2",
+                                        "| 2 processes (torchrun)"]
+    assert rows[0][3] == "1.00 |" and all(float(row[1]) > 0 for row in rows)
+    failed = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_infer.py"), "--rooms", "1", "--model",
+                             "no-such-preset"], capture_output=True, text=True, timeout=600)
+    assert failed.returncode == 1 and failed.stderr.startswith("error: ") and "no-such-preset" in failed.stderr
