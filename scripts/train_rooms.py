@@ -9,7 +9,8 @@ The training rooms (generator seeds split_seed('train', 0..N-1)) are prepared on
 every PE variant trains on identical batches. Held-out rooms come from disjoint seeds (scripts/make_scenes.py
 --split heldout). The result in --out: config.json, model.safetensors, tokenizer files, training.json.
 Under torchrun every process trains its share of each batch (gloo; same result as one process, see
-spatialvlm_cli/training/distributed.py); rank 0 builds the room cache, shows progress and writes the files.
+spatialvlm_cli/distributed.py); rank 0 builds the room cache, shows progress and writes the files. The run itself is
+`spatialvlm_cli.training.run`, which `spatialvlm train` shares.
 """
 
 from __future__ import annotations
@@ -77,12 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import torch
     from rich.logging import RichHandler
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        TaskID,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
@@ -90,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from spatialvlm_cli.errors import SpatialVLMError
     from spatialvlm_cli.flags import parse_key_values, parse_vlm_pe
-    from spatialvlm_cli.training import TrainSettings, build_examples, load_examples, save_examples, train
-    from spatialvlm_cli.training.distributed import Ranks
+    from spatialvlm_cli.training import TrainSettings
+    from spatialvlm_cli.training.run import TrainingJob, join_torchrun, prepare_examples, run_training
 
     if args.export:
         from spatialvlm_cli.training.trainer import export_checkpoint
@@ -99,13 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         step = export_checkpoint(args.out, args.export)
         print(f"{args.export}: step {step} of {args.out}")
         return 0
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun
-        torch.distributed.init_process_group("gloo")
-    ranks = Ranks.current()
-    logging.basicConfig(level=logging.INFO if ranks.is_main else logging.WARNING, format="%(message)s",
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    logging.basicConfig(level=logging.INFO if is_main else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(show_path=False)])
-    if args.threads:
-        torch.set_num_threads(args.threads)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
     try:
@@ -128,48 +125,38 @@ def main(argv: list[str] | None = None) -> int:
             wall_offset_weight=args.wall_offset_weight,
             init_from=str(args.init_from) if args.init_from else None,
         )
-        data_path = args.data or REPO / "data" / f"train-{args.train_rooms}.pt"
-        meta = {"architecture": Path(args.model).name, "split": "train", "start": 0, "count": args.train_rooms}
-        with Progress(*columns, disable=not ranks.is_main) as progress:
-            examples = None
-            if not ranks.is_main:
-                ranks.barrier()  # rank 0 checks or builds the cache first
-            if data_path.is_file():
-                examples, stored = load_examples(data_path)
-                if stored != meta:
-                    logging.warning("'%s' holds %s, not %s: rebuilding it", data_path, stored, meta)
-                    examples = None
-            if examples is None:
-                task = progress.add_task("rooms", total=args.train_rooms, status="")
-                examples = build_examples(args.model, "train", 0, args.train_rooms, args.workers,
-                                          on_done=lambda: progress.advance(task))
-                save_examples(data_path, examples, meta)
-            if ranks.is_main:
-                ranks.barrier()
-            if args.prepare_only:
-                print(f"{data_path}: {len(examples)} rooms")
-                return 0
-            task = progress.add_task("train", total=min(settings.steps, args.stop_after or settings.steps), status="")
+        job = TrainingJob(settings, args.out, rooms=args.train_rooms,
+                          cache=args.data or REPO / "data" / f"train-{args.train_rooms}.pt", resume=args.resume,
+                          stop_after=args.stop_after, heldout=args.heldout, eval_every=args.eval_every,
+                          eval_rooms=args.eval_rooms, workers=args.workers, threads=args.threads)
+        with Progress(*columns, disable=not is_main) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def on_built(total: int) -> None:
+                if "rooms" not in tasks:
+                    tasks["rooms"] = progress.add_task("rooms", total=total, status="")
+                progress.advance(tasks["rooms"])
 
             def on_step(step: int, loss: float) -> None:
-                progress.update(task, completed=step, status=f"loss {loss:.3f}")
+                if "train" not in tasks:
+                    tasks["train"] = progress.add_task("train", total=min(settings.steps, args.stop_after or
+                                                                          settings.steps), status="")
+                progress.update(tasks["train"], completed=step, status=f"loss {loss:.3f}")
 
-            if args.eval_every and not args.heldout.is_dir():
-                raise ValueError(f"no held-out rooms in '{args.heldout}' (scripts/make_scenes.py --split heldout)")
-            report = train(settings, examples, args.out, resume=args.resume, on_step=on_step,
-                           stop_after=args.stop_after, heldout=args.heldout, eval_every=args.eval_every,
-                           eval_rooms=args.eval_rooms)
+            if args.prepare_only:
+                examples = prepare_examples(job, join_torchrun(), on_built)
+                print(f"{job.cache}: {len(examples)} rooms")
+                return 0
+            report = run_training(job, on_built, on_step)
     except (SpatialVLMError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"interrupted; continue with --resume (checkpoint every {args.checkpoint_every} steps)", file=sys.stderr)
         return 130
-    if ranks.is_main:
+    if is_main:
         print(f"{args.out}: {report.parameters / 1e6:.2f}M parameters, {report.steps} steps, "
               f"{report.seconds / 60:.1f} min, final loss {report.losses[-1]:.3f}")
-    if ranks.world > 1:
-        torch.distributed.destroy_process_group()
     return 0
 
 

@@ -1,0 +1,108 @@
+"""One training run from start to end, shared by `spatialvlm train` and `scripts/train_rooms.py`: the process group
+under torchrun, the examples (built once into a cache file, then reused), then `train`.
+
+Under torchrun (WORLD_SIZE > 1) the processes join a gloo group (NCCL on CUDA is the inference path's; training
+runs on CPU), rank 0 builds or checks the example cache while the others wait, then every rank loads it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spatialvlm_cli.distributed import Ranks, join_process_group, leave_process_group
+from spatialvlm_cli.training.data import LayoutExample, build_examples, load_examples, save_examples
+from spatialvlm_cli.training.scans import build_scan_examples, find_scans
+from spatialvlm_cli.training.trainer import TrainReport, TrainSettings, train
+
+EXAMPLES_FILE = "examples.pt"  # the example cache of a run trained on scans, in its run folder
+
+
+@dataclass
+class TrainingJob:
+    """settings: what decides the weights; out: the run folder. The examples: `scans` (a data set, see `scans.py`)
+    or, without it, `rooms` synthetic training rooms (generator seeds split_seed('train', 0..rooms-1)); cache: their
+    example file (default out/examples.pt; rebuilt when it holds other examples). resume, stop_after, heldout,
+    eval_every, eval_rooms: as `train` takes them; workers: processes that prepare examples; threads: torch threads
+    per process (None: torch's choice)."""
+
+    settings: TrainSettings
+    out: Path
+    scans: Path | None = None
+    rooms: int = 0
+    cache: Path | None = None
+    resume: bool = False
+    stop_after: int | None = None
+    heldout: Path | None = None
+    eval_every: int = 0
+    eval_rooms: int = 8
+    workers: int = 2
+    threads: int | None = None
+
+    def examples_meta(self) -> dict[str, Any]:
+        """What the cached examples were built from: a stale cache is rebuilt."""
+        if self.scans is not None:
+            return {"model": self.settings.model, "scans": str(Path(self.scans).resolve()),
+                    "names": [scan.name for scan in find_scans(self.scans)]}
+        return {"architecture": Path(self.settings.model).name, "split": "train", "start": 0, "count": self.rooms}
+
+
+def join_torchrun() -> Ranks:
+    """This process's `Ranks`: under torchrun (WORLD_SIZE > 1) after joining its gloo group, else one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and Ranks.current().world == 1:
+        return join_process_group(int(os.environ["RANK"]), world, "cpu")
+    return Ranks.current()
+
+
+def prepare_examples(job: TrainingJob, ranks: Ranks, on_built: Callable[[int], None] | None = None
+                     ) -> list[LayoutExample]:
+    """The job's examples from its cache, built there first when missing or stale (rank 0 builds while the others
+    wait). on_built(total) is called once per example built, with the number to build."""
+    cache = job.cache or job.out / EXAMPLES_FILE
+    meta = job.examples_meta()
+    if ranks.is_main:
+        examples = None
+        if cache.is_file():
+            examples, stored = load_examples(cache)
+            if stored != meta:
+                examples = None
+        if examples is None:
+            examples = _build(job, on_built)
+            save_examples(cache, examples, meta)
+        ranks.barrier()
+        return examples
+    ranks.barrier()
+    return load_examples(cache)[0]
+
+
+def _build(job: TrainingJob, on_built: Callable[[int], None] | None) -> list[LayoutExample]:
+    if job.scans is not None:
+        scans = find_scans(job.scans)
+        done = (lambda: on_built(len(scans))) if on_built else None
+        return build_scan_examples(job.settings.model, scans, job.workers, on_done=done)
+    if job.rooms <= 0:
+        raise ValueError("no training data: give a data set or a number of synthetic rooms")
+    done = (lambda: on_built(job.rooms)) if on_built else None
+    return build_examples(job.settings.model, "train", 0, job.rooms, job.workers, on_done=done)
+
+
+def run_training(job: TrainingJob, on_built: Callable[[int], None] | None = None,
+                 on_step: Callable[[int, float], None] | None = None) -> TrainReport:
+    """Prepare the examples and train (see `train`); joins and leaves torchrun's process group when started by it."""
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    ranks = join_torchrun()
+    try:
+        examples = prepare_examples(job, ranks, on_built)
+        if job.eval_every and (job.heldout is None or not Path(job.heldout).is_dir()):
+            raise ValueError(f"no held-out rooms in '{job.heldout}' (scripts/make_scenes.py --split heldout)")
+        return train(job.settings, examples, job.out, resume=job.resume, on_step=on_step, stop_after=job.stop_after,
+                     heldout=job.heldout, eval_every=job.eval_every, eval_rooms=job.eval_rooms)
+    finally:
+        leave_process_group()
