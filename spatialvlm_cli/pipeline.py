@@ -332,6 +332,14 @@ class RunPlan:
     replaced: list[Path]
     folder: Path | None
 
+    @property
+    def stale(self) -> dict[Path, list[Path]]:
+        """Per rerun scene, its existing outputs (written with another model, PE or settings): a try that fails
+        removes them, so that the folder never holds a layout of another encoding under this run's manifest."""
+        replaced = set(self.replaced)
+        rerun = set(self.rerun)
+        return {src: [path for path in (txt, js) if path in replaced] for src, txt, js in self.scenes if src in rerun}
+
 
 def written_for(json_path: Path, source: Path) -> bool:
     """True when `json_path` is a JSON file `infer` wrote for the scene `source`."""
@@ -383,6 +391,7 @@ def run_scenes(
     first_cloud: PointCloud | None = None,
     manifest: ManifestPart | None = None,
     batch_size: int = 1,
+    stale: Mapping[Path, list[Path]] | None = None,
 ) -> BatchSummary:
     """Run every planned scene, one or many, and write its outputs; a scene that fails for any reason (bad file,
     numerical or library error) is recorded with a one-line reason and the batch goes on. Ctrl-C stops the batch
@@ -391,7 +400,8 @@ def run_scenes(
     first_cloud: the first planned scene's contents when the caller already read it (to fail fast before loading
     a model). manifest: where a folder run records each scene once its outputs are written (or it failed).
     batch_size: scenes per `generate()` call (`infer_batch`, no streaming: on_text is not called); a batch whose
-    generation fails runs again scene by scene, so the failure is the failing scene's alone."""
+    generation fails runs again scene by scene, so the failure is the failing scene's alone. stale: outputs to
+    remove when their scene fails (`RunPlan.stale`)."""
     summary = BatchSummary()
 
     def finish(source: Path, txt_path: Path, json_path: Path, outcome: SceneResult | Exception, start: float) -> None:
@@ -403,6 +413,8 @@ def run_scenes(
                 outcome = error
         if isinstance(outcome, Exception):
             reason = error_line(outcome)
+            for path in (stale or {}).get(source, []):
+                path.unlink(missing_ok=True)
             if manifest is not None:
                 manifest.record(source, time.perf_counter() - start, error=reason)
             if reraise:

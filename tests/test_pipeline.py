@@ -101,6 +101,34 @@ def test_skip_existing_reruns_scenes_done_with_another_encoding_or_settings(tmp_
     assert seeded.exit_code == 0 and "2 scene(s) written" in seeded.stderr
 
 
+def test_a_rerun_that_fails_removes_the_outputs_of_another_encoding(tmp_path: Path, monkeypatch):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(ROOM, scenes / f"{name}.ply")
+    out = tmp_path / "out"
+    assert CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), *FAST]).exit_code == 0
+    import spatialvlm_cli.pipeline as pipeline
+
+    real_prepare = pipeline.prepare_point_cloud
+    calls = []
+
+    def failing_on_b(cloud, num_bins, clean=True):
+        calls.append(1)
+        if len(calls) == 2:  # the second scene, b
+            raise RuntimeError("numerical trouble")
+        return real_prepare(cloud, num_bins, clean=clean)
+
+    monkeypatch.setattr(pipeline, "prepare_point_cloud", failing_on_b)
+    rerun = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(out), "--skip_existing", "--VLM_PE",
+                                     "3D_RoPE", *FAST])
+    assert rerun.exit_code == 1
+    assert "failed b.ply: unexpected failure: numerical trouble; removed its outputs of another model, PE or " \
+        "settings" in rerun.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.txt", "failed.log", "manifest.jsonl"]
+    assert json.loads((out / "a.json").read_text())["vlm_pe"] == "3D_RoPE"
+
+
 def test_skip_existing_needs_a_folder_run(tmp_path: Path):
     result = CliRunner().invoke(app, ["infer", "-p", str(ROOM), "-o", str(tmp_path / "out"), "--skip_existing", *FAST])
     assert result.exit_code == 1

@@ -438,6 +438,7 @@ def _run_folder(run: PointCloudRun, plan: RunPlan, ranks: Ranks, mine: list[tupl
         err.print(f"{len(plan.rerun)} scene(s) were done with another model, PE or settings: running them again",
                   markup=False)
     replaced_sources = {src for src, txt, js in plan.scenes if txt in plan.replaced or js in plan.replaced}
+    stale = plan.stale
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, disable=ranks.world > 1)
     finished = 0
@@ -451,7 +452,8 @@ def _run_folder(run: PointCloudRun, plan: RunPlan, ranks: Ranks, mine: list[tupl
             err.print(f"{prefix}{count}[green]done[/] {escape(f'{source.name}: {summary_line(result)}')} "
                       f"({result.seconds:.1f} s{again})")
         else:
-            err.print(f"{prefix}{count}[red]failed[/] {escape(f'{source.name}: {error}')}")
+            removed = "; removed its outputs of another model, PE or settings" if stale.get(source) else ""
+            err.print(f"{prefix}{count}[red]failed[/] {escape(f'{source.name}: {error}{removed}')}")
         progress.advance(task)
 
     if loaded is not None:
@@ -461,7 +463,8 @@ def _run_folder(run: PointCloudRun, plan: RunPlan, ranks: Ranks, mine: list[tupl
             task = progress.add_task("scenes", total=len(mine))
             try:
                 run_scenes(loaded, mine, run.scene, meta, on_scene_done=on_done, watch=_watch(),
-                           reraise=environment.debug(), manifest=part, batch_size=run.batch_size)
+                           reraise=environment.debug(), manifest=part, batch_size=run.batch_size,
+                           stale=stale)
             except KeyboardInterrupt:
                 if ranks.world == 1:  # the others may still be writing their parts: the next run merges them
                     merge_manifest(folder)
