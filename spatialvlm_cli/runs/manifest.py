@@ -88,8 +88,8 @@ class RunKey:
 class ManifestEntry:
     """One try of one scene. scene: the input's file name; status: ok | failed; error: the failure's one line
     (None when ok); pe: the encoding that ran (`<variant>/<merge rule>` or None, and its options); seconds: wall
-    time of the scene (reading, generation, writing); point_tokens / new_tokens: None when it failed; finished:
-    UTC time, ISO 8601."""
+    time of the scene (reading, preprocessing, generation; in a batch, an equal share of the batch's generation);
+    point_tokens / new_tokens: None when it failed; finished: UTC time, ISO 8601."""
 
     scene: str
     status: str
