@@ -108,7 +108,7 @@ def _setup_logging() -> None:
 
 
 def _register_commands() -> None:
-    from spatialvlm_cli.cli import check, infer, plot
+    from spatialvlm_cli.cli import check, infer, plot, train
     from spatialvlm_cli.cli import eval as eval_cli
     from spatialvlm_cli.cli.options import PanelledCommand
 
@@ -116,6 +116,7 @@ def _register_commands() -> None:
     app.command(name="eval", no_args_is_help=True)(eval_cli.eval_command)
     app.command(name="plot", no_args_is_help=True)(plot.plot_command)
     app.command(name="check")(check.check_command)
+    app.command(name="train", no_args_is_help=True, cls=PanelledCommand)(train.train_command)
 
 
 _register_commands()

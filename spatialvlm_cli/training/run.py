@@ -16,6 +16,9 @@ from typing import Any
 import torch
 
 from spatialvlm_cli.distributed import Ranks, join_process_group, leave_process_group
+from spatialvlm_cli.flags import parse_vlm_pe
+from spatialvlm_cli.model.loading import load_processor
+from spatialvlm_cli.pe.spec import KEEP
 from spatialvlm_cli.training.data import LayoutExample, build_examples, load_examples, save_examples
 from spatialvlm_cli.training.scans import build_scan_examples, find_scans
 from spatialvlm_cli.training.trainer import TrainReport, TrainSettings, train
@@ -50,6 +53,17 @@ class TrainingJob:
             return {"model": self.settings.model, "scans": str(Path(self.scans).resolve()),
                     "names": [scan.name for scan in find_scans(self.scans)]}
         return {"architecture": Path(self.settings.model).name, "split": "train", "start": 0, "count": self.rooms}
+
+
+def resolve_pe(model: str, vlm_pe: str | None, merge_rule: str | None, pe_options: dict[str, Any]
+               ) -> tuple[str | None, str | None, dict[str, Any]]:
+    """The PE a run trains with, as `TrainSettings` stores it: the flags (`vlm_pe` None: not given, the model's own
+    is kept; 'None' is stock RoPE) applied over `model`'s config, as `--VLM_PE` applies at load time. Returns
+    (vlm_pe, merge_rule, options): None, None, {} for stock RoPE. Raises ConfigError for unknown names or options."""
+    stored = load_processor(model).config.pe_spec
+    spec = stored.overridden(KEEP if vlm_pe is None else parse_vlm_pe(vlm_pe), merge_rule or KEEP, pe_options)
+    fields = spec.config_fields()
+    return fields["vlm_pe"], fields["pcd_pe_merge_rule"], fields["pe"]
 
 
 def join_torchrun() -> Ranks:

@@ -1,0 +1,86 @@
+"""`spatialvlm train`: a fine-tune from the command line loads with --model, keeps or swaps the PE, refuses bad
+flags in one line before training, never writes into a used run folder without --resume, and runs under torchrun."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from spatialvlm_cli.cli.app import app
+from spatialvlm_cli.model import load_spatiallm
+
+REPO = Path(__file__).resolve().parents[2]
+SCENES = REPO / "scenes"
+QUICK = ["--steps", "2", "--batch_size", "2", "--warmup_steps", "1", "--workers", "1", "--threads", "1"]
+
+
+def run(args: list[str]):
+    return CliRunner().invoke(app, ["train", *args])
+
+
+def assert_one_line_error(result, fragment: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory) -> Path:
+    """tiny-qwen fine-tuned for 2 steps on the shipped scenes with 3D_RoPE swapped in."""
+    out = tmp_path_factory.mktemp("runs") / "tuned"
+    result = run(["-m", "tiny-qwen", "-d", str(SCENES), "-o", str(out), "--VLM_PE", "3D_RoPE",
+                  "--PCD_PE_Merge_Rule", "3D_only", *QUICK])
+    assert result.exit_code == 0, result.output
+    assert f"load it with --model {out}" in result.stdout
+    return out
+
+
+def test_fine_tune_loads_with_model_and_records_its_settings(tuned):
+    loaded = load_spatiallm(str(tuned), device="cpu")
+    assert (loaded.model.config.vlm_pe, loaded.model.config.pcd_pe_merge_rule) == ("3D_RoPE", "3D_only")
+    report = json.loads((tuned / "training.json").read_text())
+    assert report["settings"]["model"] == "tiny-qwen" and report["report"]["steps"] == 2
+    assert report["examples"] == 3  # the three shipped scenes
+    assert (tuned / "examples.pt").is_file()
+
+
+def test_without_vlm_pe_the_checkpoints_pe_is_kept(tuned, tmp_path):
+    result = run(["-m", str(tuned), "-d", str(SCENES), "-o", str(tmp_path / "again"), *QUICK])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / "again" / "training.json").read_text())["settings"]
+    assert (settings["vlm_pe"], settings["merge_rule"]) == ("3D_RoPE", "3D_only")
+
+
+def test_a_used_run_folder_needs_resume(tuned):
+    before = {path: path.stat().st_mtime_ns for path in tuned.iterdir()}
+    assert_one_line_error(run(["-m", "tiny-qwen", "-d", str(SCENES), "-o", str(tuned), *QUICK]), "--resume")
+    assert {path: path.stat().st_mtime_ns for path in tuned.iterdir()} == before
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["-m", "tiny-qwen"], "give training data"),
+    (["-m", "tiny-qwen", "-d", "no/such/folder"], "neither a data folder"),
+    (["-m", "tiny-qwen", "--rooms", "2", "--freeze", "encoder"], "cannot freeze encoder"),
+    (["-m", "tiny-qwen", "--rooms", "2", "--VLM_PE", "4D_RoPE"], "4D_RoPE"),
+    (["-m", "./no/such/checkpoint", "--rooms", "2"], "does not exist"),
+])
+def test_bad_flags_fail_in_one_line_before_training(tmp_path, args, fragment):
+    out = tmp_path / "run"
+    assert_one_line_error(run([*args, "-o", str(out), *QUICK]), fragment)
+    assert not out.exists()
+
+
+def test_two_processes_under_torchrun(tmp_path):
+    out = tmp_path / "ddp"
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "spatialvlm_cli", "train", "-m", "tiny-qwen", "-d", str(SCENES), "-o", str(out),
+                           *QUICK], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((out / "training.json").read_text())["processes"] == 2
+    assert load_spatiallm(str(out), device="cpu").source == "local"
