@@ -55,7 +55,7 @@ def add_lora(model: nn.Module, rank: int, alpha: float, dropout: float) -> None:
 def merge_lora(model: nn.Module) -> None:
     """Fold every LoRA adapter into its base layer (W + scale * B A) and put the base layer back in its place, so
     the model's modules and state-dict names are those of the model before `add_lora`."""
-    from peft.tuners.lora import LoraLayer
+    from peft.tuners.lora import LoraLayer  # optional extra; only called after add_lora succeeded
 
     adapted = [(name, module) for name, module in model.named_modules() if isinstance(module, LoraLayer)]
     for name, module in adapted:
