@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         step = export_checkpoint(args.out, args.export)
         print(f"{args.export}: step {step} of {args.out}")
         return 0
-    is_main = int(os.environ.get("RANK", "0")) == 0
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun's variables
+    launch = (int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0"))) if world > 1 else None
+    is_main = launch is None or launch[0] == 0
     logging.basicConfig(level=logging.INFO if is_main else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(show_path=False)])
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -144,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                 progress.update(tasks["train"], completed=step, status=f"loss {loss:.3f}")
 
             if args.prepare_only:
-                examples = prepare_examples(job, join_torchrun(), on_built)
+                examples = prepare_examples(job, join_torchrun(launch), on_built)
                 print(f"{job.cache}: {len(examples)} rooms")
                 return 0
-            report = run_training(job, on_built, on_step)
+            report = run_training(job, launch, on_built, on_step)
     except (SpatialVLMError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

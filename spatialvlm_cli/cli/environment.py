@@ -4,7 +4,7 @@ SPATIALVLM_DEBUG=1    errors go through with their traceback instead of one line
                       at the first failing scene).
 SPATIALVLM_VERBOSE=1  `infer --point_cloud` prints the nine attention-layer checkpoints of every prefill (stderr).
 RANK, WORLD_SIZE,     set by torchrun for each process it starts: `infer -p FOLDER` splits the folder's scenes over
-LOCAL_RANK            the WORLD_SIZE processes (`torchrun_launch`).
+LOCAL_RANK            the WORLD_SIZE processes, `train` splits each batch over them (`torchrun_launch`).
 """
 
 from __future__ import annotations

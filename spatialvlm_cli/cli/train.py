@@ -192,13 +192,13 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
 
 
 def _run(job: TrainingJob) -> None:
-    import os
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+    from spatialvlm_cli.cli.environment import torchrun_launch
     from spatialvlm_cli.training.run import run_training
 
-    is_main = int(os.environ.get("RANK", "0")) == 0
+    launch = torchrun_launch()
+    is_main = launch is None or launch[0] == 0
     settings = job.settings
     total = min(settings.steps, job.stop_after or settings.steps)
     tasks: dict[str, TaskID] = {}
@@ -216,7 +216,7 @@ def _run(job: TrainingJob) -> None:
             progress.update(tasks["train"], completed=step, status=f"loss {loss:.3f}")
 
         try:
-            report = run_training(job, on_built, on_step)
+            report = run_training(job, launch, on_built, on_step)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"continue with the same command and --resume (a checkpoint every "
                                     f"{settings.checkpoint_every} steps)") from None

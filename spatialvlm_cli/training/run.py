@@ -1,13 +1,13 @@
 """One training run from start to end, shared by `spatialvlm train` and `scripts/train_rooms.py`: the process group
 under torchrun, the examples (built once into a cache file, then reused), then `train`.
 
-Under torchrun (WORLD_SIZE > 1) the processes join a gloo group (NCCL on CUDA is the inference path's; training
-runs on CPU), rank 0 builds or checks the example cache while the others wait, then every rank loads it.
+Under torchrun (the caller passes the launch its environment describes: RANK, WORLD_SIZE, LOCAL_RANK) the processes
+join a gloo group (training runs on CPU), rank 0 builds or checks the example cache while the others wait, then
+every rank loads it.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,11 +66,15 @@ def resolve_pe(model: str, vlm_pe: str | None, merge_rule: str | None, pe_option
     return fields["vlm_pe"], fields["pcd_pe_merge_rule"], fields["pe"]
 
 
-def join_torchrun() -> Ranks:
-    """This process's `Ranks`: under torchrun (WORLD_SIZE > 1) after joining its gloo group, else one process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and Ranks.current().world == 1:
-        return join_process_group(int(os.environ["RANK"]), world, "cpu")
+# (RANK, WORLD_SIZE, LOCAL_RANK) of a process torchrun started as one of several; None for a plain run.
+Launch = tuple[int, int, int] | None
+
+
+def join_torchrun(launch: Launch) -> Ranks:
+    """This process's `Ranks`: with a launch, after joining its gloo group; else one process."""
+    if launch is not None and Ranks.current().world == 1:
+        rank, world, _ = launch
+        return join_process_group(rank, world, "cpu")
     return Ranks.current()
 
 
@@ -106,12 +110,13 @@ def _build(job: TrainingJob, on_built: Callable[[int], None] | None) -> list[Lay
     return build_examples(job.settings.model, "train", 0, job.rooms, job.workers, on_done=done)
 
 
-def run_training(job: TrainingJob, on_built: Callable[[int], None] | None = None,
+def run_training(job: TrainingJob, launch: Launch = None, on_built: Callable[[int], None] | None = None,
                  on_step: Callable[[int, float], None] | None = None) -> TrainReport:
-    """Prepare the examples and train (see `train`); joins and leaves torchrun's process group when started by it."""
+    """Prepare the examples and train (see `train`); with a torchrun launch, joins its process group first and
+    leaves it at the end."""
     if job.threads:
         torch.set_num_threads(job.threads)
-    ranks = join_torchrun()
+    ranks = join_torchrun(launch)
     try:
         examples = prepare_examples(job, ranks, on_built)
         if job.eval_every and (job.heldout is None or not Path(job.heldout).is_dir()):
