@@ -25,6 +25,7 @@ from torch import nn
 from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.distributed import Ranks
 from spatialvlm_cli.encoders import output_grid_coords
+from spatialvlm_cli.training.curve_plot import write_curve_png
 from spatialvlm_cli.training.data import ALL, LayoutExample, PromptMix, Request, sample_request
 from spatialvlm_cli.training.dense import (
     EXTENT_SCALE_M,
@@ -159,9 +160,10 @@ def train(
     on_step(step, loss) is called after every step (progress display). stop_after: end after this many steps of
     the `settings.steps` schedule (a time box); the checkpoint lets a later `resume` finish the schedule.
     heldout, eval_every, eval_rooms: every `eval_every` steps (and at the end) score greedy layouts of the first
-    `eval_rooms` rooms of the `heldout` folder and append them to out/curve.jsonl (see `heldout.py`).
-    Under torchrun (a process group initialised by the caller) every process trains its share of each batch and
-    rank 0 alone writes files (`distributed.py`); the result equals a one-process run."""
+    `eval_rooms` rooms of the `heldout` folder, append them to out/curve.jsonl (see `heldout.py`) and redraw
+    out/curve.png (`curve_plot.py`). Under torchrun (a process group initialised by the caller) every process
+    trains its share of each batch and rank 0 alone writes files (`distributed.py`); the result equals a one-process
+    run."""
     if not examples:
         raise ValueError("no training examples")
     out.mkdir(parents=True, exist_ok=True)
@@ -311,6 +313,7 @@ def train(
         if ranks.is_main and rooms and (done % eval_every == 0 or done == end_step):
             paused = time.perf_counter()
             log_heldout(loaded, rooms, out, done)
+            write_curve_png(out)
             started += time.perf_counter() - paused  # evaluation time is not training time
 
     seconds = seconds_before + time.perf_counter() - started
