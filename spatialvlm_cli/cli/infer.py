@@ -187,6 +187,8 @@ def infer(
       spatialvlm infer -p scenes/room_000.ply -m tiny-qwen --VLM_PE 3D_RoPE \\
           --PCD_PE_Merge_Rule 3D_with_1D -o out/tiny
       spatialvlm infer -p scenes/ -o out/ -m ./SpatialLM1.1-Qwen-0.5B --greedy
+      spatialvlm infer -p scenes/ -o out/ --greedy --batch_size 8 --skip_existing
+      torchrun --nproc-per-node 2 -m spatialvlm_cli infer -p scenes/ -o out/
       spatialvlm infer --image pano.jpg -m tiny-internvl --VLM_PE PanoRoPE_1D \\
           --views 4 --max_new_tokens 64
     """
