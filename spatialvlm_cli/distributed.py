@@ -93,8 +93,11 @@ class Ranks:
 
 def rank_device(device: str, local_rank: int) -> str:
     """The device a rank runs on: `--device auto` or `cuda` on a CUDA machine is the GPU numbered LOCAL_RANK (one GPU
-    per rank, as torchrun's `--nproc-per-node` counts them); any other value is kept as given. ConfigError when
-    LOCAL_RANK names a GPU this machine lacks."""
+    per rank, as torchrun's `--nproc-per-node` counts them); cpu and mps are kept. ConfigError for `cuda:N` (every
+    rank would share GPU N) and when LOCAL_RANK names a GPU this machine lacks."""
+    if device.startswith("cuda:"):
+        raise ConfigError(f"--device {device} would put every rank on one GPU; under torchrun use --device cuda or "
+                          "auto (each rank takes the GPU numbered by its LOCAL_RANK; CUDA_VISIBLE_DEVICES picks them)")
     if device not in ("auto", "cuda") or not torch.cuda.is_available():
         return device
     count = torch.cuda.device_count()

@@ -295,6 +295,8 @@ def _infer_point_clouds(run: PointCloudRun, status: Status) -> None:
     # (generation stopped cleanly, no temporary file left, one line saying how to go on).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     rank, world, local_rank = launch
+    if rank != 0:
+        status.stop()  # one spinner for the launch: rank 0's
     status.update(f"rank {rank} of {world}: joining the other processes …")
     run = replace(run, device=rank_device(run.device, local_rank))
     ranks = join_process_group(rank, world, run.device)

@@ -64,6 +64,14 @@ def test_a_launch_that_is_no_launch_is_refused(monkeypatch, env: dict[str, str])
         environment.torchrun_launch()
 
 
+def test_a_rank_takes_the_gpu_of_its_local_rank_and_refuses_one_gpu_for_all():
+    from spatialvlm_cli.distributed import rank_device
+
+    assert rank_device("cpu", 3) == "cpu"
+    with pytest.raises(ConfigError, match="--device cuda:1 would put every rank on one GPU"):
+        rank_device("cuda:1", 0)
+
+
 def test_two_ranks_write_what_one_process_writes_and_merge_one_manifest(tmp_path: Path):
     scenes = _scenes(tmp_path)
     one = CliRunner().invoke(app, ["infer", "-p", str(scenes), "-o", str(tmp_path / "one"), *FAST])
