@@ -159,9 +159,10 @@ def _prepare_scene(loaded: LoadedModel, path: Path, settings: SceneSettings,
     return _PreparedScene(Path(path), len(cloud), prepared, time.perf_counter() - start)
 
 
-def _model_inputs(loaded: LoadedModel, scenes: list[_PreparedScene], settings: SceneSettings) -> tuple[dict, list[int]]:
-    """The processor's inputs for the scenes (one left-padded batch) on the model's device, and each row's number of
-    point tokens."""
+def _model_inputs(loaded: LoadedModel, scenes: list[_PreparedScene],
+                  settings: SceneSettings) -> tuple[dict[str, Any], list[int]]:
+    """The processor's inputs for B scenes on the model's device (input_ids and attention_mask (B, L), left-padded;
+    point_clouds: B (V_i, 9) rows), and each row's number of point tokens M_i."""
     import torch  # here, not at the top: `infer` imports this module to plan its run before torch loads
 
     inputs = loaded.processor([torch.from_numpy(scene.prepared.rows) for scene in scenes],
