@@ -18,6 +18,8 @@ test of the seam fails and names it.
 4. The decoder layout: `model.layers[i].self_attn`, `model.rotary_emb(x, position_ids) -> (cos, sin)` with its
    `attention_scaling`; a VLM's text decoder is `model.model.language_model` (`text_decoder`); training's extra
    heads read the first layer's input norm and the final norm (`first_input_norm`, `final_norm`).
+5. Activation checkpointing is `activation_checkpointing_enable` from transformers 5.25 on and
+   `gradient_checkpointing_enable` before (deprecated from 5.25, to go in v6): `enable_activation_checkpointing`.
 """
 
 from __future__ import annotations
@@ -82,3 +84,12 @@ def first_input_norm(decoder: nn.Module) -> nn.Module:
 def final_norm(decoder: nn.Module) -> nn.Module:
     """The decoder's final RMSNorm: its output (B, S, C) feeds the LM head."""
     return decoder.norm
+
+
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute each decoder layer's activations in the backward pass (non-reentrant checkpoints), under this
+    transformers' name for it."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

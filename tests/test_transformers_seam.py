@@ -114,3 +114,18 @@ def test_the_norms_training_heads_read(family: str) -> None:
         out = model(torch.tensor([[3, 4, 5]]), output_hidden_states=True)
     assert seen["first"].shape == seen["final"].shape == (1, 3, SIZES["hidden_size"])
     torch.testing.assert_close(model.lm_head(seen["final"]), out.logits)  # the final norm feeds the LM head
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_activation_checkpointing_is_switched_on_without_warnings(family: str) -> None:
+    """Checkpointed layers recompute in the backward pass: the gradients equal the plain model's."""
+    plain, checkpointed = tiny(family).train(), tiny(family).train()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecation warning under this transformers' name for it
+        transformers_seam.enable_activation_checkpointing(checkpointed)
+    assert checkpointed.is_gradient_checkpointing and not plain.is_gradient_checkpointing
+    ids = torch.tensor([[3, 4, 5, 6]])
+    for model in (plain, checkpointed):
+        model(ids, labels=ids).loss.backward()
+    for (name, a), b in zip(plain.named_parameters(), checkpointed.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from spatialvlm_cli.cli.console import terminal
-from spatialvlm_cli.cli.options import MODEL_PANEL, ConfigOpt, MergeRuleOpt, PeOptionOpt, VlmPeOpt
+from spatialvlm_cli.cli.options import MODEL_PANEL, ConfigOpt, DeviceOpt, MergeRuleOpt, PeOptionOpt, VlmPeOpt
 from spatialvlm_cli.errors import InputError, OutputError
 
 if TYPE_CHECKING:
@@ -106,6 +106,15 @@ def train_command(
     threads: Annotated[
         int | None, typer.Option("--threads", rich_help_panel=SCHEDULE_PANEL, help="torch threads per process.")
     ] = None,
+    device: DeviceOpt = "auto",
+    precision: Annotated[
+        str, typer.Option("--precision", rich_help_panel=MODEL_PANEL,
+                          help="fp32 | tf32 (CUDA) | bf16 | fp16 (CUDA): autocast; weights stay float32.")
+    ] = "fp32",
+    gradient_checkpointing: Annotated[
+        bool, typer.Option("--gradient_checkpointing", "--gradient-checkpointing", rich_help_panel=MODEL_PANEL,
+                           help="Recompute the decoder layers' activations in the backward pass (less memory).")
+    ] = False,
     sigma_bins: Annotated[
         float, typer.Option("--sigma_bins", "--sigma-bins", rich_help_panel=RECIPE_PANEL,
                             help="Width of the ordinal bin targets where every bin is one token (0: cross-entropy).")
@@ -131,7 +140,7 @@ def train_command(
     config: ConfigOpt = None,
 ) -> None:
     """Fine-tune a SpatialLM-style model (or train a preset from scratch) and save it as a checkpoint that loads
-    with --model OUTPUT. Runs on CPU; under torchrun every process trains its share of each batch (gloo).
+    with --model OUTPUT. Runs on CPU or a GPU; under torchrun every process trains its share of each batch.
 
     Examples:
 
@@ -183,12 +192,13 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
         dense_weight=values["dense_weight"], mix_prompts=values["mix_prompts"], read_weight=values["read_weight"],
         read_from_step=values["read_from_step"], wall_offset_weight=values["wall_offset_weight"],
         freeze=tuple(values["freeze"] or ()), lora_rank=values["lora_rank"], lora_alpha=values["lora_alpha"],
-        lora_dropout=values["lora_dropout"],
+        lora_dropout=values["lora_dropout"], precision=values["precision"],
+        gradient_checkpointing=values["gradient_checkpointing"],
     )
     return TrainingJob(settings, output, scans=values["data"], rooms=values["rooms"], cache=values["cache"],
                        resume=values["resume"], stop_after=values["stop_after"], heldout=values["heldout"],
                        eval_every=values["eval_every"], eval_rooms=values["eval_rooms"], workers=values["workers"],
-                       threads=values["threads"])
+                       threads=values["threads"], device=values["device"])
 
 
 def _run(job: TrainingJob) -> None:

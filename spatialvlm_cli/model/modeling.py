@@ -122,7 +122,9 @@ class PointCloudLMMixin:
                     f"sequence {row} has {num_ids} <|point_pad|> ids but its point cloud encodes to {num_tokens} "
                     f"tokens; build input_ids with the model's processor for these point clouds"
                 )
-        inputs_embeds = inputs_embeds.masked_scatter(mask.unsqueeze(-1), features.to(inputs_embeds.device))
+        # .to(dtype): under autocast the projector returns the autocast dtype, the embeddings stay float32.
+        features = features.to(inputs_embeds.device, inputs_embeds.dtype)
+        inputs_embeds = inputs_embeds.masked_scatter(mask.unsqueeze(-1), features)
         per_cloud = torch.split(grid_coord.to(inputs_embeds.device), counts.tolist())
         positions = PointPositions.from_point_blocks(mask.to(inputs_embeds.device), per_cloud,
                                                      position_ids=position_ids)

@@ -63,6 +63,10 @@ class DenseTargets:
     wall_offset: Tensor
     near_wall: Tensor
 
+    def to(self, device: torch.device) -> DenseTargets:
+        return DenseTargets(self.occupancy.to(device), self.extent.to(device), self.wall_offset.to(device),
+                            self.near_wall.to(device))
+
 
 def token_cell_size_m(num_bins: int, strides: Sequence[int]) -> float:
     """Side of one output-grid cell in metres (input voxel times the product of the encoder's strides)."""

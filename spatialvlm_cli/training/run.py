@@ -2,8 +2,8 @@
 under torchrun, the examples (built once into a cache file, then reused), then `train`.
 
 Under torchrun (the caller passes the launch its environment describes: RANK, WORLD_SIZE, LOCAL_RANK) the processes
-join a gloo group (training runs on CPU), rank 0 builds or checks the example cache while the others wait, then
-every rank loads it.
+join a process group (gloo on CPU, NCCL with one GPU per process), rank 0 builds or checks the example cache while
+the others wait, then every rank loads it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from spatialvlm_cli.distributed import Ranks, join_process_group, leave_process_group
+from spatialvlm_cli.distributed import Ranks, join_process_group, leave_process_group, rank_device
 from spatialvlm_cli.flags import parse_vlm_pe
 from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.pe.spec import KEEP
@@ -31,8 +31,8 @@ class TrainingJob:
     """settings: what decides the weights; out: the run folder. The examples: `scans` (a data set, see `scans.py`)
     or, without it, `rooms` synthetic training rooms (generator seeds split_seed('train', 0..rooms-1)); cache: their
     example file (default out/examples.pt; rebuilt when it holds other examples). resume, stop_after, heldout,
-    eval_every, eval_rooms: as `train` takes them; workers: processes that prepare examples; threads: torch threads
-    per process (None: torch's choice)."""
+    eval_every, eval_rooms, device: as `train` takes them (under torchrun `auto`/`cuda` is each process's own GPU);
+    workers: processes that prepare examples; threads: torch threads per process (None: torch's choice)."""
 
     settings: TrainSettings
     out: Path
@@ -46,6 +46,7 @@ class TrainingJob:
     eval_rooms: int = 8
     workers: int = 2
     threads: int | None = None
+    device: str = "cpu"
 
     def examples_meta(self) -> dict[str, Any]:
         """What the cached examples were built from: a stale cache is rebuilt."""
@@ -70,11 +71,12 @@ def resolve_pe(model: str, vlm_pe: str | None, merge_rule: str | None, pe_option
 Launch = tuple[int, int, int] | None
 
 
-def join_torchrun(launch: Launch) -> Ranks:
-    """This process's `Ranks`: with a launch, after joining its gloo group; else one process."""
+def join_torchrun(launch: Launch, device: str = "cpu") -> Ranks:
+    """This process's `Ranks`: with a launch, after joining its process group (NCCL for a CUDA device, else
+    gloo); else one process."""
     if launch is not None and Ranks.current().world == 1:
-        rank, world, _ = launch
-        return join_process_group(rank, world, "cpu")
+        rank, world, local_rank = launch
+        return join_process_group(rank, world, rank_device(device, local_rank))
     return Ranks.current()
 
 
@@ -116,12 +118,13 @@ def run_training(job: TrainingJob, launch: Launch = None, on_built: Callable[[in
     leaves it at the end."""
     if job.threads:
         torch.set_num_threads(job.threads)
-    ranks = join_torchrun(launch)
+    ranks = join_torchrun(launch, job.device)
+    device = job.device if launch is None else rank_device(job.device, launch[2])
     try:
         examples = prepare_examples(job, ranks, on_built)
         if job.eval_every and (job.heldout is None or not Path(job.heldout).is_dir()):
             raise ValueError(f"no held-out rooms in '{job.heldout}' (scripts/make_scenes.py --split heldout)")
         return train(job.settings, examples, job.out, resume=job.resume, on_step=on_step, stop_after=job.stop_after,
-                     heldout=job.heldout, eval_every=job.eval_every, eval_rooms=job.eval_rooms)
+                     heldout=job.heldout, eval_every=job.eval_every, eval_rooms=job.eval_rooms, device=device)
     finally:
         leave_process_group()

@@ -1,8 +1,8 @@
-"""Plain-PyTorch training loop for SpatialLM-style models on synthetic rooms: resumable, deterministic by seed.
+"""Plain-PyTorch training loop for SpatialLM-style models: resumable, deterministic by seed.
 
 Why not the transformers Trainer: one batch here is a list of variable-size point clouds beside the token ids, the
-loss is our own (`layout_loss`, ordinal targets for bins) and we run on 2 CPU cores. The loop is short enough to
-read whole, and its state (model, AdamW, step) is all a resume needs, since the data order is a function of
+loss is our own (`objective.py`) and we run on 2 CPU cores as well as on GPUs. The loop is short enough to read
+whole, and its state (model, heads, AdamW, step) is all a resume needs, since the data order is a function of
 (seed, epoch).
 """
 
@@ -13,31 +13,24 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+from torch import Tensor
 
 from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.distributed import Ranks
-from spatialvlm_cli.encoders import output_grid_coords
+from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.training.curve_plot import write_curve_png
 from spatialvlm_cli.training.data import ALL, LayoutExample, PromptMix, Request, sample_request
-from spatialvlm_cli.training.dense import (
-    EXTENT_SCALE_M,
-    DenseHead,
-    DenseLabels,
-    dense_targets,
-    labels_from_target_text,
-    token_cell_size_m,
-)
 from spatialvlm_cli.training.heldout import heldout_rooms, log_heldout
-from spatialvlm_cli.training.loss import IGNORE_INDEX, NumberVocabulary, init_number_embeddings, layout_loss
+from spatialvlm_cli.training.loss import NumberVocabulary, init_number_embeddings
 from spatialvlm_cli.training.model import load_for_training
+from spatialvlm_cli.training.objective import Objective
 from spatialvlm_cli.training.parameters import add_lora, check_freeze, merge_lora, set_trainable
 
 log = logging.getLogger(__name__)
@@ -46,6 +39,7 @@ CHECKPOINT_FILE = "resume.pt"
 REPORT_FILE = "training.json"
 # One line per logged window: step, mean loss, its weighted loss terms, learning rate, seconds.
 PROGRESS_FILE = "progress.jsonl"
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 
 
 @dataclass
@@ -67,7 +61,9 @@ class TrainSettings:
     its cell each near-wall token's wall runs, which the occupied cells alone cannot tell.
     freeze: parameter groups that keep their weights (`parameters.FREEZABLE_GROUPS`); lora_rank: above 0, train
     LoRA adapters of this rank (scale lora_alpha / lora_rank, dropout lora_dropout) on the decoder instead of its
-    weights, merged into the saved model (`parameters.py`).
+    weights, merged into the saved model (`parameters.py`). precision: fp32 | tf32 | bf16 | fp16 (autocast; the
+    weights stay float32; tf32 and fp16 need CUDA); gradient_checkpointing: recompute the decoder layers'
+    activations in the backward pass (less memory, more time).
     init_from: a run folder whose resume.pt model (and heads) the weights start from (a warm start)."""
 
     model: str
@@ -94,6 +90,8 @@ class TrainSettings:
     lora_rank: int = 0
     lora_alpha: float = 32.0
     lora_dropout: float = 0.0
+    precision: str = "fp32"
+    gradient_checkpointing: bool = False
     init_from: str | None = None
 
     @classmethod
@@ -108,6 +106,8 @@ class TrainSettings:
     def __post_init__(self) -> None:
         self.freeze = tuple(self.freeze)  # a list when read back from JSON
         check_freeze(self.freeze)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if self.wall_offset_weight > 0 and self.dense_weight <= 0:
             raise ValueError("the wall-offset loss is a part of the dense loss: it needs a dense weight above 0")
 
@@ -154,6 +154,7 @@ def train(
     heldout: Path | None = None,
     eval_every: int = 0,
     eval_rooms: int = 8,
+    device: str = "cpu",
 ) -> TrainReport:
     """Train, checkpoint into `out` every `checkpoint_every` steps, and save the final model with `save_pretrained`
     (loadable with `load_spatiallm(out)`). resume: continue from `out/resume.pt` when it exists.
@@ -161,15 +162,16 @@ def train(
     the `settings.steps` schedule (a time box); the checkpoint lets a later `resume` finish the schedule.
     heldout, eval_every, eval_rooms: every `eval_every` steps (and at the end) score greedy layouts of the first
     `eval_rooms` rooms of the `heldout` folder, append them to out/curve.jsonl (see `heldout.py`) and redraw
-    out/curve.png (`curve_plot.py`). Under torchrun (a process group initialised by the caller) every process
-    trains its share of each batch and rank 0 alone writes files (`distributed.py`); the result equals a one-process
-    run."""
+    out/curve.png (`curve_plot.py`). device: where the model trains (auto | cpu | cuda[:N] | mps).
+    Under torchrun (a process group initialised by the caller) every process trains its share of each batch and
+    rank 0 alone writes files (`spatialvlm_cli/distributed.py`); the result equals a one-process run."""
     if not examples:
         raise ValueError("no training examples")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
-    loaded = load_for_training(settings.model, settings.vlm_pe, settings.merge_rule, settings.pe_options)
+    loaded = load_for_training(settings.model, settings.vlm_pe, settings.merge_rule, settings.pe_options, device)
     model, tokenizer = loaded.model, loaded.tokenizer
+    autocast, scaler = _precision(settings.precision, model.device)
     try:
         numbers = NumberVocabulary.from_tokenizer(tokenizer, loaded.num_bins, model.config.vocab_size)
     except ValueError as error:
@@ -178,31 +180,21 @@ def train(
     if settings.ordinal_init and numbers is not None and loaded.random_weights:
         init_number_embeddings(model.get_input_embeddings(), numbers)
     mix = PromptMix(loaded.processor)
-    point_config = model.config.point_config
-    cell_size = token_cell_size_m(loaded.num_bins, point_config.get("stride", ()))
-    dense_head = DenseHead(model.config.hidden_size, wall_offset=settings.wall_offset_weight > 0) \
-        if settings.dense_weight > 0 else None
-    read_head = nn.Linear(model.config.hidden_size, 4) if settings.read_weight > 0 else None
-    heads = {name: head for name, head in (("dense_head", dense_head), ("read_head", read_head)) if head is not None}
-    dense_cache: dict[int, DenseLabels] = {}
-    captured: dict[str, Any] = {}
-    if dense_head is not None:
-        # The point tokens as the first decoder layer sees them: after its input RMSNorm.
-        transformers_seam.first_input_norm(model.model).register_forward_hook(
-            lambda module, args, output: captured.__setitem__("normed", output))
-    if read_head is not None:
-        # The decoder's last hidden states (after its final norm), every position.
-        transformers_seam.final_norm(model.model).register_forward_hook(
-            lambda module, args, output: captured.__setitem__("final", output))
+    objective = Objective(settings, loaded, mix, numbers)
+    heads = objective.heads
     if settings.init_from:
-        warm = torch.load(Path(settings.init_from) / CHECKPOINT_FILE, weights_only=False)
+        warm = torch.load(Path(settings.init_from) / CHECKPOINT_FILE, weights_only=False, map_location="cpu")
         model.load_state_dict(warm["model"])
         for name, head in heads.items():
             if warm.get(name) is not None:
                 head.load_state_dict(warm[name])
+    for head in heads.values():
+        head.to(model.device)
     if settings.lora_rank > 0:
         add_lora(model, settings.lora_rank, settings.lora_alpha, settings.lora_dropout)
     set_trainable(model, settings.freeze, lora=settings.lora_rank > 0)
+    if settings.gradient_checkpointing:
+        transformers_seam.enable_activation_checkpointing(model)
     # Weight decay on matrices only: not on embeddings, norms or biases.
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
@@ -216,10 +208,11 @@ def train(
         lr=settings.lr,
         betas=(0.9, 0.98),
     )
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
     start_step, seconds_before, losses = 0, 0.0, []
     checkpoint_path = out / CHECKPOINT_FILE
     if resume and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, weights_only=False)
+        state = torch.load(checkpoint_path, weights_only=False, map_location="cpu")
         if TrainSettings.from_saved(state["settings"]) != settings:
             raise ValueError(f"'{checkpoint_path}' was written with other settings; start a fresh run elsewhere")
         model.load_state_dict(state["model"])
@@ -242,53 +235,24 @@ def train(
             else None
         indices = ranks.shard(batch_of_step)  # this process's examples of the step's batch
         requests = ranks.shard(requests) if requests is not None else None
-        batch = mix.collate([examples[i] for i in indices], requests)
-        target_length = batch["target_length"]
+        mine = [examples[i] for i in indices]
+        batch = _on_device(mix.collate(mine, requests), model.device)
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate(step)
-        # Only the last target_length + 1 positions predict target tokens: skip the head on the prompt.
-        logits = model(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            point_clouds=batch["point_clouds"],
-            logits_to_keep=target_length + 1,
-        ).logits
-        labels = batch["labels"][:, -target_length:]
-        answer = labels != IGNORE_INDEX
-        point_mask = batch["input_ids"] == model.config.point_token_id
-        # Each term is a mean over this process's answer or point tokens, weighted by its share of the whole batch's.
-        answer_share, point_share = ranks.shares([int(answer.sum()), int(point_mask.sum())])
-        terms = {"layout": layout_loss(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), numbers,
-                                       settings.sigma_bins) * answer_share}
-        if heads:
-            for i in indices:
-                if i not in dense_cache:
-                    dense_cache[i] = labels_from_target_text(mix.answer_text(examples[i]), loaded.num_bins, cell_size)
-        if dense_head is not None:
-            clouds = batch["point_clouds"]
-            grid, offset = output_grid_coords(
-                model.config.point_backbone, point_config, torch.cat([c[:, :3] for c in clouds]).long(),
-                torch.cumsum(torch.tensor([len(c) for c in clouds]), dim=0))
-            counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()
-            targets = dense_targets([dense_cache[i] for i in indices], grid, counts, cell_size)
-            dense = dense_head.losses(captured.pop("normed")[point_mask], targets)
-            terms["dense"] = settings.dense_weight * (dense["occupancy"] + dense["extent"]) * point_share
-            if dense_head.wall_offset:
-                (near_share,) = ranks.shares([int(targets.near_wall.sum())])
-                terms["wall_offset"] = settings.wall_offset_weight * dense["wall_offset"] * near_share
-        final_states = captured.pop("final", None)
-        if read_head is not None and step >= settings.read_from_step:
-            final = final_states[:, -target_length - 1 : -1]
-            extent = torch.stack([torch.from_numpy(dense_cache[i].extent) for i in indices]) / EXTENT_SCALE_M
-            target = extent[:, None, :].expand(-1, target_length, -1)[answer]
-            read_loss = F.smooth_l1_loss(read_head(final[answer].float()), target, beta=0.05)
-            terms["read"] = settings.read_weight * read_loss * answer_share
+        with autocast:
+            terms = objective.terms(batch, mine, indices, step, ranks)
         optimizer.zero_grad(set_to_none=True)
-        sum(terms.values()).backward()
-        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        loss = sum(terms.values())
+        (scaler.scale(loss) if scaler else loss).backward()
         ranks.sum_gradients(parameters)
+        if scaler:
+            scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
-        optimizer.step()
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         step_terms = dict(zip(terms, ranks.totals([term.item() for term in terms.values()]), strict=True))
         step_loss = sum(step_terms.values())
         window.append(step_loss)
@@ -327,11 +291,35 @@ def train(
         tokenizer.save_pretrained(out)
         (out / REPORT_FILE).write_text(
             json.dumps({"settings": asdict(settings), "stop_after": stop_after, "report": asdict(report),
-                        "examples": len(examples), "processes": ranks.world}, indent=2)
+                        "examples": len(examples), "processes": ranks.world, "device": str(model.device)},
+                       indent=2)
             + "\n"
         )
     ranks.barrier()  # the saved model is complete before any process returns
     return report
+
+
+def _precision(precision: str, device: torch.device) -> tuple[AbstractContextManager, Any]:
+    """The autocast context and gradient scaler (None unless fp16) of a precision on `device`. fp32: plain;
+    tf32: fp32 with TensorFloat-32 matmuls (CUDA); bf16: bfloat16 autocast; fp16: float16 autocast with loss scaling
+    (CUDA). Weights and optimizer state stay float32. ValueError where the device lacks the precision."""
+    if precision in ("tf32", "fp16") and device.type != "cuda":
+        raise ValueError(f"precision {precision} needs a CUDA device, not {device.type}")
+    if precision == "tf32":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        return torch.autocast(device.type, dtype=dtype), scaler
+    return nullcontext(), None
+
+
+def _on_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """A collated batch with its tensors (and every point cloud) on `device`."""
+    moved = {name: value.to(device) if isinstance(value, Tensor) else value for name, value in batch.items()}
+    moved["point_clouds"] = [cloud.to(device) for cloud in batch["point_clouds"]]
+    return moved
 
 
 def _requests(settings: TrainSettings, step: int, batch: list[LayoutExample], mix: PromptMix) -> list[Request]:

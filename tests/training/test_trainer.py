@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.training import TrainSettings, build_examples, train
 
@@ -98,3 +99,28 @@ def test_train_script_end_to_end(tmp_path, capsys):
     assert script.main([*common, "--out", str(tmp_path / "bad"), "--VLM_PE", "4D_RoPE"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "4D_RoPE" in err[0]
+
+
+def test_gradient_checkpointing_trains_the_same_weights(tmp_path, examples):
+    train(settings(steps=2), examples, tmp_path / "plain")
+    train(settings(steps=2, gradient_checkpointing=True), examples, tmp_path / "checkpointed")
+    plain, checkpointed = (load_file(tmp_path / name / "model.safetensors") for name in ("plain", "checkpointed"))
+    assert all(torch.allclose(plain[name], checkpointed[name], atol=1e-5) for name in plain)
+
+
+def test_bf16_autocast_keeps_float32_weights_and_a_close_loss(tmp_path, examples):
+    fp32 = train(settings(steps=2), examples, tmp_path / "fp32", log_every=1)
+    bf16 = train(settings(steps=2, precision="bf16"), examples, tmp_path / "bf16", log_every=1)
+    assert abs(bf16.losses[0] - fp32.losses[0]) < 0.05 * fp32.losses[0]  # the same first step, rounded to bf16
+    assert all(tensor.dtype == torch.float32 for tensor in load_file(tmp_path / "bf16" / "model.safetensors").values())
+
+
+@pytest.mark.parametrize("precision", ["tf32", "fp16"])
+def test_cuda_only_precisions_are_refused_on_cpu(tmp_path, examples, precision):
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        train(settings(steps=1, precision=precision), examples, tmp_path / precision)
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ConfigError, match="precision"):
+        settings(precision="fp8")

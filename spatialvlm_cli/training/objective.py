@@ -1,0 +1,109 @@
+"""The loss of one training step: the layout text, plus the synthetic-room recipe's training-only heads.
+
+* `layout`: the answer's next-token loss (`loss.layout_loss`: ordinal targets for bins where each bin is a token);
+* `dense` (dense_weight): per point token, its cell's occupancy and the room extent (`dense.py`), from a linear head
+  on the point tokens as the first decoder layer sees them (after its input RMSNorm);
+* `wall_offset` (wall_offset_weight): where in its cell each near-wall token's wall runs, from the same head;
+* `read` (read_weight, from read_from_step): the room extent from the decoder's last hidden state at every answer
+  position.
+
+Each term is a mean over this process's answer, point or near-wall tokens, weighted by this process's share of the
+whole batch's (`Ranks.shares`), so the sum over processes is the one-process loss. The heads are read through
+forward hooks on the decoder (`transformers_seam`) and are not part of the saved model: they live in `resume.pt`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from spatialvlm_cli import transformers_seam
+from spatialvlm_cli.distributed import Ranks
+from spatialvlm_cli.encoders import output_grid_coords
+from spatialvlm_cli.model.loaded import LoadedModel
+from spatialvlm_cli.training.data import LayoutExample, PromptMix
+from spatialvlm_cli.training.dense import (
+    EXTENT_SCALE_M,
+    DenseHead,
+    DenseLabels,
+    dense_targets,
+    labels_from_target_text,
+    token_cell_size_m,
+)
+from spatialvlm_cli.training.loss import IGNORE_INDEX, NumberVocabulary, layout_loss
+
+
+class Objective:
+    """The loss terms of a step for `loaded`'s model (see the module docstring). settings: a `TrainSettings`
+    (sigma_bins and the recipe's weights); numbers: the bins' token ids, None where bins are not single tokens."""
+
+    def __init__(self, settings: Any, loaded: LoadedModel, mix: PromptMix, numbers: NumberVocabulary | None) -> None:
+        self.settings = settings
+        self.model = loaded.model
+        self.mix = mix
+        self.numbers = numbers
+        self.num_bins = loaded.num_bins
+        config = loaded.model.config
+        self.cell_size = token_cell_size_m(loaded.num_bins, config.point_config.get("stride", ()))
+        dense_head = DenseHead(config.hidden_size, wall_offset=settings.wall_offset_weight > 0) \
+            if settings.dense_weight > 0 else None
+        read_head = nn.Linear(config.hidden_size, 4) if settings.read_weight > 0 else None
+        self.dense_head, self.read_head = dense_head, read_head
+        self.heads: dict[str, nn.Module] = {
+            name: head for name, head in (("dense_head", dense_head), ("read_head", read_head)) if head is not None}
+        self._labels: dict[int, DenseLabels] = {}  # per example index, built on first use
+        self._captured: dict[str, Tensor] = {}
+        if dense_head is not None:
+            transformers_seam.first_input_norm(self.model.model).register_forward_hook(
+                lambda module, args, output: self._captured.__setitem__("normed", output))
+        if read_head is not None:
+            transformers_seam.final_norm(self.model.model).register_forward_hook(
+                lambda module, args, output: self._captured.__setitem__("final", output))
+
+    def _dense_labels(self, index: int, example: LayoutExample) -> DenseLabels:
+        if index not in self._labels:
+            self._labels[index] = labels_from_target_text(self.mix.answer_text(example), self.num_bins,
+                                                          self.cell_size)
+        return self._labels[index]
+
+    def terms(self, batch: dict[str, Any], examples: list[LayoutExample], indices: list[int], step: int,
+              ranks: Ranks) -> dict[str, Tensor]:
+        """The weighted loss terms of this process's part of a step. batch: `PromptMix.collate` of `examples` (the
+        examples of dataset `indices`), its tensors on the model's device; clouds stay where the collate left them
+        for the dense targets."""
+        settings, model = self.settings, self.model
+        target_length = batch["target_length"]
+        # Only the last target_length + 1 positions predict answer tokens: the head skips the prompt.
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       point_clouds=batch["point_clouds"], logits_to_keep=target_length + 1).logits
+        labels = batch["labels"][:, -target_length:]
+        answer = labels != IGNORE_INDEX
+        point_mask = batch["input_ids"] == model.config.point_token_id
+        answer_share, point_share = ranks.shares([int(answer.sum()), int(point_mask.sum())])
+        terms = {"layout": layout_loss(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                       self.numbers, settings.sigma_bins) * answer_share}
+        labels_of = [self._dense_labels(i, example) for i, example in zip(indices, examples, strict=True)] \
+            if self.heads else []
+        if self.dense_head is not None:
+            clouds = [cloud.cpu() for cloud in batch["point_clouds"]]
+            grid, offset = output_grid_coords(
+                model.config.point_backbone, model.config.point_config, torch.cat([c[:, :3] for c in clouds]).long(),
+                torch.cumsum(torch.tensor([len(c) for c in clouds]), dim=0))
+            counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()
+            targets = dense_targets(labels_of, grid, counts, self.cell_size).to(logits.device)
+            dense = self.dense_head.losses(self._captured.pop("normed")[point_mask], targets)
+            terms["dense"] = settings.dense_weight * (dense["occupancy"] + dense["extent"]) * point_share
+            if self.dense_head.wall_offset:
+                (near_share,) = ranks.shares([int(targets.near_wall.sum())])
+                terms["wall_offset"] = settings.wall_offset_weight * dense["wall_offset"] * near_share
+        final_states = self._captured.pop("final", None)
+        if self.read_head is not None and step >= settings.read_from_step:
+            final = final_states[:, -target_length - 1 : -1]
+            extent = torch.stack([torch.from_numpy(labels.extent) for labels in labels_of]) / EXTENT_SCALE_M
+            target = extent.to(final.device)[:, None, :].expand(-1, target_length, -1)[answer]
+            read_loss = F.smooth_l1_loss(self.read_head(final[answer].float()), target, beta=0.05)
+            terms["read"] = settings.read_weight * read_loss * answer_share
+        return terms
