@@ -17,8 +17,10 @@ from spatialvlm_cli.cli.options import (
     ConfigOpt,
     DeviceOpt,
     DtypeOpt,
+    IdOverlapOpt,
     MergeRuleOpt,
     ModelOpt,
+    PanoPresetOpt,
     PeOptionOpt,
     VlmPeOpt,
 )
@@ -72,7 +74,10 @@ def infer(
     ] = False,
     image: Annotated[
         Path | None,
-        typer.Option("--image", "-i", rich_help_panel=PANORAMA_PANEL, help="An equirectangular panorama (jpg/png)."),
+        typer.Option("--image", "-i", rich_help_panel=PANORAMA_PANEL,
+                     help="An equirectangular panorama (jpg/png); or a folder of them, a folder with "
+                     "questions.jsonl or a .jsonl of {image, question} records: one answers.jsonl for eval --task "
+                     "vqa|caption."),
     ] = None,
     prompt: Annotated[
         str | None,
@@ -106,6 +111,8 @@ def infer(
                      help="PanoRoPE ids: shared (overlapping views share ids, text follows every image id) | "
                      "cora (the published panollava shift)."),
     ] = "shared",
+    id_overlap: IdOverlapOpt = None,
+    pano_preset: PanoPresetOpt = None,
     model: ModelOpt = None,
     vlm_pe: VlmPeOpt = None,
     pcd_pe_merge_rule: MergeRuleOpt = None,
@@ -209,8 +216,9 @@ def infer(
 def build_run(values: dict[str, Any]) -> PointCloudRun | PanoramaRun:
     """The typed run the flags (merged with the YAML config) ask for: the one place `infer`'s values are read by
     name. Sampling flags are checked first, then that exactly one input is given, then the input's own flags."""
+    from spatialvlm_cli.cli.infer_image import panorama_request
     from spatialvlm_cli.generation import GenerationSettings
-    from spatialvlm_cli.panorama.pipeline import DEFAULT_PROMPT, PanoramaRequest, PanoramaRun
+    from spatialvlm_cli.panorama.pipeline import PanoramaRun
     from spatialvlm_cli.pipeline import PointCloudRun, SceneSettings
 
     generation = GenerationSettings(**{name: values[name] for name in GENERATION_FLAGS})
@@ -218,17 +226,8 @@ def build_run(values: dict[str, Any]) -> PointCloudRun | PanoramaRun:
         raise InputError("give exactly one of --point_cloud or --image")
     output = DEFAULT_OUTPUT if values["output"] is None else values["output"]
     if values["image"] is not None:
-        prompt = values["prompt"]
-        request = PanoramaRequest(
-            prompt=DEFAULT_PROMPT if prompt is None else prompt,
-            views=values["views"],
-            overlap=values["overlap"],
-            fov_deg=values["fov"],
-            global_view=values["global_view"],
-            vlm_pe=parse_vlm_pe(values["vlm_pe"]),
-            pano_mode=values["pano_mode"],
-        )
-        return PanoramaRun(image=values["image"], output=output, request=request, generation=generation,
+        return PanoramaRun(image=values["image"], output=output, request=panorama_request(values),
+                           generation=generation,
                            model=values["model"], device=values["device"], dtype=values["dtype"],
                            attn_implementation=values["attn_implementation"], overwrite=values["overwrite"])
     scene = SceneSettings(detect_type=values["detect_type"], categories=tuple(values["category"] or ()),

@@ -22,7 +22,8 @@ ROOM = REPO / "scenes" / "room_000.ply"
 
 HEADINGS = {
     "Point cloud": ["--point_cloud", "--detect_type", "--category", "--no_cleanup"],
-    "Panorama": ["--image", "--prompt", "--views", "--overlap", "--fov", "--global_view", "--pano_mode"],
+    "Panorama": ["--image", "--prompt", "--views", "--overlap", "--fov", "--global_view", "--pano_mode",
+                 "--id_overlap", "--pano_preset"],
     "Model and PE": ["--model", "--VLM_PE", "--PCD_PE_Merge_Rule", "--pe_option", "--device", "--dtype",
                      "--attn_implementation"],
     "Generation": ["--temperature", "--top_p", "--top_k", "--num_beams", "--max_new_tokens", "--greedy", "--seed",

@@ -128,6 +128,21 @@ def test_a_panollava_preset_end_to_end(pano_file: Path, tmp_path: Path):
     assert [tile["min"] - tile["first_token"] for tile in tiles] == [0] * 8
 
 
+def test_the_infer_command_takes_the_preset_and_id_overlap(pano_file: Path, tmp_path: Path):
+    """The same flags through `spatialvlm infer` itself (not the mini app): the preset's tiles and shifted ids."""
+    from spatialvlm_cli.cli.app import app
+
+    target = tmp_path / "cli.json"
+    result = CliRunner().invoke(app, ["infer", "--image", str(pano_file), "-o", str(target), "-m", "tiny-internvl",
+                                      "--pano_preset", "panollava-internvl", "--VLM_PE", "PanoRoPE_1D",
+                                      "--max_new_tokens", "2"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(target.read_text())
+    assert document["pano_preset"] == "panollava-internvl" and document["views"]["tiles"] == 8
+    tiles = document["positions"]["images"][1:]
+    assert [tile["min"] - tile["first_token"] for tile in tiles] == [2 * k for k in range(8)]
+
+
 def test_id_overlap_flag_end_to_end(pano_file: Path, tmp_path: Path):
     """--views 8 --overlap 0 --fov 45 --id_overlap 0.5: 45°-wide views (no shared columns) with ids at a T/2
     stride, i.e. panollava's ids on our tile conventions."""
