@@ -63,6 +63,15 @@ def train_command(
     workers: Annotated[
         int, typer.Option("--workers", rich_help_panel=DATA_PANEL, help="Processes that prepare examples.")
     ] = 2,
+    augment_rotation: Annotated[
+        str, typer.Option("--augment_rotation", "--augment-rotation", rich_help_panel=DATA_PANEL,
+                          help="Turn every example about the vertical: none | right (a multiple of 90°, SpatialLM's "
+                          "default) | uniform (any yaw, its random_rotation for scans not axis-aligned).")
+    ] = "none",
+    augment_scale: Annotated[
+        float, typer.Option("--augment_scale", "--augment-scale", rich_help_panel=DATA_PANEL,
+                            help="Scale every example by a factor in [1 - s, 1 + s] (SpatialLM: 0.25).")
+    ] = 0.0,
     freeze: Annotated[
         list[str] | None,
         typer.Option("--freeze", rich_help_panel=TRAIN_PANEL,
@@ -193,7 +202,8 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
         read_from_step=values["read_from_step"], wall_offset_weight=values["wall_offset_weight"],
         freeze=tuple(values["freeze"] or ()), lora_rank=values["lora_rank"], lora_alpha=values["lora_alpha"],
         lora_dropout=values["lora_dropout"], precision=values["precision"],
-        gradient_checkpointing=values["gradient_checkpointing"],
+        gradient_checkpointing=values["gradient_checkpointing"], augment_rotation=values["augment_rotation"],
+        augment_scale=values["augment_scale"],
     )
     return TrainingJob(settings, output, scans=values["data"], rooms=values["rooms"], cache=values["cache"],
                        resume=values["resume"], stop_after=values["stop_after"], heldout=values["heldout"],

@@ -16,6 +16,7 @@ Geometry conventions (SpatialLM's `Layout.to_boxes` and `eval.get_corners`):
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -160,3 +161,31 @@ class Layout:
         """Shift every position by offset (dx, dy, dz) metres; sizes and angles are unchanged."""
         dx, dy, dz = offset
         return self._map(lambda e: e.translate(dx, dy, dz))
+
+    def turned(self, angle_z: float, scale: float, centre: tuple[float, float, float]) -> Layout:
+        """The layout rotated by angle_z radians (counter-clockwise seen from above) about the vertical axis through
+        `centre`, then scaled by `scale` about `centre`: positions move, sizes (widths, heights, thicknesses, box
+        extents) scale, box yaws turn with it, wrapped to (-π, π]. A point cloud turned the same way stays under it."""
+        cos, sin = math.cos(angle_z), math.sin(angle_z)
+        cx, cy, cz = centre
+
+        def point(x: float, y: float, z: float) -> tuple[float, float, float]:
+            dx, dy = x - cx, y - cy
+            return cx + scale * (cos * dx - sin * dy), cy + scale * (sin * dx + cos * dy), cz + scale * (z - cz)
+
+        def turn(entity: Entity) -> Entity:
+            if isinstance(entity, Wall):
+                ax, ay, az = point(entity.ax, entity.ay, entity.az)
+                bx, by, bz = point(entity.bx, entity.by, entity.bz)
+                return dataclasses.replace(entity, ax=ax, ay=ay, az=az, bx=bx, by=by, bz=bz,
+                                           height=scale * entity.height, thickness=scale * entity.thickness)
+            x, y, z = point(entity.position_x, entity.position_y, entity.position_z)
+            if isinstance(entity, Bbox):
+                yaw = math.remainder(entity.angle_z + angle_z, 2 * math.pi)
+                return dataclasses.replace(entity, position_x=x, position_y=y, position_z=z, angle_z=yaw,
+                                           scale_x=scale * entity.scale_x, scale_y=scale * entity.scale_y,
+                                           scale_z=scale * entity.scale_z)
+            return dataclasses.replace(entity, position_x=x, position_y=y, position_z=z, width=scale * entity.width,
+                                       height=scale * entity.height)
+
+        return self._map(turn)

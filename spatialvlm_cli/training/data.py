@@ -69,10 +69,11 @@ class ExampleBuilder:
         shift = tuple(-float(v) for v in min_extent)
         return format_layout(layout.translate(shift).discretize(self.num_bins))
 
-    def from_cloud(self, cloud: PointCloud, layout: Layout, seed: int, request: Request | None = None) -> LayoutExample:
-        """One example: the cloud prepared exactly as `infer` prepares a scan, and `layout` (metres, the answer to
-        `request`, default all) as its target."""
-        prepared = prepare_point_cloud(cloud, self.num_bins)
+    def from_cloud(self, cloud: PointCloud, layout: Layout, seed: int, request: Request | None = None,
+                   clean: bool = True) -> LayoutExample:
+        """One example: the cloud prepared exactly as `infer` prepares a scan (`clean`: with its outlier cleanup),
+        and `layout` (metres, the answer to `request`, default all) as its target."""
+        prepared = prepare_point_cloud(cloud, self.num_bins, clean=clean)
         text = self.target_text(layout, prepared.min_extent)
         ids = self.processor.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
         (num_tokens,) = self.processor.num_point_tokens([torch.from_numpy(prepared.rows)])

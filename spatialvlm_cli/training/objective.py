@@ -38,14 +38,17 @@ from spatialvlm_cli.training.loss import IGNORE_INDEX, NumberVocabulary, layout_
 
 class Objective:
     """The loss terms of a step for `loaded`'s model (see the module docstring). settings: a `TrainSettings`
-    (sigma_bins and the recipe's weights); numbers: the bins' token ids, None where bins are not single tokens."""
+    (sigma_bins and the recipe's weights); numbers: the bins' token ids, None where bins are not single tokens;
+    cache_labels: keep each example's dense labels after first use (not when examples are augmented each step)."""
 
-    def __init__(self, settings: Any, loaded: LoadedModel, mix: PromptMix, numbers: NumberVocabulary | None) -> None:
+    def __init__(self, settings: Any, loaded: LoadedModel, mix: PromptMix, numbers: NumberVocabulary | None,
+                 cache_labels: bool = True) -> None:
         self.settings = settings
         self.model = loaded.model
         self.mix = mix
         self.numbers = numbers
         self.num_bins = loaded.num_bins
+        self.cache_labels = cache_labels
         config = loaded.model.config
         self.cell_size = token_cell_size_m(loaded.num_bins, config.point_config.get("stride", ()))
         dense_head = DenseHead(config.hidden_size, wall_offset=settings.wall_offset_weight > 0) \
@@ -64,6 +67,8 @@ class Objective:
                 lambda module, args, output: self._captured.__setitem__("final", output))
 
     def _dense_labels(self, index: int, example: LayoutExample) -> DenseLabels:
+        if not self.cache_labels:
+            return labels_from_target_text(self.mix.answer_text(example), self.num_bins, self.cell_size)
         if index not in self._labels:
             self._labels[index] = labels_from_target_text(self.mix.answer_text(example), self.num_bins,
                                                           self.cell_size)

@@ -25,8 +25,9 @@ from torch import Tensor
 from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.distributed import Ranks
 from spatialvlm_cli.errors import ConfigError
+from spatialvlm_cli.training.augment import Augmentation, augment_example
 from spatialvlm_cli.training.curve_plot import write_curve_png
-from spatialvlm_cli.training.data import ALL, LayoutExample, PromptMix, Request, sample_request
+from spatialvlm_cli.training.data import ALL, ExampleBuilder, LayoutExample, PromptMix, Request, sample_request
 from spatialvlm_cli.training.heldout import heldout_rooms, log_heldout
 from spatialvlm_cli.training.loss import NumberVocabulary, init_number_embeddings
 from spatialvlm_cli.training.model import load_for_training
@@ -63,7 +64,9 @@ class TrainSettings:
     LoRA adapters of this rank (scale lora_alpha / lora_rank, dropout lora_dropout) on the decoder instead of its
     weights, merged into the saved model (`parameters.py`). precision: fp32 | tf32 | bf16 | fp16 (autocast; the
     weights stay float32; tf32 and fp16 need CUDA); gradient_checkpointing: recompute the decoder layers'
-    activations in the backward pass (less memory, more time).
+    activations in the backward pass (less memory, more time). augment_rotation ("none" | "right" | "uniform") and
+    augment_scale: every example of every step turned and scaled about its centre as SpatialLM's fine-tuning does
+    (`augment.py`).
     init_from: a run folder whose resume.pt model (and heads) the weights start from (a warm start)."""
 
     model: str
@@ -92,6 +95,8 @@ class TrainSettings:
     lora_dropout: float = 0.0
     precision: str = "fp32"
     gradient_checkpointing: bool = False
+    augment_rotation: str = "none"
+    augment_scale: float = 0.0
     init_from: str | None = None
 
     @classmethod
@@ -108,6 +113,11 @@ class TrainSettings:
         check_freeze(self.freeze)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
+        Augmentation(self.augment_rotation, self.augment_scale)  # raises for values it cannot apply
+
+    @property
+    def augmentation(self) -> Augmentation:
+        return Augmentation(self.augment_rotation, self.augment_scale)
         if self.wall_offset_weight > 0 and self.dense_weight <= 0:
             raise ValueError("the wall-offset loss is a part of the dense loss: it needs a dense weight above 0")
 
@@ -180,7 +190,8 @@ def train(
     if settings.ordinal_init and numbers is not None and loaded.random_weights:
         init_number_embeddings(model.get_input_embeddings(), numbers)
     mix = PromptMix(loaded.processor)
-    objective = Objective(settings, loaded, mix, numbers)
+    augmentation, builder = settings.augmentation, ExampleBuilder(loaded.processor)
+    objective = Objective(settings, loaded, mix, numbers, cache_labels=not augmentation.active)
     heads = objective.heads
     if settings.init_from:
         warm = torch.load(Path(settings.init_from) / CHECKPOINT_FILE, weights_only=False, map_location="cpu")
@@ -235,7 +246,8 @@ def train(
             else None
         indices = ranks.shard(batch_of_step)  # this process's examples of the step's batch
         requests = ranks.shard(requests) if requests is not None else None
-        mine = [examples[i] for i in indices]
+        mine = [augment_example(examples[i], *augmentation.draw(settings.seed, step, i), builder)
+                if augmentation.active else examples[i] for i in indices]
         batch = _on_device(mix.collate(mine, requests), model.device)
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate(step)

@@ -68,6 +68,8 @@ def test_a_used_run_folder_needs_resume(tuned):
     (["-m", "tiny-qwen", "-d", "no/such/folder"], "neither a data folder"),
     (["-m", "tiny-qwen", "--rooms", "2", "--freeze", "encoder"], "cannot freeze encoder"),
     (["-m", "tiny-qwen", "--rooms", "2", "--VLM_PE", "4D_RoPE"], "4D_RoPE"),
+    (["-m", "tiny-qwen", "--rooms", "2", "--augment_rotation", "sideways"], "rotation"),
+    (["-m", "tiny-qwen", "--rooms", "2", "--precision", "fp8"], "precision"),
     (["-m", "./no/such/checkpoint", "--rooms", "2"], "does not exist"),
 ])
 def test_bad_flags_fail_in_one_line_before_training(tmp_path, args, fragment):
