@@ -114,12 +114,12 @@ class TrainSettings:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         Augmentation(self.augment_rotation, self.augment_scale)  # raises for values it cannot apply
+        if self.wall_offset_weight > 0 and self.dense_weight <= 0:
+            raise ValueError("the wall-offset loss is a part of the dense loss: it needs a dense weight above 0")
 
     @property
     def augmentation(self) -> Augmentation:
         return Augmentation(self.augment_rotation, self.augment_scale)
-        if self.wall_offset_weight > 0 and self.dense_weight <= 0:
-            raise ValueError("the wall-offset loss is a part of the dense loss: it needs a dense weight above 0")
 
     def learning_rate(self, step: int) -> float:
         if step < self.warmup_steps:
