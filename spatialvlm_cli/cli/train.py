@@ -213,10 +213,12 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
 
 def _run(job: TrainingJob) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+    from transformers.utils import logging as hf_logging
 
     from spatialvlm_cli.cli.environment import torchrun_launch
     from spatialvlm_cli.training.run import run_training
 
+    hf_logging.disable_progress_bar()  # our bars say what is going on; transformers' would run into them
     launch = torchrun_launch()
     is_main = launch is None or launch[0] == 0
     settings = job.settings
