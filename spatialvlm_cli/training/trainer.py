@@ -294,10 +294,10 @@ def train(
 
     seconds = seconds_before + time.perf_counter() - started
     model.eval()
-    report = TrainReport(steps=max(end_step, start_step), seconds=seconds, losses=losses,
-                         parameters=sum(p.numel() for p in model.parameters()))
     if settings.lora_rank > 0:
         merge_lora(model)
+    report = TrainReport(steps=max(end_step, start_step), seconds=seconds, losses=losses,
+                         parameters=sum(p.numel() for p in model.parameters()))
     if ranks.is_main:
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)

@@ -68,13 +68,14 @@ def test_unknown_group_is_refused():
 def test_lora_fine_tune_lowers_heldout_loss_and_saves_a_merged_checkpoint(tmp_path, rooms, base):
     train_rooms, heldout = rooms
     before = answer_loss(load_spatiallm(str(base), device="cpu"), heldout)
-    train(settings(base, steps=12, lr=2e-2, lora_rank=4, lora_alpha=8, freeze=("point_backbone",)), train_rooms,
-          tmp_path / "lora")
+    report = train(settings(base, steps=12, lr=2e-2, lora_rank=4, lora_alpha=8, freeze=("point_backbone",)),
+                   train_rooms, tmp_path / "lora")
     tuned = load_spatiallm(str(tmp_path / "lora"), device="cpu")
     assert answer_loss(tuned, heldout) < before - 0.05
     base_weights = load_file(base / "model.safetensors")
     tuned_weights = load_file(tmp_path / "lora" / "model.safetensors")
     assert not any("lora" in name for name in tuned_weights)  # merged: the base model's names and shapes
+    assert report.parameters == sum(tensor.numel() for tensor in tuned_weights.values())
     assert groups_changed(base_weights, tuned_weights) == {"projector", "decoder"}
     changed = {name for name in base_weights if not torch.equal(base_weights[name], tuned_weights[name])}
     # LoRA adapts the attention and MLP projections; the decoder's embeddings and norms stay as they were.
