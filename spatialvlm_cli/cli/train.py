@@ -112,6 +112,11 @@ def train_command(
         bool, typer.Option("--resume", rich_help_panel=SCHEDULE_PANEL,
                            help="Continue OUTPUT's run from its last checkpoint (same settings).")
     ] = False,
+    init_from: Annotated[
+        Path | None, typer.Option("--init_from", "--init-from", rich_help_panel=SCHEDULE_PANEL,
+                                  help="Warm start: a new schedule from another run folder's last checkpoint "
+                                  "(its weights and heads, not its optimizer).")
+    ] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", rich_help_panel=SCHEDULE_PANEL, help="torch threads per process.")
     ] = None,
@@ -190,6 +195,8 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
         raise InputError("give training data: --data (scans) or --rooms N (synthetic rooms)")
     if values["data"] is not None:
         find_scans(values["data"])  # one line for a missing or empty data set, before the model loads
+    if values["init_from"] is not None and not (values["init_from"] / "resume.pt").is_file():
+        raise InputError(f"--init_from '{values['init_from']}' has no resume.pt (a run folder of spatialvlm train)")
     if values["heldout"] is not None and not values["heldout"].is_dir():
         raise InputError(f"--heldout '{values['heldout']}' is not a folder")
     vlm_pe, merge_rule, pe_options = resolve_pe(values["model"], values["vlm_pe"], values["pcd_pe_merge_rule"],
@@ -204,6 +211,7 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
         lora_dropout=values["lora_dropout"], precision=values["precision"],
         gradient_checkpointing=values["gradient_checkpointing"], augment_rotation=values["augment_rotation"],
         augment_scale=values["augment_scale"],
+        init_from=None if values["init_from"] is None else str(values["init_from"]),
     )
     return TrainingJob(settings, output, scans=values["data"], rooms=values["rooms"], cache=values["cache"],
                        resume=values["resume"], stop_after=values["stop_after"], heldout=values["heldout"],

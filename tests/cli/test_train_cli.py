@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from spatialvlm_cli.cli.app import app
@@ -57,6 +59,17 @@ def test_without_vlm_pe_the_checkpoints_pe_is_kept(tuned, tmp_path):
     assert (settings["vlm_pe"], settings["merge_rule"]) == ("3D_RoPE", "3D_only")
 
 
+def test_a_warm_start_from_a_run_folder(tuned, tmp_path):
+    """--init_from starts a new schedule from a run's last checkpoint: at lr 0 its weights come out unchanged."""
+    out = tmp_path / "warm"
+    result = run(["-m", "tiny-qwen", "--VLM_PE", "3D_RoPE", "--PCD_PE_Merge_Rule", "3D_only", "-d", str(SCENES),
+                  "-o", str(out), "--init_from", str(tuned), "--lr", "0", *QUICK])
+    assert result.exit_code == 0, result.output
+    before, after = (load_file(path / "model.safetensors") for path in (tuned, out))
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    assert json.loads((out / "training.json").read_text())["settings"]["init_from"] == str(tuned)
+
+
 def test_a_used_run_folder_needs_resume(tuned):
     before = {path: path.stat().st_mtime_ns for path in tuned.iterdir()}
     assert_one_line_error(run(["-m", "tiny-qwen", "-d", str(SCENES), "-o", str(tuned), *QUICK]), "--resume")
@@ -71,6 +84,7 @@ def test_a_used_run_folder_needs_resume(tuned):
     (["-m", "tiny-qwen", "--rooms", "2", "--augment_rotation", "sideways"], "rotation"),
     (["-m", "tiny-qwen", "--rooms", "2", "--precision", "fp8"], "precision"),
     (["-m", "./no/such/checkpoint", "--rooms", "2"], "does not exist"),
+    (["-m", "tiny-qwen", "--rooms", "2", "--init_from", "no/such/run"], "has no resume.pt"),
 ])
 def test_bad_flags_fail_in_one_line_before_training(tmp_path, args, fragment):
     out = tmp_path / "run"
