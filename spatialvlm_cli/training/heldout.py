@@ -4,8 +4,9 @@ Every `eval_every` steps the trainer runs the model being trained through `infer
 greedy) on the first `eval_rooms` rooms of a held-out folder (`.ply` + ground-truth `.txt`, as
 `scripts/make_scenes.py --split heldout` writes them), scores them with `evaluate_folders(exact=True,
 geometry=True)`, and appends one JSON line to `<run>/curve.jsonl`: step, F1@.25 per class (wall, door, window,
-mean over the box classes), the median room-extent error (metres) and the seconds it took. Those lines are the
-held-out learning curve.
+mean over the box classes), the median room-extent error (metres), whether the prompt is obeyed (the share of rooms
+where `-d arch` still writes boxes, and where `-c bed -c sofa` writes another class) and the seconds it took. Those
+lines are the held-out learning curve.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from spatialvlm_cli.training.loss import IGNORE_INDEX
 log = logging.getLogger(__name__)
 
 CURVE_FILE = "curve.jsonl"
+OBEDIENCE_CATEGORIES = ("bed", "sofa")  # the category prompt of the obedience check (two generator classes)
 
 
 def heldout_rooms(folder: Path, count: int) -> list[Path]:
@@ -41,7 +43,9 @@ def evaluate_heldout(loaded: LoadedModel, rooms: list[Path], out: Path, max_new_
     """Greedy layouts for `rooms` into out/pred, scored against their .txt into a dict (F1 x100, metres).
 
     loaded: a `LoadedModel` (model in eval mode). Returns {"wall", "door", "window", "boxes": F1@.25 x100 or None,
-    "extent_median_m": median room-extent error, "wall_error_median_m": median wall OSPA error, "rooms": n}."""
+    "extent_median_m": median room-extent error, "wall_error_median_m": median wall OSPA error, "arch_with_boxes" and
+    "categories_other": shares of rooms whose `-d arch` answer has boxes, whose `-c bed -c sofa` answer has another
+    class (0 for a model that obeys the prompt), "rooms": n}."""
     pred, gt = out / "pred", out / "gt"
     for folder in (pred, gt):
         if folder.exists():
@@ -55,6 +59,12 @@ def evaluate_heldout(loaded: LoadedModel, rooms: list[Path], out: Path, max_new_
             shutil.copy(room.with_suffix(".txt"), gt / f"{room.stem}.txt")
     report = evaluate_folders(pred, gt, exact=True, geometry=True)
     geometry = report.geometry
+    arch = SceneSettings(detect_type="arch", generation=settings.generation)
+    categories = SceneSettings(categories=OBEDIENCE_CATEGORIES, generation=settings.generation)
+    with torch.no_grad():
+        arch_with_boxes = sum(bool(infer_scene(loaded, room, arch).layout.bboxes) for room in rooms)
+        categories_other = sum(any(box.class_name not in OBEDIENCE_CATEGORIES
+                                   for box in infer_scene(loaded, room, categories).layout.bboxes) for room in rooms)
 
     def percent(value: float | None) -> float | None:
         return None if value is None else round(100 * value, 1)
@@ -64,6 +74,8 @@ def evaluate_heldout(loaded: LoadedModel, rooms: list[Path], out: Path, max_new_
         "boxes": percent(report.group_mean("objects", 0.25)),
         "extent_median_m": None if geometry is None else geometry.summary("extent").median,
         "wall_error_median_m": None if geometry is None else geometry.summary("wall").median,
+        "arch_with_boxes": arch_with_boxes / max(1, len(rooms)),
+        "categories_other": categories_other / max(1, len(rooms)),
         "rooms": len(rooms),
     }
 

@@ -56,6 +56,14 @@ def test_curve_table_reads_curve_and_training_minutes(tmp_path: Path):
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "curve_table.py"), str(run)],
                             capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[2] == "| r80 | 200 | 10.0 | 8 | 31.0 | 0.0 | – | 2.5 | 1.55 | 0.40 |"
+    with (run / "curve.jsonl").open("a") as handle:  # a newer line that checks the prompt too
+        handle.write(json.dumps({"step": 400, "wall": 40.0, "door": 0.0, "window": 0.0, "boxes": 0.0,
+                                 "extent_median_m": 0.5, "wall_error_median_m": 0.3, "arch_with_boxes": 0.25,
+                                 "categories_other": 1.0, "rooms": 8, "seconds": 9.0}) + "\n")
+    lines = subprocess.run([sys.executable, str(REPO / "scripts" / "curve_table.py"), str(run)],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert lines[0].endswith("| prompt ignored (arch, categories) |") and lines[1] == "|---" * 11 + "|"
+    assert lines[2].endswith("| 0.40 | –, – |") and lines[3].endswith("| 0.30 | 0.25, 1.00 |")
     missing = subprocess.run([sys.executable, str(REPO / "scripts" / "curve_table.py"), str(tmp_path / "none")],
                              capture_output=True, text=True)
     assert missing.returncode == 1 and missing.stderr.startswith("error: no curve.jsonl in")
