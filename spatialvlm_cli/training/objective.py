@@ -67,12 +67,12 @@ class Objective:
                 lambda module, args, output: self._captured.__setitem__("final", output))
 
     def _dense_labels(self, index: int, example: LayoutExample) -> DenseLabels:
-        if not self.cache_labels:
-            return labels_from_target_text(self.mix.answer_text(example), self.num_bins, self.cell_size)
-        if index not in self._labels:
-            self._labels[index] = labels_from_target_text(self.mix.answer_text(example), self.num_bins,
-                                                          self.cell_size)
-        return self._labels[index]
+        labels = self._labels.get(index)
+        if labels is None:
+            labels = labels_from_target_text(self.mix.answer_text(example), self.num_bins, self.cell_size)
+            if self.cache_labels:
+                self._labels[index] = labels
+        return labels
 
     def terms(self, batch: dict[str, Any], examples: list[LayoutExample], indices: list[int], step: int,
               ranks: Ranks) -> dict[str, Tensor]:

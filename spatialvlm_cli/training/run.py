@@ -8,6 +8,7 @@ the others wait, then every rank loads it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from spatialvlm_cli.flags import parse_vlm_pe
 from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.pe.spec import KEEP
 from spatialvlm_cli.training.data import LayoutExample, build_examples, load_examples, save_examples
-from spatialvlm_cli.training.scans import build_scan_examples, find_scans
+from spatialvlm_cli.training.scans import Scan, build_scan_examples, find_scans
 from spatialvlm_cli.training.trainer import TrainReport, TrainSettings, train
 
 EXAMPLES_FILE = "examples.pt"  # the example cache of a run trained on scans, in its run folder
@@ -48,12 +49,6 @@ class TrainingJob:
     threads: int | None = None
     device: str = "cpu"
 
-    def examples_meta(self) -> dict[str, Any]:
-        """What the cached examples were built from: a stale cache is rebuilt."""
-        if self.scans is not None:
-            return {"model": self.settings.model, "scans": str(Path(self.scans).resolve()),
-                    "names": [scan.name for scan in find_scans(self.scans)]}
-        return {"architecture": Path(self.settings.model).name, "split": "train", "start": 0, "count": self.rooms}
 
 
 def resolve_pe(model: str, vlm_pe: str | None, merge_rule: str | None, pe_options: dict[str, Any]
@@ -82,28 +77,43 @@ def join_torchrun(launch: Launch, device: str = "cpu") -> Ranks:
 
 def prepare_examples(job: TrainingJob, ranks: Ranks, on_built: Callable[[int], None] | None = None
                      ) -> list[LayoutExample]:
-    """The job's examples from its cache, built there first when missing or stale (rank 0 builds while the others
-    wait). on_built(total) is called once per example built, with the number to build."""
+    """The job's examples from its cache, built there first when missing or stale (rank 0 checks and builds while
+    the others wait, then they load it). on_built(total) is called once per example built, with the number to
+    build."""
     cache = job.cache or job.out / EXAMPLES_FILE
-    meta = job.examples_meta()
-    if ranks.is_main:
-        examples = None
-        if cache.is_file():
-            examples, stored = load_examples(cache)
-            if stored != meta:
-                examples = None
-        if examples is None:
-            examples = _build(job, on_built)
-            save_examples(cache, examples, meta)
+    if not ranks.is_main:
         ranks.barrier()
-        return examples
+        return load_examples(cache)[0]
+    scans = find_scans(job.scans) if job.scans is not None else None
+    meta = _examples_meta(job, scans)
+    examples = None
+    if cache.is_file():
+        examples, stored = load_examples(cache)
+        if stored != meta:
+            examples = None
+    if examples is None:
+        examples = _build(job, scans, on_built)
+        save_examples(cache, examples, meta)
     ranks.barrier()
-    return load_examples(cache)[0]
+    return examples
 
 
-def _build(job: TrainingJob, on_built: Callable[[int], None] | None) -> list[LayoutExample]:
-    if job.scans is not None:
-        scans = find_scans(job.scans)
+def _examples_meta(job: TrainingJob, scans: list[Scan] | None) -> dict[str, Any]:
+    """What the cached examples were built from, so a stale cache is rebuilt: the model and, for scans, a digest of
+    every scan's name, layout text and .ply size and modification time."""
+    if scans is None:
+        return {"architecture": Path(job.settings.model).name, "split": "train", "start": 0, "count": job.rooms}
+    digest = hashlib.sha256()
+    for scan in scans:
+        status = scan.point_cloud.stat()
+        digest.update(f"{scan.name}\0{scan.layout_text}\0{scan.request}\0{status.st_size}\0{status.st_mtime_ns}\0"
+                      .encode())
+    return {"model": job.settings.model, "scans": str(Path(job.scans).resolve()), "digest": digest.hexdigest()}
+
+
+def _build(job: TrainingJob, scans: list[Scan] | None, on_built: Callable[[int], None] | None
+           ) -> list[LayoutExample]:
+    if scans is not None:
         done = (lambda: on_built(len(scans))) if on_built else None
         return build_scan_examples(job.settings.model, scans, job.workers, on_done=done)
     if job.rooms <= 0:

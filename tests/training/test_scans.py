@@ -126,3 +126,23 @@ def test_an_object_only_example_is_asked_for_boxes(tmp_path):
     assert "Detect boxes." in text and "wall_" not in mix.answer_text(example)
     with pytest.raises(ValueError, match="cannot answer"):
         mix.target_ids(example, Request("arch"))
+
+
+def test_the_example_cache_follows_the_scans(tmp_path):
+    """A run's example cache is rebuilt when a layout file changes (not only when scans come or go)."""
+    from spatialvlm_cli.distributed import Ranks
+    from spatialvlm_cli.training import TrainSettings
+    from spatialvlm_cli.training.run import TrainingJob, prepare_examples
+
+    data = tmp_path / "pairs"
+    data.mkdir()
+    for suffix in (".ply", ".txt"):
+        shutil.copy(SCENES / f"room_000{suffix}", data / f"room_000{suffix}")
+    job = TrainingJob(TrainSettings(model=PRESET), tmp_path / "run", scans=data, workers=1)
+    (first,) = prepare_examples(job, Ranks())
+    (again,) = prepare_examples(job, Ranks())
+    assert np.array_equal(again.target_ids, first.target_ids)
+    layout = (data / "room_000.txt").read_text()
+    (data / "room_000.txt").write_text("\n".join(line for line in layout.splitlines() if not line.startswith("bbox")))
+    (edited,) = prepare_examples(job, Ranks())
+    assert len(edited.target_ids) < len(first.target_ids)
