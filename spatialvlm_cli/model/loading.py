@@ -101,56 +101,49 @@ def load_spatiallm(
     attn_implementation: sdpa | eager | None (transformers' default).
     Raises ModelLoadError (one line) when nothing can be loaded, ConfigError for bad options."""
 
-    problem = missing_model_path(spec)
-    if problem:
-        raise ModelLoadError(problem)
+    source, location = _resolve(spec)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     overrides = {"vlm_pe": vlm_pe, "merge_rule": merge_rule, "pe_options": pe_options}
+    if source == "preset":
+        return build_preset(read_preset(spec), spec, torch_device, torch_dtype, overrides, attn_implementation)
+    return _load_pretrained(location, spec, source, torch_device, torch_dtype, overrides, attn_implementation,
+                            local_files_only=source == "hub" and hub_unreachable() is not None)
+
+
+def _resolve(spec: str) -> tuple[str, str]:
+    """(source, location) of a model spec, in load_spatiallm's order: ('local', directory) | ('shipped', its
+    folder) | ('preset', spec) | ('hub', hub id). Raises ModelLoadError (one line) for a missing path, an incomplete
+    checkpoint, anything else, or a hub id on a machine that cannot reach the hub nor has it cached."""
+    problem = missing_model_path(spec)
+    if problem:
+        raise ModelLoadError(problem)
     path = Path(spec).expanduser()
     if path.is_dir():
         check_checkpoint_dir(path)
-        return _load_pretrained(str(path), spec, "local", torch_device, torch_dtype, overrides, attn_implementation)
+        return "local", str(path)
     if spec in list_shipped_models():
-        return _load_pretrained(str(shipped_model_dir(spec)), spec, "shipped", torch_device, torch_dtype, overrides,
-                                attn_implementation)
+        return "shipped", str(shipped_model_dir(spec))
     if spec.endswith((".yaml", ".yml")) or spec in list_presets():
-        preset = read_preset(spec)
-        return build_preset(preset, spec, torch_device, torch_dtype, overrides, attn_implementation)
+        return "preset", spec
     if path.exists() or not HUB_ID.match(spec):
         raise ModelLoadError(f"'{spec}' is not a checkpoint directory, shipped model, preset or hub id; "
                              f"{_alternatives()}")
     problem = offline_hub_problem(spec)
     if problem:
         raise ModelLoadError(f"{problem}; {_alternatives()}")
-    return _load_pretrained(spec, spec, "hub", torch_device, torch_dtype, overrides, attn_implementation,
-                            local_files_only=hub_unreachable() is not None)
+    return "hub", spec
 
 
 def load_processor(spec: str) -> SpatialLMProcessor:
     """The processor (tokenizer and config) of anything `load_spatiallm` takes, without building the weights: cheap,
     for processes that only prepare inputs (training examples). Raises ModelLoadError (one line)."""
-    problem = missing_model_path(spec)
-    if problem:
-        raise ModelLoadError(problem)
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        check_checkpoint_dir(path)
-        location, local_files_only = str(path), True
-    elif spec in list_shipped_models():
-        location, local_files_only = str(shipped_model_dir(spec)), True
-    elif spec.endswith((".yaml", ".yml")) or spec in list_presets():
+    source, location = _resolve(spec)
+    if source == "preset":
         preset = read_preset(spec)
         tokenizer = load_bundled_tokenizer(preset["chat_format"])
         return SpatialLMProcessor(tokenizer, preset_config(preset, tokenizer))
-    elif HUB_ID.match(spec) and not path.exists():
-        problem = offline_hub_problem(spec)
-        if problem:
-            raise ModelLoadError(f"{problem}; {_alternatives()}")
-        location, local_files_only = spec, hub_unreachable() is not None
-    else:
-        raise ModelLoadError(f"'{spec}' is not a checkpoint directory, shipped model, preset or hub id; "
-                             f"{_alternatives()}")
+    local_files_only = source == "hub" and hub_unreachable() is not None
     try:
         config = AutoConfig.from_pretrained(location, local_files_only=local_files_only)
         tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_files_only)
