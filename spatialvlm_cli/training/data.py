@@ -147,10 +147,11 @@ def load_examples(path: Path) -> tuple[list[LayoutExample], dict[str, Any]]:
 
 
 # How often each kind of request is drawn when prompts are mixed (SpatialLM's three detect types, category prompts
-# with either 'all' or 'object').
+# with either 'all' or 'object'), at the default share of 'all'; another share rescales the rest alike.
 REQUEST_MIX: tuple[tuple[str, float], ...] = (
     ("all", 0.55), ("arch", 0.15), ("object", 0.10), ("categories-all", 0.10), ("categories-object", 0.10),
 )
+DEFAULT_ALL_SHARE = REQUEST_MIX[0][1]
 
 
 def filter_layout(layout: Layout, request: Request) -> Layout:
@@ -164,11 +165,14 @@ def filter_layout(layout: Layout, request: Request) -> Layout:
     return Layout(walls=list(walls), doors=list(doors), windows=list(windows), bboxes=boxes)
 
 
-def sample_request(generator: torch.Generator, present: list[str]) -> Request:
-    """A request drawn from REQUEST_MIX. present: the room's box classes (category prompts name one of them at
-    least 70 % of the time, plus up to two other generator classes)."""
+def sample_request(generator: torch.Generator, present: list[str], all_share: float = DEFAULT_ALL_SHARE) -> Request:
+    """A request drawn from REQUEST_MIX with 'all' drawn at `all_share` (0 < all_share < 1; the other kinds keep
+    their proportions). present: the room's box classes (category prompts name one of them at least 70 % of the
+    time, plus up to two other generator classes)."""
     kinds = [kind for kind, _ in REQUEST_MIX]
-    kind = kinds[int(torch.multinomial(torch.tensor([p for _, p in REQUEST_MIX]), 1, generator=generator))]
+    rest = (1 - all_share) / (1 - DEFAULT_ALL_SHARE)
+    weights = torch.tensor([all_share] + [share * rest for _, share in REQUEST_MIX[1:]])
+    kind = kinds[int(torch.multinomial(weights, 1, generator=generator))]
     if not kind.startswith("categories"):
         return Request(kind)
     classes = list(FURNITURE)

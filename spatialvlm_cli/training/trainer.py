@@ -27,7 +27,15 @@ from spatialvlm_cli.distributed import Ranks
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.training.augment import Augmentation, augment_example
 from spatialvlm_cli.training.curve_plot import write_curve_png
-from spatialvlm_cli.training.data import ALL, ExampleBuilder, LayoutExample, PromptMix, Request, sample_request
+from spatialvlm_cli.training.data import (
+    ALL,
+    DEFAULT_ALL_SHARE,
+    ExampleBuilder,
+    LayoutExample,
+    PromptMix,
+    Request,
+    sample_request,
+)
 from spatialvlm_cli.training.heldout import heldout_rooms, log_heldout
 from spatialvlm_cli.training.loss import NumberVocabulary, init_number_embeddings
 from spatialvlm_cli.training.model import load_for_training
@@ -52,7 +60,8 @@ class TrainSettings:
     token, as in the bundled tokenizer; elsewhere, e.g. Qwen2's digit-by-digit numbers, plain cross-entropy);
     ordinal_init: start a preset's number-token embeddings as sinusoids of their value (never a checkpoint's).
     dense_weight: weight of the dense per-token loss (`dense.py`; 0 turns it off); mix_prompts: draw each example's
-    request (detect type, categories) from `REQUEST_MIX` and filter its answer, else always 'all'.
+    request (detect type, categories) from `REQUEST_MIX` and filter its answer, else always 'all'; all_share: the
+    share of those requests that ask for everything (the rest teach the prompt: a lower share, more of it).
     read_weight: weight of the read loss: a linear head on the decoder's last hidden state at every answer position
     must give the room extent (`dense.py`), so the text positions are pushed to gather it from the point tokens.
     read_from_step: the first step with the read loss. Its gradient is ~20x the layout loss's at the start (measured:
@@ -86,6 +95,7 @@ class TrainSettings:
     checkpoint_every: int = 200
     dense_weight: float = 0.0
     mix_prompts: bool = False
+    all_share: float = DEFAULT_ALL_SHARE
     read_weight: float = 0.0
     read_from_step: int = 0
     wall_offset_weight: float = 0.0
@@ -114,6 +124,8 @@ class TrainSettings:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         Augmentation(self.augment_rotation, self.augment_scale)  # raises for values it cannot apply
+        if not 0 < self.all_share < 1:
+            raise ConfigError(f"the share of 'all' requests must lie between 0 and 1, got {self.all_share}")
         if self.wall_offset_weight > 0 and self.dense_weight <= 0:
             raise ValueError("the wall-offset loss is a part of the dense loss: it needs a dense weight above 0")
 
@@ -343,7 +355,7 @@ def _requests(settings: TrainSettings, step: int, batch: list[LayoutExample], mi
         text = mix.answer_text(example)
         present = sorted({line.split("(", 1)[1].split(",", 1)[0] for line in text.splitlines()
                           if line.startswith("bbox_")})
-        drawn = sample_request(generator, present)
+        drawn = sample_request(generator, present, settings.all_share)
         requests.append(drawn if example.request == ALL else example.request)
     return requests
 

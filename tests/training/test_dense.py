@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.layout import Bbox, Door, Layout, Wall, parse_layout
 from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.training import build_examples, train
@@ -102,6 +103,22 @@ def test_sample_request_is_a_function_of_the_generator():
     drawn = [sample_request(torch.Generator().manual_seed(s), ["bed", "chair"]) for s in range(200)]
     kinds = {(r.detect_type, bool(r.categories)) for r in drawn}
     assert kinds == {("all", False), ("arch", False), ("object", False), ("all", True), ("object", True)}
+
+
+@pytest.mark.parametrize("all_share", [0.55, 0.2])
+def test_sample_request_draws_all_at_its_share(all_share):
+    # 4,000 draws: the share of plain 'all' requests within 3 standard errors; arch keeps its 1/3 of the rest.
+    drawn = [sample_request(torch.Generator().manual_seed(s), ["bed"], all_share) for s in range(4000)]
+    plain_all = sum(r == ALL for r in drawn) / len(drawn)
+    arch = sum(r.detect_type == "arch" for r in drawn) / len(drawn)
+    assert abs(plain_all - all_share) < 3 * (all_share * (1 - all_share) / 4000) ** 0.5
+    assert abs(arch - (1 - all_share) / 3) < 0.025
+
+
+@pytest.mark.parametrize("all_share", [0.0, 1.0])
+def test_an_all_share_without_both_kinds_is_refused(all_share):
+    with pytest.raises(ConfigError, match="share of 'all'"):
+        TrainSettings(model=ARCHITECTURE, mix_prompts=True, all_share=all_share)
 
 
 @pytest.fixture(scope="module")
