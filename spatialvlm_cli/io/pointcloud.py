@@ -1,4 +1,5 @@
-"""Reading point clouds (.ply through open3d) into plain numpy arrays, with the checks a user needs.
+"""Reading point clouds (.ply through open3d; the other scan formats through `formats.py`) into plain numpy arrays,
+with the checks a user needs.
 
 open3d is imported inside the functions so the CLI starts instantly.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from spatialvlm_cli.errors import InputError
+from spatialvlm_cli.io.formats import SCAN_SUFFIXES, read_other_format
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +32,25 @@ class PointCloud:
 
 
 def find_point_clouds(path: Path) -> list[Path]:
-    """A .ply file -> [it]; a folder -> its *.ply files (not recursive, sorted). InputError when there are none."""
+    """A scan file (.ply or another of SCAN_SUFFIXES) -> [it]; a folder -> its scan files (not recursive, sorted).
+    InputError when there are none, or when two scans of a folder share a name (their layouts would too)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"'{path}' does not exist")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".ply")
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SCAN_SUFFIXES)
         if not files:
-            raise InputError(f"folder '{path}' contains no .ply files")
+            others = ", ".join(SCAN_SUFFIXES[1:])
+            raise InputError(f"folder '{path}' contains no .ply files (nor other scans: {others})")
+        stems: dict[str, Path] = {}
+        for file in files:
+            if (twin := stems.setdefault(file.stem, file)) is not file:
+                raise InputError(f"folder '{path}' holds both '{twin.name}' and '{file.name}': their layouts would "
+                                 "share a name; move one of them")
         return files
-    if path.suffix.lower() != ".ply":
-        raise InputError(f"'{path}' is not a .ply file")
+    if path.suffix.lower() not in SCAN_SUFFIXES:
+        raise InputError(f"'{path}' is not a .ply file (nor another scan this tool reads: "
+                         f"{', '.join(SCAN_SUFFIXES[1:])})")
     return [path]
 
 
@@ -150,30 +160,24 @@ def _has_float_colors(header: list[str]) -> bool:
     return False
 
 
-def read_point_cloud(path: Path) -> PointCloud:
-    """Read the vertices of a .ply (point cloud or mesh; binary or ascii; uchar colours, or float colours in
-    [0, 1] or [0, 255]).
+def read_point_cloud(path: Path, scale: float = 1.0) -> PointCloud:
+    """Read a scan: the vertices of a .ply (point cloud or mesh; binary or ascii; uchar colours, or float colours in
+    [0, 1] or [0, 255]), or any other of SCAN_SUFFIXES (`formats.py`). scale: metres per file unit (0.001 for a
+    scan in millimetres), applied before the checks.
 
     Rows with a non-finite coordinate or colour are dropped with a warning. Raises InputError for a missing,
     malformed or truncated file (body shorter than the header declares), one with no finite point, or one that spans
     more than MAX_EXTENT_M.
     """
-    import open3d as o3d  # here, not at the top: ~1 s to import, and `eval` and `plot` import io/ without reading
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"'{path}' does not exist or is not a file")
-    header = _read_ply_header(path)
-    _check_body_size(path, header)
-    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
-    cloud = o3d.io.read_point_cloud(str(path), format="ply")
-    points = np.asarray(cloud.points, dtype=np.float64)
+    if path.suffix.lower() == ".ply":
+        points, colors = _read_ply(path)
+    else:
+        points, colors = read_other_format(path)
     if points.shape[0] == 0:
-        raise InputError(f"'{path}' has no points (empty or unreadable PLY)")
-    colors = np.asarray(cloud.colors, dtype=np.float64)[:, :3] if cloud.has_colors() else None
-    # open3d divides float colours by 255 whatever their range; unit-range float colours would turn black.
-    if colors is not None and _has_float_colors(header.lines) and colors.max(initial=0.0) <= 1.0 / 255 + 1e-9:
-        colors = colors * 255.0
+        raise InputError(f"'{path}' has no points (empty or unreadable {path.suffix.lstrip('.').upper()})")
 
     finite = np.isfinite(points).all(axis=1)
     if colors is not None:
@@ -185,8 +189,25 @@ def read_point_cloud(path: Path) -> PointCloud:
         log.warning("'%s': dropped %d of %d rows with NaN or inf values", path, len(points) - kept, len(points))
         points = points[finite]
         colors = colors[finite] if colors is not None else None
+    points = points * scale if scale != 1.0 else points
     extent = float((points.max(axis=0) - points.min(axis=0)).max())
     if extent > MAX_EXTENT_M:
         raise InputError(f"'{path}' spans {extent:.3g} m: coordinates must be metres and a scan at most "
-                         f"{MAX_EXTENT_M:.0f} m across")
+                         f"{MAX_EXTENT_M:.0f} m across (a scan in other units: --units or --scale)")
     return PointCloud(points=points, colors=colors)
+
+
+def _read_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Points (N, 3) and colours (N, 3) in [0, 1] or None of a .ply, checked against its header first."""
+    import open3d as o3d  # here, not at the top: ~1 s to import, and `eval` and `plot` import io/ without reading
+
+    header = _read_ply_header(path)
+    _check_body_size(path, header)
+    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
+    cloud = o3d.io.read_point_cloud(str(path), format="ply")
+    points = np.asarray(cloud.points, dtype=np.float64)
+    colors = np.asarray(cloud.colors, dtype=np.float64)[:, :3] if cloud.has_colors() else None
+    # open3d divides float colours by 255 whatever their range; unit-range float colours would turn black.
+    if colors is not None and _has_float_colors(header.lines) and colors.max(initial=0.0) <= 1.0 / 255 + 1e-9:
+        colors = colors * 255.0
+    return points, colors
