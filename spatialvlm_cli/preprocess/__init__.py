@@ -1,4 +1,5 @@
-"""Preprocessing: SpatialLM's cleanup, shift, colour normalisation and grid sampling. No torch here."""
+"""Preprocessing: a user's scan made ready (units, crop, alignment: scan.py, align.py), then SpatialLM's cleanup,
+shift, colour normalisation and grid sampling. No torch here."""
 
 from spatialvlm_cli.preprocess.pointcloud import (
     PreparedCloud,
@@ -9,13 +10,29 @@ from spatialvlm_cli.preprocess.pointcloud import (
     grid_size_m,
     prepare_point_cloud,
 )
+from spatialvlm_cli.preprocess.scan import (
+    ScanOptions,
+    ScanTransform,
+    condition_scan,
+    detect_units,
+    extent_warning,
+    parse_crop,
+    read_scan,
+)
 
 __all__ = [
     "PreparedCloud",
+    "ScanOptions",
+    "ScanTransform",
     "cleanup",
     "colors_to_255",
+    "condition_scan",
+    "detect_units",
+    "extent_warning",
     "fnv64_hash",
     "grid_sample",
     "grid_size_m",
+    "parse_crop",
     "prepare_point_cloud",
+    "read_scan",
 ]
