@@ -108,13 +108,16 @@ def _setup_logging() -> None:
 
 
 def _register_commands() -> None:
-    from spatialvlm_cli.cli import check, infer, plot, train
+    from spatialvlm_cli.cli import check, infer, plot, train, view
     from spatialvlm_cli.cli import eval as eval_cli
+    from spatialvlm_cli.cli import export as export_cli
     from spatialvlm_cli.cli.options import PanelledCommand
 
     app.command(name="infer", no_args_is_help=True, cls=PanelledCommand)(infer.infer)
     app.command(name="eval", no_args_is_help=True)(eval_cli.eval_command)
     app.command(name="plot", no_args_is_help=True)(plot.plot_command)
+    app.command(name="view", no_args_is_help=True)(view.view_command)
+    app.command(name="export", no_args_is_help=True)(export_cli.export_command)
     app.command(name="check")(check.check_command)
     app.command(name="train", no_args_is_help=True, cls=PanelledCommand)(train.train_command)
 

@@ -18,6 +18,7 @@ from spatialvlm_cli.preprocess.scan import (
     extent_warning,
     parse_crop,
     read_scan,
+    transform_from_json,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "parse_crop",
     "prepare_point_cloud",
     "read_scan",
+    "transform_from_json",
 ]

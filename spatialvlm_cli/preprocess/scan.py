@@ -151,6 +151,10 @@ class ScanTransform:
             return layout
         return layout.translate(tuple(-self.translation)).turned(-self.yaw, 1.0, (0.0, 0.0, 0.0))
 
+    def input_to_written(self, points: np.ndarray) -> np.ndarray:
+        """(..., 3) input-file coordinates -> metres in the written (levelled) frame, where the layout lies."""
+        return (np.asarray(points, dtype=np.float64) * self.scale) @ self.gravity.T
+
     def written_to_input(self, points: np.ndarray) -> np.ndarray:
         """(..., 3) metres in the written (levelled) frame -> the input file's frame and units."""
         return (np.asarray(points, dtype=np.float64) @ self.gravity) / self.scale
@@ -182,6 +186,22 @@ class ScanTransform:
             "input_to_model": self.matrix.round(9).tolist(),
             "layout_frame": "levelled" if self.alignment is not None else "input",
         }
+
+
+def transform_from_json(record: dict[str, Any]) -> ScanTransform:
+    """The inverse of `ScanTransform.to_json` (what `view` reads from infer's JSON). InputError when malformed."""
+    try:
+        scale = float(record["scale"])
+        alignment = None
+        if record["aligned"]:
+            alignment = Alignment(gravity=np.array(record["gravity_rotation"], dtype=np.float64).reshape(3, 3),
+                                  yaw=float(record["yaw_rad"]),
+                                  translation=np.array(record["translation_m"], dtype=np.float64).reshape(3),
+                                  up=np.array(record["up_in_input_frame"], dtype=np.float64).reshape(3))
+        crop = tuple(float(v) for v in record["crop"]) if record.get("crop") else None
+        return ScanTransform(scale=scale, units=record.get("units"), crop=crop, alignment=alignment)
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputError(f"the layout's scan_transform is malformed ({error})") from None
 
 
 def detect_units(points: np.ndarray) -> str | None:
