@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 ModelWatch = Callable[[Any], contextlib.AbstractContextManager]
 
 DETECT_TYPES = ("all", "arch", "object")
+# --quantize: none, or the CPU fast path (`spatialvlm_cli.model.quantize.QUANTIZERS`; checked here before torch loads).
+QUANTIZE_MODES = ("none", "int8")
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,8 @@ class PointCloudRun:
     `output_paths`). scene: what to ask the model. model: checkpoint directory, shipped model, preset or hub id.
     vlm_pe / merge_rule: the --VLM_PE / --PCD_PE_Merge_Rule values as given, None when not given (the checkpoint's
     is kept); vlm_pe 'None' asks for stock 1-D RoPE. pe_options: PE options over the checkpoint's. device / dtype /
-    attn_implementation: as `load_spatiallm` takes them. skip_existing / overwrite: as `plan_point_cloud_run`.
-    batch_size: scenes per `generate()` call in a folder run (`run_scenes`)."""
+    attn_implementation / quantize: as `load_spatiallm` takes them. skip_existing / overwrite: as
+    `plan_point_cloud_run`. batch_size: scenes per `generate()` call in a folder run (`run_scenes`)."""
 
     point_cloud: Path
     output: Path
@@ -79,19 +81,25 @@ class PointCloudRun:
     skip_existing: bool = False
     overwrite: bool = False
     batch_size: int = 1
+    quantize: str = "none"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"--batch_size must be at least 1, got {self.batch_size}")
+        if self.quantize not in QUANTIZE_MODES:
+            raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}, got '{self.quantize}'")
 
     @property
     def key(self) -> RunKey:
         """What a scene must have been run with for `skip_existing` to leave it out: model, PE flags, settings. The
         batch size counts only when sampling (sampled rows share one random stream; greedy rows do not depend on
-        their batch)."""
+        their batch). So does the fast path (int8 text differs from float32's), only when asked for: keys of runs
+        without it are unchanged."""
         settings = self.scene.to_json()
         if not self.scene.generation.greedy and self.batch_size > 1:
             settings["batch_size"] = self.batch_size
+        if self.quantize != "none":
+            settings["quantize"] = self.quantize
         return RunKey.build(self.model, self.vlm_pe, self.merge_rule, self.pe_options, settings)
 
     @property

@@ -24,7 +24,7 @@ from spatialvlm_cli.cli.options import (
     PeOptionOpt,
     VlmPeOpt,
 )
-from spatialvlm_cli.errors import InputError, ModelLoadError
+from spatialvlm_cli.errors import ConfigError, InputError, ModelLoadError
 from spatialvlm_cli.flags import parse_key_values, parse_vlm_pe
 
 if TYPE_CHECKING:
@@ -124,6 +124,12 @@ def infer(
         typer.Option("--attn_implementation", "--attn-implementation", rich_help_panel=MODEL_PANEL,
                      help="sdpa | eager."),
     ] = None,
+    quantize: Annotated[
+        str,
+        typer.Option("--quantize", rich_help_panel=MODEL_PANEL,
+                     help="none | int8: the CPU fast path, int8 decoder and LM head (point encoder float32); "
+                     "point clouds only."),
+    ] = "none",
     temperature: Annotated[
         float, typer.Option("--temperature", rich_help_panel=GENERATION_PANEL, help="Sampling temperature.")
     ] = 0.6,
@@ -195,6 +201,7 @@ def infer(
           --PCD_PE_Merge_Rule 3D_with_1D -o out/tiny
       spatialvlm infer -p scenes/ -o out/ -m ./SpatialLM1.1-Qwen-0.5B --greedy
       spatialvlm infer -p scenes/ -o out/ --greedy --batch_size 8 --skip_existing
+      spatialvlm infer -p scan.ply -m ./SpatialLM1.1-Qwen-0.5B --quantize int8
       torchrun --nproc-per-node 2 -m spatialvlm_cli infer -p scenes/ -o out/
       spatialvlm infer --image pano.jpg -m tiny-internvl --VLM_PE PanoRoPE_1D \\
           --views 4 --max_new_tokens 64
@@ -226,6 +233,8 @@ def build_run(values: dict[str, Any]) -> PointCloudRun | PanoramaRun:
         raise InputError("give exactly one of --point_cloud or --image")
     output = DEFAULT_OUTPUT if values["output"] is None else values["output"]
     if values["image"] is not None:
+        if values["quantize"] != "none":
+            raise ConfigError("--quantize applies to point-cloud models only")
         return PanoramaRun(image=values["image"], output=output, request=panorama_request(values),
                            generation=generation,
                            model=values["model"], device=values["device"], dtype=values["dtype"],
@@ -238,7 +247,7 @@ def build_run(values: dict[str, Any]) -> PointCloudRun | PanoramaRun:
                          pe_options=parse_key_values(values["pe_option"], "--pe_option"), device=values["device"],
                          dtype=values["dtype"], attn_implementation=values["attn_implementation"],
                          skip_existing=values["skip_existing"], overwrite=values["overwrite"],
-                         batch_size=values["batch_size"])
+                         batch_size=values["batch_size"], quantize=values["quantize"])
 
 
 def check_pe_flags(vlm_pe: str | None, merge_rule: str | None, pe_options: Mapping[str, object]) -> None:
@@ -380,11 +389,12 @@ def _load_model(run: PointCloudRun) -> tuple[LoadedModel, dict[str, object]]:
         merge_rule=KEEP if run.merge_rule is None else run.merge_rule,
         pe_options=dict(run.pe_options) or None,
         attn_implementation=run.attn_implementation,
+        quantize=run.quantize,
     )
     model_config = loaded.model.config
     meta = {"model": run.model, "vlm_pe": model_config.vlm_pe, "pcd_pe_merge_rule": model_config.pcd_pe_merge_rule,
             "pe": dict(model_config.pe or {}), "device": str(loaded.model.device), "dtype": str(loaded.model.dtype),
-            "attn_implementation": run.attn_implementation, "batch_size": run.batch_size}
+            "attn_implementation": run.attn_implementation, "batch_size": run.batch_size, "quantize": run.quantize}
     return loaded, meta
 
 

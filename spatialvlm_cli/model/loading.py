@@ -25,6 +25,7 @@ from spatialvlm_cli.io.model_source import HUB_ID, hub_unreachable, missing_mode
 from spatialvlm_cli.model.loaded import LoadedModel, apply_pe_overrides, finalise_model
 from spatialvlm_cli.model.presets import build_preset, preset_config, read_preset
 from spatialvlm_cli.model.processing import SpatialLMProcessor
+from spatialvlm_cli.model.quantize import check_quantize, quantize_model
 from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
 from spatialvlm_cli.pe.spec import KEEP
 from spatialvlm_cli.presets import POINT_CLOUD, shipped_presets
@@ -89,6 +90,7 @@ def load_spatiallm(
     merge_rule: str | None = KEEP,
     pe_options: dict[str, Any] | None = None,
     attn_implementation: str | None = None,
+    quantize: str = "none",
 ) -> LoadedModel:
     """Load a model, its tokenizer and processor.
 
@@ -99,16 +101,21 @@ def load_spatiallm(
     merge_rule: KEEP or None (the checkpoint's), '3D_only' or '3D_with_1D'. pe_options: PE options merged over
     the checkpoint's (over none when the variant changes).
     attn_implementation: sdpa | eager | None (transformers' default).
+    quantize: none | int8 (the CPU fast path: `spatialvlm_cli.model.quantize`; ConfigError on another device).
     Raises ModelLoadError (one line) when nothing can be loaded, ConfigError for bad options."""
 
     source, location = _resolve(spec)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    check_quantize(quantize, torch_device)  # before the load, which takes seconds
     overrides = {"vlm_pe": vlm_pe, "merge_rule": merge_rule, "pe_options": pe_options}
     if source == "preset":
-        return build_preset(read_preset(spec), spec, torch_device, torch_dtype, overrides, attn_implementation)
-    return _load_pretrained(location, spec, source, torch_device, torch_dtype, overrides, attn_implementation,
-                            local_files_only=source == "hub" and hub_unreachable() is not None)
+        loaded = build_preset(read_preset(spec), spec, torch_device, torch_dtype, overrides, attn_implementation)
+    else:
+        loaded = _load_pretrained(location, spec, source, torch_device, torch_dtype, overrides, attn_implementation,
+                                  local_files_only=source == "hub" and hub_unreachable() is not None)
+    quantize_model(loaded.model, quantize)
+    return loaded
 
 
 def _resolve(spec: str) -> tuple[str, str]:
