@@ -85,6 +85,11 @@ RUNTIME: dict[str, Window] = {
 # Optional extras (pyproject's `optional-dependencies` other than `test`), imported only by the features that need them.
 EXTRAS: dict[str, dict[str, Window]] = {
     "lora": {"peft": Window("0.21", "0.22")},
+    "las": {"laspy": Window("2.4", "2.8"), "lazrs": Window("0.5", "0.9")},
+    "e57": {"pye57": Window("0.4.5", "0.5")},
+    "view": {"rerun-sdk": Window("0.40", "0.42")},
+    "dxf": {"ezdxf": Window("1.1", "1.5")},
+    "ifc": {"ifcopenshell": Window("0.8.1", "0.10")},
 }
 # The `test` extra: CI tests these windows too (and every extra's, which the test extra includes), but they do not
 # matter at runtime.

@@ -80,7 +80,8 @@ def _world_vertices(ifcopenshell, element) -> np.ndarray:
 
     settings = ifcopenshell.geom.settings()
     settings.set("use-world-coords", True)
-    return np.array(ifcopenshell.geom.create_shape(settings, element).geometry.verts).reshape(-1, 3)
+    shape = ifcopenshell.geom.create_shape(settings, element)  # kept alive: its vertices live in its memory
+    return np.array(shape.geometry.verts, dtype=np.float64).reshape(-1, 3)
 
 
 def _assert_box(vertices: np.ndarray, corners: np.ndarray, inflate: tuple[float, float] = (0.0, 0.0)) -> None:
