@@ -14,6 +14,9 @@ from spatialvlm_cli.cli import environment
 from spatialvlm_cli.cli.console import TerminalHandler, terminal
 from spatialvlm_cli.errors import error_line
 
+# Before any command imports torch: its OpenMP runtime reads the variable when it loads (see environment.py).
+environment.default_thread_waiting()
+
 
 class SpatialVLMGroup(TyperGroup):
     """Every failure ends as one line on stderr: a `SpatialVLMError` (bad input, flag or model) or any other error

@@ -5,6 +5,8 @@ SPATIALVLM_DEBUG=1    errors go through with their traceback instead of one line
 SPATIALVLM_VERBOSE=1  `infer --point_cloud` prints the nine attention-layer checkpoints of every prefill (stderr).
 RANK, WORLD_SIZE,     set by torchrun for each process it starts: `infer -p FOLDER` splits the folder's scenes over
 LOCAL_RANK            the WORLD_SIZE processes, `train` splits each batch over them (`torchrun_launch`).
+OMP_WAIT_POLICY       read by torch's OpenMP runtime when torch loads; the CLI sets PASSIVE when it is unset
+                      (`default_thread_waiting`), any value the user sets is kept.
 """
 
 from __future__ import annotations
@@ -12,6 +14,19 @@ from __future__ import annotations
 import os
 
 from spatialvlm_cli.errors import ConfigError
+
+# OpenMP threads that finish a parallel region early spin, waiting for the others. When another process keeps a core
+# busy, a spinning thread takes the core from the one it waits for, and torch falls off a cliff: Sonata's forward took
+# 36-44 s at two threads instead of 11 s, one int8 decode matmul 8 ms instead of 0.1 ms (measured on a 2-core CPU
+# beside a one-thread job). PASSIVE makes them sleep instead; on an idle machine it costs a little wake-up latency.
+THREAD_WAIT_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def default_thread_waiting() -> None:
+    """Set OMP_WAIT_POLICY=PASSIVE unless the user has set it. It must run before torch is imported: the OpenMP
+    runtime reads it once, when torch loads it (the CLI's entry point calls this first)."""
+    for name, value in THREAD_WAIT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def debug() -> bool:
