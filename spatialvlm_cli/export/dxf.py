@@ -22,7 +22,8 @@ LABEL_HEIGHT_M = 0.12
 def layout_to_dxf(layout: Layout, name: str, software: str) -> bytes:
     """The drawing as DXF R2010 bytes; name: stored as the drawing's title; software: this tool's mark."""
     try:
-        import ezdxf  # here, not at the top: an optional extra (`dxf`), loaded only to write a DXF
+        # Here, not at the top: an optional extra (`dxf`), loaded only to write a DXF.
+        import ezdxf
         from ezdxf.enums import TextEntityAlignment
     except ImportError:
         raise InputError("writing DXF needs ezdxf: pip install 'spatialvlm[dxf]'") from None

@@ -26,7 +26,8 @@ OPENING_MARGIN_M = 0.02  # an opening reaches this far out of each face of its w
 def layout_to_ifc(layout: Layout, name: str, software: str) -> bytes:
     """The model as IFC4 STEP bytes; name: the project's and building's name; software: the originating system."""
     try:
-        import ifcopenshell  # here, not at the top: an optional extra (`ifc`), loaded only to write an IFC
+        # Here, not at the top: an optional extra (`ifc`), loaded only to write an IFC.
+        import ifcopenshell
         import ifcopenshell.guid
     except ImportError:
         raise InputError("writing IFC needs ifcopenshell: pip install 'spatialvlm[ifc]'") from None

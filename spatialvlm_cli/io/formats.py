@@ -19,7 +19,6 @@ OPEN3D_SUFFIXES = (".pcd", ".xyz", ".xyzrgb", ".pts")
 EXTRA_SUFFIXES = {".las": "las", ".laz": "las", ".e57": "e57"}  # suffix -> the extra that reads it
 SCAN_SUFFIXES = (".ply", *OPEN3D_SUFFIXES, *EXTRA_SUFFIXES)
 
-_PCD_SIZES = {"F": {4, 8}, "I": {1, 2, 4, 8}, "U": {1, 2, 4, 8}}
 _MAX_HEADER_BYTES = 1 << 16
 
 Arrays = tuple[np.ndarray, np.ndarray | None]  # points (N, 3) float64, colours (N, 3) float64 in [0, 1] or None

@@ -71,11 +71,6 @@ class ScanOptions:
         """Metres per file unit when the options say it, else None."""
         return self.scale if self.scale is not None else UNITS[self.units] if self.units is not None else None
 
-    @property
-    def is_identity(self) -> bool:
-        """Whether nothing is asked beyond checking the units."""
-        return self.factor in (None, 1.0) and self.crop is None and not self.align
-
     def to_json(self) -> dict[str, Any]:
         return {"units": self.units, "scale": self.scale, "crop": list(self.crop) if self.crop else None,
                 "align": self.align, "up": self.up}
