@@ -112,6 +112,12 @@ class ScanTransform:
     alignment: Alignment | None = None
 
     @property
+    def is_identity(self) -> bool:
+        """Whether the model's frame is the input file's (metres, nothing cropped or turned): infer's JSON then
+        needs no transform."""
+        return self.scale == 1.0 and self.crop is None and self.alignment is None
+
+    @property
     def gravity(self) -> np.ndarray:
         """(3, 3) the levelling rotation (identity without alignment)."""
         return self.alignment.gravity if self.alignment is not None else np.eye(3)

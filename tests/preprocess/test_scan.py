@@ -136,6 +136,7 @@ def test_the_layout_goes_back_to_the_levelled_frame_and_its_corners_to_the_input
 
 def test_an_unaligned_transform_changes_nothing():
     transform = ScanTransform()
+    assert transform.is_identity and not ScanTransform(scale=0.001).is_identity
     assert transform.to_written_frame(_layout()) == _layout()
     box = transform.input_corners(_layout())["bboxes"][0]["corners"]
     np.testing.assert_allclose(box[0], [2.0 - 1.0 * math.cos(0.3) + 0.8 * math.sin(0.3),
