@@ -73,8 +73,8 @@ def view_command(
     points = colors = None
     if point_cloud is not None:
         transform = _scan_transform(layout)
-        cloud = read_point_cloud(point_cloud)
-        points = transform.input_to_written(cloud.points) if transform is not None else cloud.points
+        cloud = read_point_cloud(point_cloud, scale=transform.scale if transform is not None else 1.0)
+        points = transform.scaled_to_written(cloud.points) if transform is not None else cloud.points
         colors = cloud.colors
     settings = {"max_points": values["max_points"], "seed": values["seed"], "name": Path(layout).stem}
     if values["spawn"]:

@@ -111,22 +111,30 @@ def _count_text_rows(path: Path, offset: int) -> int:
 
 def _check_text_rows(path: Path, counted: bool) -> None:
     """InputError for a text scan (.xyz, .xyzrgb, .pts) whose last row has fewer values than its first (a file cut
-    off mid-row), or, for a .pts (counted: its first line is the number of points), fewer rows than it declares."""
+    off mid-row), or, for a .pts (counted: its first line is the number of points), fewer rows than it declares.
+    Streams the file: a scan of millions of rows is never held as text."""
+    declared: int | None = None
+    first = last = 0  # values in the first and the last data row
+    rows = 0
     try:
         with path.open("rb") as handle:
-            rows = [line.split() for line in handle if line.strip()]
+            for line in handle:
+                values = len(line.split())
+                if values == 0:
+                    continue
+                if counted and declared is None:
+                    if values != 1 or not line.strip().isdigit():
+                        raise InputError(f"'{path}' is not a PTS file (its first line must be the number of points)")
+                    declared = int(line)
+                    continue
+                rows += 1
+                first, last = first or values, values
     except OSError as error:
         raise InputError(f"cannot read '{path}': {error.strerror or error}") from None
-    if counted and rows:
-        declared = rows.pop(0)
-        if len(declared) != 1 or not declared[0].isdigit():
-            raise InputError(f"'{path}' is not a PTS file (its first line must be the number of points)")
-        if len(rows) < int(declared[0]):
-            raise InputError(f"'{path}' is truncated: it declares {int(declared[0])} points but holds {len(rows)} "
-                             "row(s)")
-    if rows and len(rows[-1]) < len(rows[0]):
-        raise InputError(f"'{path}' is truncated: its last row has {len(rows[-1])} value(s), its first "
-                         f"{len(rows[0])}")
+    if declared is not None and rows < declared:
+        raise InputError(f"'{path}' is truncated: it declares {declared} points but holds {rows} row(s)")
+    if last < first:
+        raise InputError(f"'{path}' is truncated: its last row has {last} value(s), its first {first}")
 
 
 def missing_extra(extra: str, package: str, suffix: str) -> InputError:

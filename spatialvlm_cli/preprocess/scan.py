@@ -152,9 +152,10 @@ class ScanTransform:
             return layout
         return layout.translate(tuple(-self.translation)).turned(-self.yaw, 1.0, (0.0, 0.0, 0.0))
 
-    def input_to_written(self, points: np.ndarray) -> np.ndarray:
-        """(..., 3) input-file coordinates -> metres in the written (levelled) frame, where the layout lies."""
-        return (np.asarray(points, dtype=np.float64) * self.scale) @ self.gravity.T
+    def scaled_to_written(self, points: np.ndarray) -> np.ndarray:
+        """(..., 3) metres in the scan's frame (the file's coordinates times `scale`, as `read_point_cloud(path,
+        scale)` gives them) -> the written (levelled) frame, where the layout lies."""
+        return np.asarray(points, dtype=np.float64) @ self.gravity.T
 
     def written_to_input(self, points: np.ndarray) -> np.ndarray:
         """(..., 3) metres in the written (levelled) frame -> the input file's frame and units."""
