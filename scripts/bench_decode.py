@@ -149,8 +149,19 @@ def child(shape: str, path: str, args: argparse.Namespace) -> None:
                         generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         result = speed(loaded.model, ids, args.decode_tokens)
-    result["peak rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    result["peak rss"] = peak_rss()
     print(json.dumps(result))
+
+
+def peak_rss() -> float:
+    """This process's peak resident memory in bytes: VmHWM, which starts afresh at exec (getrusage's ru_maxrss keeps
+    the forking parent's peak), or ru_maxrss where /proc is missing."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) * 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
 
 def run_child(shape: str, path: str, args: argparse.Namespace, policy: str | None) -> dict[str, float]:
