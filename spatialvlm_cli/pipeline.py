@@ -22,6 +22,7 @@ from spatialvlm_cli.generation import GenerationResult, GenerationSettings, gene
 from spatialvlm_cli.io import PointCloud, check_overwrite, find_point_clouds, read_point_cloud, write_text_atomic
 from spatialvlm_cli.layout import Layout, ParseIssue, dedupe_layout, format_layout, layout_to_json, parse_layout
 from spatialvlm_cli.layout.entities import Bbox, Door, Wall, Window
+from spatialvlm_cli.layout.request import DETECT_TYPES, Request, restrict_layout
 from spatialvlm_cli.preprocess import PreparedCloud, prepare_point_cloud
 from spatialvlm_cli.runs import OK, ManifestPart, RunKey, read_manifest
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 # A context manager around a scene's generation, given the model (see `infer_scene`).
 ModelWatch = Callable[[Any], contextlib.AbstractContextManager]
 
-DETECT_TYPES = ("all", "arch", "object")
 # --quantize: none, or the CPU fast path (`spatialvlm_cli.model.quantize.QUANTIZERS`; checked here before torch loads).
 QUANTIZE_MODES = ("none", "int8")
 
@@ -50,6 +50,10 @@ class SceneSettings:
     def __post_init__(self) -> None:
         if self.detect_type not in DETECT_TYPES:
             raise ConfigError(f"--detect_type must be one of {', '.join(DETECT_TYPES)}, got '{self.detect_type}'")
+
+    @property
+    def request(self) -> Request:
+        return Request(self.detect_type, self.categories)
 
     def to_json(self) -> dict[str, Any]:
         """Every setting (generation's included), so a run can be repeated from its JSON file."""
@@ -113,7 +117,9 @@ class PointCloudRun:
 
 @dataclass
 class SceneResult:
-    """One scene's outcome. layout: metres/radians in the input file's frame; text: the raw model output (bins)."""
+    """One scene's outcome. layout: metres/radians in the input file's frame, only what the request asked for;
+    text: the raw model output (bins); outside_request: entities the model wrote that the request did not ask for
+    (left out of `layout`)."""
 
     source: Path
     text: str
@@ -127,6 +133,7 @@ class SceneResult:
     seconds: float
     settings: SceneSettings = field(default_factory=SceneSettings)
     hit_token_limit: bool = False
+    outside_request: int = 0
 
     def to_json(self, run_meta: dict[str, Any]) -> dict[str, Any]:
         """run_meta: model spec and the PE it ran with (model, vlm_pe, pcd_pe_merge_rule, pe), device, dtype."""
@@ -144,6 +151,7 @@ class SceneResult:
                 "num_new_tokens": self.num_new_tokens,
                 "stopped_by_repeat": self.stopped_by_repeat,
                 "hit_token_limit": self.hit_token_limit,
+                "outside_request": self.outside_request,
                 "seconds": round(self.seconds, 3),
             },
         }
@@ -184,6 +192,10 @@ def _scene_result(loaded: LoadedModel, scene: _PreparedScene, generated: Generat
     """The generated text as a layout in the file's frame, with warnings for a cut-off text and skipped lines."""
     path = scene.source
     layout, issues = decode_layout(generated.text, loaded.num_bins, scene.prepared.min_extent, source=path.name)
+    layout, outside_request = restrict_layout(layout, settings.request)
+    if outside_request:
+        log.warning("'%s': left out %d entity line(s) the request did not ask for (the model wrote them anyway)",
+                    path.name, outside_request)
     if generated.hit_token_limit:
         log.warning("'%s': generation stopped at --max_new_tokens %d, so the last line is cut off; raise "
                     "--max_new_tokens for the whole layout", path.name, settings.generation.max_new_tokens)
@@ -204,6 +216,7 @@ def _scene_result(loaded: LoadedModel, scene: _PreparedScene, generated: Generat
         seconds=seconds,
         settings=settings,
         hit_token_limit=generated.hit_token_limit,
+        outside_request=outside_request,
     )
 
 

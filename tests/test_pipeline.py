@@ -373,3 +373,25 @@ def test_one_scene_goes_through_run_scenes_reading_the_file_once_and_failing_as_
         "(set SPATIALVLM_DEBUG=1 for a traceback)")
     assert not (tmp_path / "new").exists()  # no failed.log, no summary line: the scene's failure is the command's
     assert "scene(s) written" not in failed.stderr
+
+
+def test_what_the_request_did_not_ask_for_is_left_out_and_counted(tmp_path: Path, monkeypatch):
+    # A model that writes a wall, a bed and a chair whatever it is asked: -c bed keeps the wall and the bed (renumbered
+    # 0), -d arch keeps the wall; the raw text and the count stay in the JSON, and the warning says it.
+    import spatialvlm_cli.pipeline as pipeline
+    from spatialvlm_cli.generation.stream import GenerationResult
+
+    text = ("wall_0=Wall(40,80,0,120,80,0,128,10)\nbbox_0=Bbox(chair,40,40,20,640,64,128,32)\n"
+            "bbox_1=Bbox(bed,60,40,20,640,64,128,32)")
+    monkeypatch.setattr(pipeline, "stream_generate",
+                        lambda *args, **kwargs: GenerationResult(text, 60, stopped_by_repeat=False, repeated_line=None))
+    for flags, classes, left_out in ((["-c", "bed"], ["bed"], 1), (["-d", "arch"], [], 2), ([], ["chair", "bed"], 0)):
+        out = tmp_path / f"run{len(flags)}{left_out}.txt"
+        result = CliRunner().invoke(app, ["infer", "-p", str(ROOM), "-o", str(out), *FAST, *flags])
+        assert result.exit_code == 0, result.output
+        layout, _ = parse_layout(out.read_text())
+        assert len(layout.walls) == 1
+        assert [(box.id, box.class_name) for box in layout.bboxes] == list(enumerate(classes))
+        payload = json.loads(out.with_suffix(".json").read_text())
+        assert payload["stats"]["outside_request"] == left_out and payload["raw_text"] == text
+        assert (f"left out {left_out} entity line(s)" in result.stderr) == (left_out > 0)

@@ -93,15 +93,18 @@ def test_random_weights_score_nothing(tmp_path):
 
 
 def test_detect_arch_writes_no_boxes(shipped, tmp_path):
+    # The model itself obeys: nothing it wrote was left out (infer leaves out what a request did not ask for).
     _, _, layouts = predict(shipped, tmp_path, max_new_tokens=600, detect_type="arch")
-    for layout in layouts.values():
+    for name, layout in layouts.items():
         assert layout.walls and not layout.bboxes
+        assert json.loads((tmp_path / "pred" / f"{name}.json").read_text())["stats"]["outside_request"] == 0
 
 
 def test_detect_object_writes_only_boxes(shipped, tmp_path):
     _, _, layouts = predict(shipped, tmp_path, max_new_tokens=400, detect_type="object")
-    for layout in layouts.values():
+    for name, layout in layouts.items():
         assert layout.bboxes and not (layout.walls or layout.doors or layout.windows)
+        assert json.loads((tmp_path / "pred" / f"{name}.json").read_text())["stats"]["outside_request"] == 0
 
 
 def test_categories_restrict_the_boxes(shipped, tmp_path, full_answers):

@@ -7,7 +7,6 @@ bins relative to the cleaned cloud's min corner (`decode_layout`'s inverse), the
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
@@ -22,6 +21,7 @@ from torch import Tensor
 
 from spatialvlm_cli.io import PointCloud
 from spatialvlm_cli.layout import Layout, format_layout, parse_layout
+from spatialvlm_cli.layout.request import ALL, Request, restrict_layout
 from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.preprocess import prepare_point_cloud
 from spatialvlm_cli.synthetic import FURNITURE, SyntheticRoom, make_room, split_seed
@@ -32,16 +32,6 @@ log = logging.getLogger(__name__)
 DATA_FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Request:
-    """What one training prompt asks for: SpatialLM's detect type ('all' | 'arch' | 'object') and category names
-    (boxes of other classes are then left out of the answer; ignored for 'arch', as upstream)."""
-
-    detect_type: str = "all"
-    categories: tuple[str, ...] = ()
-
-
-ALL = Request()
 @dataclass
 class LayoutExample:
     """rows: (V, 9) float32 prepared cloud (see `PreparedCloud`); target_ids: (T,) int64 layout text + eos, the
@@ -154,17 +144,6 @@ REQUEST_MIX: tuple[tuple[str, float], ...] = (
 DEFAULT_ALL_SHARE = REQUEST_MIX[0][1]
 
 
-def filter_layout(layout: Layout, request: Request) -> Layout:
-    """The part of a layout that answers `request`; boxes are renumbered 0.. in their original order."""
-    walls, doors, windows = (layout.walls, layout.doors, layout.windows) if request.detect_type != "object" else (
-        [], [], [])
-    boxes = [] if request.detect_type == "arch" else [
-        box for box in layout.bboxes if not request.categories or box.class_name in request.categories
-    ]
-    boxes = [dataclasses.replace(box, id=index) for index, box in enumerate(boxes)]
-    return Layout(walls=list(walls), doors=list(doors), windows=list(windows), bboxes=boxes)
-
-
 def sample_request(generator: torch.Generator, present: list[str], all_share: float = DEFAULT_ALL_SHARE) -> Request:
     """A request drawn from REQUEST_MIX with 'all' drawn at `all_share` (0 < all_share < 1; the other kinds keep
     their proportions). present: the room's box classes (category prompts name one of them at least 70 % of the
@@ -215,7 +194,7 @@ class PromptMix:
         if example.request != ALL:
             raise ValueError(f"an example answering {example.request} cannot answer {request}")
         layout, _ = parse_layout(self.answer_text(example))
-        text = format_layout(filter_layout(layout, request))
+        text = format_layout(restrict_layout(layout, request)[0])
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
 
     def collate(self, examples: list[LayoutExample], requests: list[Request] | None = None) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def evaluate_heldout(loaded: LoadedModel, rooms: list[Path], out: Path, max_new_
     loaded: a `LoadedModel` (model in eval mode). Returns {"wall", "door", "window", "boxes": F1@.25 x100 or None,
     "extent_median_m": median room-extent error, "wall_error_median_m": median wall OSPA error, "arch_with_boxes" and
     "categories_other": shares of rooms whose `-d arch` answer has boxes, whose `-c bed -c sofa` answer has another
-    class (0 for a model that obeys the prompt), "rooms": n}."""
+    class, as the model wrote them (`SceneResult.outside_request`; 0 for a model that obeys the prompt), "rooms": n}."""
     pred, gt = out / "pred", out / "gt"
     for folder in (pred, gt):
         if folder.exists():
@@ -62,9 +62,8 @@ def evaluate_heldout(loaded: LoadedModel, rooms: list[Path], out: Path, max_new_
     arch = SceneSettings(detect_type="arch", generation=settings.generation)
     categories = SceneSettings(categories=OBEDIENCE_CATEGORIES, generation=settings.generation)
     with torch.no_grad():
-        arch_with_boxes = sum(bool(infer_scene(loaded, room, arch).layout.bboxes) for room in rooms)
-        categories_other = sum(any(box.class_name not in OBEDIENCE_CATEGORIES
-                                   for box in infer_scene(loaded, room, categories).layout.bboxes) for room in rooms)
+        arch_with_boxes = sum(infer_scene(loaded, room, arch).outside_request > 0 for room in rooms)
+        categories_other = sum(infer_scene(loaded, room, categories).outside_request > 0 for room in rooms)
 
     def percent(value: float | None) -> float | None:
         return None if value is None else round(100 * value, 1)

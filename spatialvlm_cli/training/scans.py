@@ -28,8 +28,9 @@ from pathlib import Path
 from spatialvlm_cli.errors import InputError
 from spatialvlm_cli.io import read_point_cloud
 from spatialvlm_cli.layout import CATEGORIES, parse_layout
+from spatialvlm_cli.layout.request import ALL, Request
 from spatialvlm_cli.model.prompt import DETECT_TYPE_PROMPTS
-from spatialvlm_cli.training.data import ALL, LayoutExample, Request, worker_builder
+from spatialvlm_cli.training.data import LayoutExample, worker_builder
 
 LAYOUT_START, LAYOUT_END = "<|layout_s|>", "<|layout_e|>"  # SpatialLM's placeholders in ShareGPT answers
 _TASK_SENTENCE = re.compile(r"Detect ([^.]*)\.")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from spatialvlm_cli.layout import parse_layout
+from spatialvlm_cli.layout.request import ALL
 from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.synthetic import make_room, split_seed
 from spatialvlm_cli.training import (
@@ -16,7 +17,7 @@ from spatialvlm_cli.training import (
     load_examples,
     save_examples,
 )
-from spatialvlm_cli.training.data import ALL, PromptMix
+from spatialvlm_cli.training.data import PromptMix
 from spatialvlm_cli.training.loss import IGNORE_INDEX
 
 ARCHITECTURE = "tiny-qwen"

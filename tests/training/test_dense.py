@@ -11,9 +11,10 @@ from safetensors.torch import load_file
 
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.layout import Bbox, Door, Layout, Wall, parse_layout
+from spatialvlm_cli.layout.request import ALL, Request
 from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.training import build_examples, train
-from spatialvlm_cli.training.data import ALL, PromptMix, Request, filter_layout, sample_request
+from spatialvlm_cli.training.data import PromptMix, sample_request
 from spatialvlm_cli.training.dense import (
     DENSE_CLASSES,
     EXTENT_SCALE_M,
@@ -81,20 +82,6 @@ def test_nearest_wall_offset_reaches_the_closest_point_of_the_closest_segment():
     np.testing.assert_allclose(nearest_wall_offset(walls, points),
                                [[0.0, -0.5], [0.5, 0.0], [-1.0, -1.0], [1.0, 1.0]], atol=1e-6)  # ends clamp
     assert np.isinf(nearest_wall_offset(walls[:0], points)).all()
-
-
-@pytest.mark.parametrize(("request_", "counts"), [
-    (ALL, (1, 1, 0, 2)),
-    (Request("arch"), (1, 1, 0, 0)),
-    (Request("object"), (0, 0, 0, 2)),
-    (Request("object", ("chair",)), (0, 0, 0, 1)),
-    (Request("all", ("bed", "sofa")), (1, 1, 0, 1)),
-    (Request("arch", ("bed",)), (1, 1, 0, 0)),  # categories are ignored for arch, as upstream
-])
-def test_filter_layout_answers_the_request(request_, counts):
-    layout = filter_layout(room_layout(), request_)
-    assert (len(layout.walls), len(layout.doors), len(layout.windows), len(layout.bboxes)) == counts
-    assert [box.id for box in layout.bboxes] == list(range(len(layout.bboxes)))
 
 
 def test_sample_request_is_a_function_of_the_generator():

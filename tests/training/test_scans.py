@@ -13,9 +13,10 @@ import torch
 from spatialvlm_cli.errors import InputError
 from spatialvlm_cli.io import read_point_cloud
 from spatialvlm_cli.layout import format_layout, parse_layout
+from spatialvlm_cli.layout.request import ALL, Request, restrict_layout
 from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.preprocess import prepare_point_cloud
-from spatialvlm_cli.training.data import ALL, PromptMix, Request, filter_layout
+from spatialvlm_cli.training.data import PromptMix
 from spatialvlm_cli.training.scans import build_scan_examples, find_scans, request_from_prompt
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def test_find_scans_in_each_layout(tmp_path):
 
     # SpatialLM's create_dataset.py: object-only answers ("Detect boxes."), paths relative to the json.
     layout, _ = parse_layout((SCENES / "room_001.txt").read_text())
-    boxes = format_layout(filter_layout(layout, Request("object")))
+    boxes = format_layout(restrict_layout(layout, Request("object"))[0])
     items = [{"conversations": [
         {"from": "human", "value": "<point_cloud>Detect boxes. The reference code is as followed: …"},
         {"from": "gpt", "value": f"<|layout_s|>{boxes}<|layout_e|>"}],
@@ -114,7 +115,7 @@ def test_scan_examples_decode_back_to_the_layout_file(tmp_path):
 def test_an_object_only_example_is_asked_for_boxes(tmp_path):
     data = spatiallm_folder(tmp_path)
     layout, _ = parse_layout((SCENES / "room_000.txt").read_text())
-    boxes = format_layout(filter_layout(layout, Request("object")))
+    boxes = format_layout(restrict_layout(layout, Request("object"))[0])
     items = [{"conversations": [{"from": "human", "value": "<point_cloud>Detect boxes. The reference code is"},
                                 {"from": "gpt", "value": f"<|layout_s|>{boxes}<|layout_e|>"}],
               "point_clouds": ["pcd/room_000.ply"]}]
