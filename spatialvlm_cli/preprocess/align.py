@@ -10,8 +10,9 @@ turned. `estimate_alignment` finds, from the surface normals (open3d), the room'
   2. which axis is up, and its sign: furniture stands on the floor. Points off the outermost planes of the frame
      (floor, ceiling, outer walls) are grouped into connected blobs on a 10 cm grid; along the true up axis every
      blob reaches down to the lowest plane and none up to the highest, along a wall's axis only the pieces against
-     that wall do. A weaker prior, the scan's own z (a tilted z-up scan's up is nearer +z than any wall normal),
-     decides rooms without furniture. `up` overrides both;
+     that wall do. Two weaker cues decide rooms without furniture: the scan's own z (a tilted z-up scan's up is
+     nearer +z than any wall normal) and a span along the axis that is a storey's height. A close call is logged
+     as a warning naming --up, and `up` overrides all of it;
   3. gravity: the up axis refined as the principal direction of the horizontal surfaces' normals, and the
      smallest rotation taking it to +z;
   4. yaw: the wall normals' angle modulo 90 degrees (a circular mean of 4 x angle, refined on the normals near it),
