@@ -18,7 +18,11 @@ test of the seam fails and names it.
 4. The decoder layout: `model.layers[i].self_attn`, `model.rotary_emb(x, position_ids) -> (cos, sin)` with its
    `attention_scaling`; a VLM's text decoder is `model.model.language_model` (`text_decoder`); training's extra
    heads read the first layer's input norm and the final norm (`first_input_norm`, `final_norm`).
-5. Activation checkpointing is `activation_checkpointing_enable` from transformers 5.25 on and
+6. The KV-cache layer contract `generation.kv_cache.GrowingLayer` builds on: `Cache(layer_class_to_replicate=...)`
+   adds one layer object per decoder layer; `DynamicLayer` keeps `keys` / `values` (B, H, S, D) tensors that its
+   other methods (length, crop, beam reordering, batch selection) read and replace, `lazy_initialization` sets them
+   up, and `update(key, value)` returns the layer's keys and values so far.
+7. Activation checkpointing is `activation_checkpointing_enable` from transformers 5.25 on and
    `gradient_checkpointing_enable` before (deprecated from 5.25, to go in v6): `enable_activation_checkpointing`.
 """
 
@@ -31,6 +35,7 @@ from typing import Any
 from torch import Tensor, nn
 from transformers import Qwen2Model
 from transformers.cache_utils import Cache
+from transformers.cache_utils import DynamicLayer as DynamicLayer  # re-exported for generation.kv_cache (item 6)
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 

@@ -25,6 +25,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.encoders import build_point_encoder
 from spatialvlm_cli.errors import ConfigError, InputError
+from spatialvlm_cli.generation.kv_cache import growing_cache
 from spatialvlm_cli.model.attention import point_rotary_for, use_point_attention
 from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
 from spatialvlm_cli.model.points import (
@@ -140,6 +141,8 @@ class PointCloudLMMixin:
         use_cache: bool | None = None,
         logits_to_keep: int | Tensor = 0,
         point_clouds: Tensor | list[Tensor] | None = None,
+        cache: Any = None,
+        past_key_values: Any = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
         """Decoder forward; at the prefill the encoder's tokens replace the `<|point_pad|>` ids.
@@ -148,9 +151,10 @@ class PointCloudLMMixin:
         attention_mask: (B, S_past + S) 0/1, left padding. position_ids: (B, S) int64; default as generate().
         point_clouds: list of B (N_i, 9) float32 rows, or (B, N, 9) padded with NaN rows; used when input_ids hold
         the point block (the prefill), ignored at decode steps. The KV cache comes as `cache` or
-        `past_key_values` (transformers' name changed in 5.24).
+        `past_key_values` (transformers' name changed in 5.24); both are named parameters so that generate() accepts
+        a cache the caller passes (it checks the forward's signature).
         Returns logits (B, S or logits_to_keep, vocab) and the KV cache."""
-        cache = transformers_seam.pop_cache(kwargs)
+        cache = transformers_seam.pop_cache({"cache": cache, "past_key_values": past_key_values})
         point_rotary = None
         mask = point_token_mask(input_ids, self.config) if point_clouds is not None and input_ids is not None else None
         if mask is not None and mask.any():
@@ -199,10 +203,22 @@ class PointCloudLMMixin:
 
     def generate(self, *args: Any, point_clouds: Tensor | list[Tensor] | None = None, **kwargs: Any) -> Any:
         """transformers' generate with point clouds; a list of clouds becomes one NaN-padded (B, N, 9) tensor, which
-        generate repeats with the rows for beam search and num_return_sequences."""
+        generate repeats with the rows for beam search and num_return_sequences. Unless the caller chose a cache (or
+        none), the KV cache is a `growing_cache()`: no reallocation of the whole cache at every token."""
         if isinstance(point_clouds, (list, tuple)):
             point_clouds = pad_point_clouds(split_point_clouds(point_clouds))
+        if self._default_cache_wanted(kwargs):
+            kwargs[transformers_seam.CACHE_ARGUMENT] = growing_cache()
         return super().generate(*args, point_clouds=point_clouds, **kwargs)
+
+    def _default_cache_wanted(self, kwargs: dict[str, Any]) -> bool:
+        """True when generate would build its default dynamic cache: no cache, cache implementation or
+        use_cache=False asked for, and full attention in every layer (a sliding window needs transformers' own)."""
+        config = kwargs.get("generation_config") or self.generation_config
+        chosen = any(name in kwargs for name in (*transformers_seam.CACHE_NAMES, "cache_implementation"))
+        full_attention = all(kind == "full_attention" for kind in getattr(self.config, "layer_types", None) or ())
+        return (not chosen and kwargs.get("use_cache", config.use_cache) is not False
+                and config.cache_implementation is None and full_attention)
 
 
 class SpatialLMQwenForCausalLM(PointCloudLMMixin, Qwen2ForCausalLM):
