@@ -79,5 +79,7 @@ def export_command(
     data = export_layout(entities, fmt, values["name"] or Path(layout).stem)
     write_bytes_atomic(output, data)
     again = ", replacing an earlier export" if replaced else ""
-    terminal.err.print(f"wrote {output} ({fmt.upper()}: {len(entities.walls)} walls, {len(entities.doors)} doors, "
-                       f"{len(entities.windows)} windows, {len(entities.bboxes)} boxes{again})")
+    counts = [(len(entities.walls), "wall", "walls"), (len(entities.doors), "door", "doors"),
+              (len(entities.windows), "window", "windows"), (len(entities.bboxes), "box", "boxes")]
+    what = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)
+    terminal.err.print(f"wrote {output} ({fmt.upper()}: {what}{again})")
