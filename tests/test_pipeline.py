@@ -160,13 +160,14 @@ def test_batch_script_reports_a_failure_and_skips_done_scenes(tmp_path: Path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     first = subprocess.run([script, str(scenes), str(out), *FAST], capture_output=True, text=True, env=env)
     assert first.returncode == 1, first.stderr
-    assert "done: 1, skipped: 0, failed: 1" in first.stderr
+    assert first.stderr.count("loaded tiny-qwen") == 1  # one process for the folder: the model loads once
+    assert "1 scene(s) written" in first.stderr and "1 failed" in first.stderr
     log = (out / "failed.log").read_text()
-    assert log.startswith("b\terror: ") and "not a PLY file" in log and "\x1b" not in log
-    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.txt", "failed.log"]  # no hidden .stream left
+    assert log.startswith("b\t") and "not a PLY file" in log and "\x1b" not in log
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.txt", "failed.log", "manifest.jsonl"]
     (scenes / "b.ply").unlink()
     second = subprocess.run([script, str(scenes), str(out), *FAST], capture_output=True, text=True, env=env)
-    assert second.returncode == 0 and "done: 0, skipped: 1, failed: 0" in second.stderr
+    assert second.returncode == 0 and "nothing to do: all 1 scene(s) were done" in second.stderr
 
 
 def test_verbose_switch_prints_the_nine_checkpoints_during_infer(tmp_path: Path, monkeypatch):

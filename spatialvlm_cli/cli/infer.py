@@ -207,25 +207,23 @@ def infer(
           --views 4 --max_new_tokens 64
     """
     from spatialvlm_cli.config import merge_config
-    from spatialvlm_cli.panorama.pipeline import PanoramaRun
+    from spatialvlm_cli.pipeline import PointCloudRun
 
     with terminal.err.status("checking flags and inputs …") as status:  # shown within a second, on a terminal
         run = build_run(merge_config(ctx, config))
-        if isinstance(run, PanoramaRun):
-            from spatialvlm_cli.cli.infer_image import infer_image
-
-            status.stop()
-            infer_image(run)
+        if isinstance(run, PointCloudRun):
+            _infer_point_clouds(run, status)
             return
-        _infer_point_clouds(run, status)
+        from spatialvlm_cli.cli.infer_image import infer_image
+
+        status.stop()
+        infer_image(run)
 
 
 def build_run(values: dict[str, Any]) -> PointCloudRun | PanoramaRun:
     """The typed run the flags (merged with the YAML config) ask for: the one place `infer`'s values are read by
     name. Sampling flags are checked first, then that exactly one input is given, then the input's own flags."""
-    from spatialvlm_cli.cli.infer_image import panorama_request
     from spatialvlm_cli.generation import GenerationSettings
-    from spatialvlm_cli.panorama.pipeline import PanoramaRun
     from spatialvlm_cli.pipeline import PointCloudRun, SceneSettings
 
     generation = GenerationSettings(**{name: values[name] for name in GENERATION_FLAGS})
@@ -233,6 +231,10 @@ def build_run(values: dict[str, Any]) -> PointCloudRun | PanoramaRun:
         raise InputError("give exactly one of --point_cloud or --image")
     output = DEFAULT_OUTPUT if values["output"] is None else values["output"]
     if values["image"] is not None:
+        # The panorama modules only for a panorama run: a point-cloud run's start-up does not pay for them.
+        from spatialvlm_cli.cli.infer_image import panorama_request
+        from spatialvlm_cli.panorama.pipeline import PanoramaRun
+
         if values["quantize"] != "none":
             raise ConfigError("--quantize applies to point-cloud models only")
         return PanoramaRun(image=values["image"], output=output, request=panorama_request(values),

@@ -25,7 +25,7 @@ HEADINGS = {
     "Panorama": ["--image", "--prompt", "--views", "--overlap", "--fov", "--global_view", "--pano_mode",
                  "--id_overlap", "--pano_preset"],
     "Model and PE": ["--model", "--VLM_PE", "--PCD_PE_Merge_Rule", "--pe_option", "--device", "--dtype",
-                     "--attn_implementation"],
+                     "--attn_implementation", "--quantize"],
     "Generation": ["--temperature", "--top_p", "--top_k", "--num_beams", "--max_new_tokens", "--greedy", "--seed",
                    "--batch_size"],
     "Output": ["--output", "--overwrite", "--skip_existing"],
