@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from spatialvlm_cli.errors import ConfigError, OutputError, error_line
 from spatialvlm_cli.generation import GenerationResult, GenerationSettings, generate_batch, stream_generate
-from spatialvlm_cli.io import PointCloud, check_overwrite, find_point_clouds, read_point_cloud, write_text_atomic
+from spatialvlm_cli.io import PointCloud, check_overwrite, find_point_clouds, write_text_atomic
 from spatialvlm_cli.layout import Layout, ParseIssue, dedupe_layout, format_layout, layout_to_json, parse_layout
 from spatialvlm_cli.layout.entities import Bbox, Door, Wall, Window
 from spatialvlm_cli.layout.request import DETECT_TYPES, Request, restrict_layout
-from spatialvlm_cli.preprocess import PreparedCloud, prepare_point_cloud
+from spatialvlm_cli.preprocess import PreparedCloud, ScanOptions, ScanTransform, prepare_point_cloud, read_scan
 from spatialvlm_cli.runs import OK, ManifestPart, RunKey, read_manifest
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class SceneSettings:
     categories: tuple[str, ...] = ()
     clean: bool = True
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    scan: ScanOptions = field(default_factory=ScanOptions)
 
     def __post_init__(self) -> None:
         if self.detect_type not in DETECT_TYPES:
@@ -57,8 +58,10 @@ class SceneSettings:
 
     def to_json(self) -> dict[str, Any]:
         """Every setting (generation's included), so a run can be repeated from its JSON file."""
+        # "scan" only when asked for: the run key of every earlier run stays what it was.
+        scan = {"scan": self.scan.to_json()} if self.scan != ScanOptions() else {}
         return {"detect_type": self.detect_type, "categories": list(self.categories), "cleanup": self.clean,
-                **self.generation.to_json()}
+                **self.generation.to_json(), **scan}
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,12 @@ class SceneResult:
     settings: SceneSettings = field(default_factory=SceneSettings)
     hit_token_limit: bool = False
     outside_request: int = 0
+    transform: ScanTransform = field(default_factory=ScanTransform)
 
     def to_json(self, run_meta: dict[str, Any]) -> dict[str, Any]:
         """run_meta: model spec and the PE it ran with (model, vlm_pe, pcd_pe_merge_rule, pe), device, dtype."""
+        scan = {} if self.transform.is_identity else {"scan_transform": self.transform.to_json(),
+                                                      "layout_input_frame": self.transform.input_corners(self.layout)}
         return {
             "source": str(self.source.resolve()),  # absolute: `written_for` must find it from any working folder
             **run_meta,
@@ -154,6 +160,7 @@ class SceneResult:
                 "outside_request": self.outside_request,
                 "seconds": round(self.seconds, 3),
             },
+            **scan,
         }
 
 
@@ -165,14 +172,16 @@ class _PreparedScene:
     num_points: int
     prepared: PreparedCloud
     seconds: float
+    transform: ScanTransform
 
 
-def _prepare_scene(loaded: LoadedModel, path: Path, settings: SceneSettings,
-                   cloud: PointCloud | None = None) -> _PreparedScene:
+def _prepare_scene(loaded: LoadedModel, path: Path, settings: SceneSettings, cloud: PointCloud | None = None,
+                   transform: ScanTransform | None = None) -> _PreparedScene:
     start = time.perf_counter()
-    cloud = cloud if cloud is not None else read_point_cloud(path)
+    if cloud is None:
+        cloud, transform = read_scan(path, settings.scan)
     prepared = prepare_point_cloud(cloud, loaded.num_bins, clean=settings.clean)
-    return _PreparedScene(Path(path), len(cloud), prepared, time.perf_counter() - start)
+    return _PreparedScene(Path(path), len(cloud), prepared, time.perf_counter() - start, transform or ScanTransform())
 
 
 def _model_inputs(loaded: LoadedModel, scenes: list[_PreparedScene],
@@ -192,6 +201,7 @@ def _scene_result(loaded: LoadedModel, scene: _PreparedScene, generated: Generat
     """The generated text as a layout in the file's frame, with warnings for a cut-off text and skipped lines."""
     path = scene.source
     layout, issues = decode_layout(generated.text, loaded.num_bins, scene.prepared.min_extent, source=path.name)
+    layout = scene.transform.to_written_frame(layout)
     layout, outside_request = restrict_layout(layout, settings.request)
     if outside_request:
         log.warning("'%s': left out %d entity line(s) the request did not ask for (the model wrote them anyway)",
@@ -217,6 +227,7 @@ def _scene_result(loaded: LoadedModel, scene: _PreparedScene, generated: Generat
         settings=settings,
         hit_token_limit=generated.hit_token_limit,
         outside_request=outside_request,
+        transform=scene.transform,
     )
 
 
@@ -227,14 +238,16 @@ def infer_scene(
     on_text: Callable[[str], None] | None = None,
     cloud: PointCloud | None = None,
     watch: ModelWatch | None = None,
+    transform: ScanTransform | None = None,
 ) -> SceneResult:
     """Run one .ply through a loaded model (`spatialvlm_cli.model.load_spatiallm(...)`).
 
-    cloud: the file's contents when the caller already read it (to fail fast before loading a model).
+    cloud, transform: the scan as `preprocess.read_scan` gives it when the caller already read it (to fail fast
+    before loading a model); None reads it here with settings.scan.
     watch: a context around generation, given the model (e.g. `check.verbose_prefill` printing the nine
     checkpoints); None runs the model as it is."""
     start = time.perf_counter()
-    scene = _prepare_scene(loaded, path, settings, cloud)
+    scene = _prepare_scene(loaded, path, settings, cloud, transform)
     inputs, counts = _model_inputs(loaded, [scene], settings)
     with watch(loaded.model) if watch is not None else contextlib.nullcontext():
         generated = stream_generate(loaded.model, loaded.tokenizer, inputs, settings.generation, on_text)
@@ -414,13 +427,15 @@ def run_scenes(
     manifest: ManifestPart | None = None,
     batch_size: int = 1,
     stale: Mapping[Path, list[Path]] | None = None,
+    first_transform: ScanTransform | None = None,
 ) -> BatchSummary:
     """Run every planned scene, one or many, and write its outputs; a scene that fails for any reason (bad file,
     numerical or library error) is recorded with a one-line reason and the batch goes on. Ctrl-C stops the batch
     (KeyboardInterrupt propagates); `reraise` lets the first failure through instead (the CLI's SPATIALVLM_DEBUG,
     and its one-scene runs, whose failure is the command's error). on_text / watch: as in `infer_scene`.
-    first_cloud: the first planned scene's contents when the caller already read it (to fail fast before loading
-    a model). manifest: where a folder run records each scene once its outputs are written (or it failed).
+    first_cloud, first_transform: the first planned scene as `preprocess.read_scan` gives it when the caller already
+    read it (to fail fast before loading a model). manifest: where a folder run records each scene once its outputs
+    are written (or it failed).
     batch_size: scenes per `generate()` call (`infer_batch`, no streaming: on_text is not called); a batch whose
     generation fails runs again scene by scene, so the failure is the failing scene's alone. stale: outputs to
     remove when their scene fails (`RunPlan.stale`)."""
@@ -454,9 +469,9 @@ def run_scenes(
     def one(index: int, source: Path, txt_path: Path, json_path: Path) -> None:
         start = time.perf_counter()
         try:
-            cloud = first_cloud if index == 0 else None
+            cloud, transform = (first_cloud, first_transform) if index == 0 else (None, None)
             outcome: SceneResult | Exception = infer_scene(loaded, source, settings, on_text, cloud=cloud,
-                                                           watch=watch)
+                                                           watch=watch, transform=transform)
         except Exception as error:
             outcome = error
         finish(source, txt_path, json_path, outcome, start)

@@ -355,8 +355,8 @@ def test_one_scene_goes_through_run_scenes_reading_the_file_once_and_failing_as_
     import spatialvlm_cli.pipeline as pipeline
 
     reads = []
-    real_read = pipeline.read_point_cloud
-    monkeypatch.setattr(pipeline, "read_point_cloud", lambda path: reads.append(path) or real_read(path))
+    real_read = pipeline.read_scan
+    monkeypatch.setattr(pipeline, "read_scan", lambda path, options: reads.append(path) or real_read(path, options))
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["infer", "-p", str(ROOM), "-o", str(out), *FAST])
     assert result.exit_code == 0, result.output

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from spatialvlm_cli.model.loaded import LoadedModel
     from spatialvlm_cli.panorama.pipeline import PanoramaRun
     from spatialvlm_cli.pipeline import ModelWatch, PointCloudRun, RunPlan, SceneResult
+    from spatialvlm_cli.preprocess import ScanTransform
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,33 @@ def infer(
         typer.Option("--no_cleanup", "--no-cleanup", rich_help_panel=POINT_CLOUD_PANEL,
                      help="Skip voxel down-sampling and outlier removal."),
     ] = False,
+    align: Annotated[
+        bool,
+        typer.Option("--align", rich_help_panel=POINT_CLOUD_PANEL,
+                     help="Level the floor (z up, at z = 0) and turn the walls onto x and y before the model reads "
+                     "the scan; the layout is written levelled, its JSON records the transform and each entity's "
+                     "corners in the scan's own frame."),
+    ] = False,
+    up: Annotated[
+        str | None,
+        typer.Option("--up", rich_help_panel=POINT_CLOUD_PANEL,
+                     help="With --align: the scan's up axis (x, -x, y, -y, z, -z) when detection gets it wrong."),
+    ] = None,
+    units: Annotated[
+        str | None,
+        typer.Option("--units", rich_help_panel=POINT_CLOUD_PANEL,
+                     help="The scan's units: m, cm, mm or in (a scan clearly not in metres is refused without)."),
+    ] = None,
+    scale: Annotated[
+        float | None,
+        typer.Option("--scale", rich_help_panel=POINT_CLOUD_PANEL,
+                     help="Metres per scan unit, for units --units does not name."),
+    ] = None,
+    crop: Annotated[
+        str | None,
+        typer.Option("--crop", rich_help_panel=POINT_CLOUD_PANEL,
+                     help="Run one region: x0,y0,z0,x1,y1,z1 or x0,y0,x1,y1 in metres, the scan's frame."),
+    ] = None,
     image: Annotated[
         Path | None,
         typer.Option("--image", "-i", rich_help_panel=PANORAMA_PANEL,
@@ -225,6 +253,7 @@ def build_run(values: dict[str, Any]) -> PointCloudRun | PanoramaRun:
     name. Sampling flags are checked first, then that exactly one input is given, then the input's own flags."""
     from spatialvlm_cli.generation import GenerationSettings
     from spatialvlm_cli.pipeline import PointCloudRun, SceneSettings
+    from spatialvlm_cli.preprocess import ScanOptions, parse_crop
 
     generation = GenerationSettings(**{name: values[name] for name in GENERATION_FLAGS})
     if (values["point_cloud"] is None) == (values["image"] is None):
@@ -241,8 +270,10 @@ def build_run(values: dict[str, Any]) -> PointCloudRun | PanoramaRun:
                            generation=generation,
                            model=values["model"], device=values["device"], dtype=values["dtype"],
                            attn_implementation=values["attn_implementation"], overwrite=values["overwrite"])
+    scan = ScanOptions(units=values["units"], scale=values["scale"], align=values["align"], up=values["up"],
+                       crop=parse_crop(values["crop"]) if values["crop"] is not None else None)
     scene = SceneSettings(detect_type=values["detect_type"], categories=tuple(values["category"] or ()),
-                          clean=not values["no_cleanup"], generation=generation)
+                          clean=not values["no_cleanup"], generation=generation, scan=scan)
     return PointCloudRun(point_cloud=values["point_cloud"], output=output, scene=scene,
                          model=values["model"] or DEFAULT_MODEL, vlm_pe=values["vlm_pe"],
                          merge_rule=values["pcd_pe_merge_rule"],
@@ -323,9 +354,10 @@ def _plan_and_run(run: PointCloudRun, status: Status, ranks: Ranks | None) -> No
     ranks: the torchrun ranks, None for one process."""
     import time
 
-    from spatialvlm_cli.io import check_output_location, read_point_cloud
+    from spatialvlm_cli.io import check_output_location
     from spatialvlm_cli.io.model_source import missing_model_path, offline_hub_problem
     from spatialvlm_cli.pipeline import plan_point_cloud_run
+    from spatialvlm_cli.preprocess import read_scan
     from spatialvlm_cli.runs import merge_manifest
 
     err = terminal.err
@@ -354,10 +386,10 @@ def _plan_and_run(run: PointCloudRun, status: Status, ranks: Ranks | None) -> No
     ranks = ranks or Ranks()
     mine = ranks.split(plan.scenes)
     # One scene: read it before loading the model, so a bad file fails in seconds, not after a model load.
-    first_cloud = None
+    first_cloud = first_transform = None
     if plan.folder is None:
         status.update(f"reading {plan.scenes[0][0]} …")
-        first_cloud = read_point_cloud(plan.scenes[0][0])
+        first_cloud, first_transform = read_scan(plan.scenes[0][0], run.scene.scan)
     loaded, meta = None, {}
     if mine:
         status.update(f"loading {run.model} …")
@@ -369,7 +401,7 @@ def _plan_and_run(run: PointCloudRun, status: Status, ranks: Ranks | None) -> No
     status.stop()
     if plan.folder is None:
         assert loaded is not None  # one scene, one process: it is this process's
-        _run_one_scene(run, plan, loaded, meta, first_cloud)
+        _run_one_scene(run, plan, loaded, meta, first_cloud, first_transform)
     else:
         _run_folder(run, plan, ranks, mine, loaded, meta)
 
@@ -411,7 +443,7 @@ def _watch() -> ModelWatch | None:
 
 
 def _run_one_scene(run: PointCloudRun, plan: RunPlan, loaded: LoadedModel, meta: dict[str, object],
-                   cloud: PointCloud | None) -> None:
+                   cloud: PointCloud | None, transform: ScanTransform | None) -> None:
     """The scene's text streams to stdout; a failure is the command's error (one line, nothing written)."""
     from rich.markup import escape
 
@@ -431,7 +463,7 @@ def _run_one_scene(run: PointCloudRun, plan: RunPlan, loaded: LoadedModel, meta:
     err.print(f"model output in integer bins ({100 * 32 / loaded.num_bins:g} cm positions from the scan's min "
               f"corner); {txt_path} gets metres:", markup=False)
     run_scenes(loaded, plan.scenes, run.scene, meta, on_text=terminal.stream, on_scene_done=on_done, watch=_watch(),
-               reraise=True, first_cloud=cloud)
+               reraise=True, first_cloud=cloud, first_transform=transform)
 
 
 def _run_folder(run: PointCloudRun, plan: RunPlan, ranks: Ranks, mine: list[tuple[Path, Path, Path]],

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 ROOM = REPO / "scenes" / "room_000.ply"
 
 HEADINGS = {
-    "Point cloud": ["--point_cloud", "--detect_type", "--category", "--no_cleanup"],
+    "Point cloud": ["--point_cloud", "--detect_type", "--category", "--no_cleanup", "--align", "--up", "--units",
+                    "--scale", "--crop"],
     "Panorama": ["--image", "--prompt", "--views", "--overlap", "--fov", "--global_view", "--pano_mode",
                  "--id_overlap", "--pano_preset"],
     "Model and PE": ["--model", "--VLM_PE", "--PCD_PE_Merge_Rule", "--pe_option", "--device", "--dtype",
