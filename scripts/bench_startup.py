@@ -1,16 +1,17 @@
 """Wall time of the main job, `spatialvlm infer --point_cloud scenes/room_000.ply` (shipped model), against an
 earlier commit of this repository in the same run, and of `scripts/batch_infer.sh` over a folder of rooms.
 
-The earlier commit (--before, e.g. the last commit before the start-up work) is checked out into a temporary git
-worktree, removed at the end. Every run is a fresh process (`python -m spatialvlm_cli`, run from the tree it
-measures), timed end to end: interpreter start, imports, reading the scan, loading the model, generating, writing.
+The earlier commit (--before, e.g. the last commit before the start-up work), and --after when given (else the
+working tree as it is), are checked out into temporary git worktrees, removed at the end. Every run is a fresh
+process (`python -m spatialvlm_cli`, run from the tree it measures), timed end to end: interpreter start, imports,
+reading the scan, loading the model, generating, writing.
 The two trees alternate, --runs times each; medians are reported with their ratio. Each run is done with
 OMP_WAIT_POLICY unset (what a user's shell gives; the CLI now defaults it to PASSIVE itself) and with it set to
 PASSIVE for both trees (the start-up work alone). Also in the same run: the import floor (`from transformers import
 Qwen2ForCausalLM`, which any transformers model pays), `spatialvlm --help`, and one `-X importtime` breakdown of
-the current tree's run.
+the 'now' tree's run.
 
-    python scripts/bench_startup.py --before d6f90dc
+    python scripts/bench_startup.py --before d6f90dc --after HEAD
     python scripts/bench_startup.py --before HEAD~3 --runs 5 --folder-rooms 4
 """
 
@@ -48,13 +49,13 @@ def run(command: list[str], cwd: Path, policy: str | None, env_extra: dict[str, 
     return seconds
 
 
-def import_breakdown(scene: Path, out: Path) -> dict[str, float]:
-    """Seconds of import per top-level package in one run of the current tree (`-X importtime`, cumulative times of
-    the modules imported at the top of the import tree), and the run's wall time."""
+def import_breakdown(tree: Path, scene: Path, out: Path) -> dict[str, float]:
+    """Seconds of import per top-level package in one run of `tree` (`-X importtime`, cumulative times of the
+    modules imported at the top of the import tree), and the run's wall time."""
     command = [sys.executable, "-X", "importtime", "-m", "spatialvlm_cli", "infer", "--point_cloud", str(scene),
                "-o", str(out)]
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+    done = subprocess.run(command, cwd=tree, capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"})
     wall = time.perf_counter() - start
     totals: dict[str, float] = defaultdict(float)
@@ -70,6 +71,8 @@ def import_breakdown(scene: Path, out: Path) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", required=True, help="the git commit to compare with (e.g. d6f90dc)")
+    parser.add_argument("--after", default=None,
+                        help="a git commit to measure as 'now' (default: this working tree as it is)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each tree and setting (default 3)")
     parser.add_argument("--scene", type=Path, default=REPO / "scenes" / "room_000.ply", help="the scan to run")
     parser.add_argument("--folder-rooms", type=int, default=3,
@@ -82,11 +85,12 @@ def main() -> int:
         parser.error(f"--scene {scene} does not exist")
     with tempfile.TemporaryDirectory(prefix="bench_startup.") as tmp:
         root = Path(tmp)
-        before = root / "before"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", str(before), args.before],
-                       check=True)
+        trees = {"before": root / "before", "now": REPO if args.after is None else root / "now"}
+        for name, ref in (("before", args.before), ("now", args.after)):
+            if ref is not None:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", str(trees[name]),
+                                ref], check=True)
         try:
-            trees = {"before": before, "now": REPO}
             seconds: dict[tuple[str, str], list[float]] = defaultdict(list)
             floor, helps = [], []
             for index in range(args.runs):
@@ -104,11 +108,14 @@ def main() -> int:
             folder = {}
             if args.folder_rooms:
                 folder = batch_comparison(root, trees, args.folder_rooms)
-            breakdown = import_breakdown(scene, root / "out-importtime")
+            breakdown = import_breakdown(trees["now"], scene, root / "out-importtime")
         finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(before)], check=False)
+            for tree in trees.values():
+                if tree != REPO:
+                    subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
     print(f"\n`spatialvlm infer --point_cloud {scene.name}` (shipped model), {args.runs} runs each, medians; "
-          f"before = {args.before}; load average {os.getloadavg()[0]:.1f} at the end\n")
+          f"before = {args.before}, now = {args.after or 'the working tree'}; load average "
+          f"{os.getloadavg()[0]:.1f} at the end\n")
     print("| OMP_WAIT_POLICY | before s | now s | ratio |")
     print("|---|---|---|---|")
     for policy in ("unset", "PASSIVE"):
