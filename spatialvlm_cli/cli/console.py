@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.logging import RichHandler
+
+if TYPE_CHECKING:
+    from spatialvlm_cli.layout import Layout
 
 # Control characters other than newline and tab: a model (a random-weight preset, say) can emit escape sequences
 # that would move the cursor or clear the screen. The files keep the raw text; the terminal shows U+FFFD instead.
@@ -54,3 +59,14 @@ class TerminalHandler(RichHandler):
         terminal.close_open_line()
         super().emit(record)
 
+
+def read_layout(path: Path, err: Console) -> Layout:
+    """The layout in `path` (`layout.files.read_layout_file`), its skipped lines and an empty layout said on `err`."""
+    from spatialvlm_cli.layout.files import read_layout_file
+
+    layout, issues = read_layout_file(path)
+    for issue in issues:
+        err.print(f"[yellow]{path}:{issue.line_no}: skipped[/] ({issue.reason})")
+    if not len(layout):
+        err.print(f"[yellow]{path} has no entity to draw[/]")
+    return layout

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from spatialvlm_cli.cli.console import terminal
+from spatialvlm_cli.cli.console import read_layout, terminal
 from spatialvlm_cli.cli.options import ConfigOpt
 from spatialvlm_cli.errors import ConfigError, InputError
 
@@ -47,7 +47,6 @@ def export_command(
 
       spatialvlm export -l out/room_000.json -f dxf -o room.dxf --overwrite
     """
-    from spatialvlm_cli.cli.plot import _read_layout
     from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.export import FORMATS, export_layout, written_by_export
     from spatialvlm_cli.io import check_output_location, check_overwrite, write_bytes_atomic
@@ -75,11 +74,8 @@ def export_command(
             return False
 
     replaced = check_overwrite([output], [layout], values["overwrite"], ours)
-    entities = _read_layout(layout, terminal.err)
+    entities = read_layout(layout, terminal.err)
     data = export_layout(entities, fmt, values["name"] or Path(layout).stem)
     write_bytes_atomic(output, data)
     again = ", replacing an earlier export" if replaced else ""
-    counts = [(len(entities.walls), "wall", "walls"), (len(entities.doors), "door", "doors"),
-              (len(entities.windows), "window", "windows"), (len(entities.bboxes), "box", "boxes")]
-    what = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)
-    terminal.err.print(f"wrote {output} ({fmt.upper()}: {what}{again})")
+    terminal.err.print(f"wrote {output} ({fmt.upper()}: {entities.describe()}{again})")

@@ -305,10 +305,7 @@ def _checkpoint_printer(model: nn.Module) -> AbstractContextManager:
 
 def summary_line(result: SceneResult) -> str:
     """What a scene came to: entity counts, skipped lines by number, a cut-off at the token limit."""
-    layout = result.layout
-    counts = [(len(layout.walls), "wall", "walls"), (len(layout.doors), "door", "doors"),
-              (len(layout.windows), "window", "windows"), (len(layout.bboxes), "box", "boxes")]
-    text = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)
+    text = result.layout.describe()
     issues = result.parse_issues
     if issues:
         numbers = ", ".join(str(issue.line_no) for issue in issues[:8]) + (", …" if len(issues) > 8 else "")

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from spatialvlm_cli.cli.console import terminal
+from spatialvlm_cli.cli.console import read_layout, terminal
 from spatialvlm_cli.cli.options import ConfigOpt
 from spatialvlm_cli.errors import InputError, OutputError
 
 SOFTWARE = "spatialvlm plot"  # the PNG text chunk that marks a plot as ours (see _written_by_plot)
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from spatialvlm_cli.layout import Layout
 
 
 def plot_command(
@@ -75,8 +71,8 @@ def plot_command(
         raise InputError(f"--size must be at least 64 pixels, got {size}")
     if output.suffix.lower() != ".png":
         raise OutputError(f"--output '{output}' must be a .png file")
-    pred_layout = _read_layout(layout, err)
-    gt_layout = _read_layout(gt, err) if gt is not None else None
+    pred_layout = read_layout(layout, err)
+    gt_layout = read_layout(gt, err) if gt is not None else None
     points = colors = None
     if point_cloud is not None:
         from spatialvlm_cli.io import read_point_cloud
@@ -107,32 +103,6 @@ def _written_by_plot(path: Path) -> bool:
             return str(image.info.get("Software", "")).startswith(SOFTWARE)
     except (OSError, ValueError):
         return False
-
-
-def _read_layout(path: Path, err: Console) -> Layout:
-    """A layout from SpatialLM text or JSON (`layout_to_json`, or infer's file with it under "layout")."""
-    import json
-
-    from spatialvlm_cli.layout import layout_from_json, parse_layout
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"layout '{path}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read layout '{path}': {error}") from None
-    if Path(path).suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(f"layout '{path}' is not valid JSON: {error}") from None
-        return layout_from_json(data["layout"] if isinstance(data, dict) and "layout" in data else data)
-    layout, issues = parse_layout(text)
-    for issue in issues:
-        err.print(f"[yellow]{path}:{issue.line_no}: skipped[/] ({issue.reason})")
-    if not len(layout):
-        err.print(f"[yellow]{path} has no entity to draw[/]")
-    return layout
 
 
 def _subsample(count: int, keep: int, seed: int):

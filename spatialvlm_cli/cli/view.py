@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from spatialvlm_cli.cli.console import terminal
+from spatialvlm_cli.cli.console import read_layout, terminal
 from spatialvlm_cli.cli.options import ConfigOpt
 from spatialvlm_cli.errors import InputError, OutputError
 
@@ -51,7 +51,6 @@ def view_command(
 
       spatialvlm view -l out/room_000.txt --gt scenes/room_000.txt -p scenes/room_000.ply --spawn
     """
-    from spatialvlm_cli.cli.plot import _read_layout
     from spatialvlm_cli.config import merge_config
     from spatialvlm_cli.io import check_output_location, check_overwrite, read_point_cloud, write_bytes_atomic
     from spatialvlm_cli.viewer import recording_bytes, spawn_viewer
@@ -63,8 +62,8 @@ def view_command(
     if not values["spawn"] and output.suffix.lower() != ".rrd":
         raise OutputError(f"--output '{output}' must be an .rrd file")
     err = terminal.err
-    predicted = _read_layout(layout, err)
-    truth = _read_layout(gt, err) if gt is not None else None
+    predicted = read_layout(layout, err)
+    truth = read_layout(gt, err) if gt is not None else None
     replaced: list[Path] = []
     if not values["spawn"]:
         check_output_location(output)
@@ -94,7 +93,7 @@ def _scan_transform(layout: Path) -> ScanTransform | None:
 
     if Path(layout).suffix.lower() != ".json":
         return None
-    data = json.loads(Path(layout).read_text(encoding="utf-8"))  # _read_layout has read it already: it is valid
+    data = json.loads(Path(layout).read_text(encoding="utf-8"))  # read_layout has read it already: it is valid
     record = data.get("scan_transform") if isinstance(data, dict) else None
     return transform_from_json(record) if isinstance(record, dict) else None
 

@@ -137,6 +137,12 @@ class Layout:
     def __len__(self) -> int:
         return len(self.walls) + len(self.doors) + len(self.windows) + len(self.bboxes)
 
+    def describe(self) -> str:
+        """Its entity counts in words: '4 walls, 1 door, 0 windows, 6 boxes'."""
+        counts = [(len(self.walls), "wall", "walls"), (len(self.doors), "door", "doors"),
+                  (len(self.windows), "window", "windows"), (len(self.bboxes), "box", "boxes")]
+        return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)
+
     def _map(self, transform: Callable[[Entity], Entity]) -> Layout:
         return Layout(
             walls=[transform(e) for e in self.walls],

@@ -43,8 +43,7 @@ def restrict_layout(layout: Layout, request: Request) -> tuple[Layout, int]:
     kept ones are renumbered 0.. in their order, as an answer to the request numbers them; otherwise ids stay."""
     arch = (layout.walls, layout.doors, layout.windows) if request.wants_arch else ([], [], [])
     boxes = [box for box in layout.bboxes if request.wants_box(box.class_name)]
-    dropped = len(layout.walls) + len(layout.doors) + len(layout.windows) + len(layout.bboxes) \
-        - sum(len(part) for part in arch) - len(boxes)
     if len(boxes) < len(layout.bboxes):
         boxes = [dataclasses.replace(box, id=index) for index, box in enumerate(boxes)]
-    return Layout(walls=list(arch[0]), doors=list(arch[1]), windows=list(arch[2]), bboxes=boxes), dropped
+    kept = Layout(walls=list(arch[0]), doors=list(arch[1]), windows=list(arch[2]), bboxes=boxes)
+    return kept, len(layout) - len(kept)
