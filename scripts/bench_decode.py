@@ -1,20 +1,22 @@
 """Prefill and per-token decode of stock float32 against the CPU fast path (`--quantize int8`), interleaved in one
 run, at SpatialLM1.1-Qwen-0.5B's shape (`spatiallm1.1-qwen-0.5b-shape`, random weights) and at the shipped model's
-(`spatialvlm-rooms`); ratios are to the float32 anchor measured in the same run.
+(`spatialvlm-rooms`); ratios are to the stock float32 anchor (transformers' own KV cache) measured in the same run.
 
 For each shape, in one process:
-    speed      per repetition, both paths in turn (the order alternates): one forward over a --length-token prompt
-               (the decoder's prefill, logits of the last token) and --decode-tokens single-token steps on its KV cache;
-               medians of process CPU time and wall time
+    speed      per repetition, three rows in turn (each leads in turn): stock float32 (transformers' dynamic KV
+               cache), float32 on the tool's growing KV cache (`generation.kv_cache`, what `infer` runs), and int8 on
+               it (`infer --quantize int8`); each one forward over a --length-token prompt (the decoder's prefill,
+               logits of the last token) and --decode-tokens single-token steps on its KV cache; medians of process
+               CPU time and wall time
     floor      the bytes a decode step must read (the decoder's linear weights and the LM head, in each path's
                dtype) over this machine's read bandwidth, measured in the same run (a 512 MB float32 sum, one thread)
     fidelity   on a held-out room's real prompt (its point tokens included): float32 generates --fidelity-tokens
                greedy tokens; both paths then score that text in one forward, and the share of positions where the
                fast path's argmax is float32's token is reported, with where the fast path's own greedy text first
                departs from float32's
-Then, one child process per shape and path, the peak RSS of loading the model and running one prefill and decode;
-and with --busy, the busy-machine figure: a child process per path and OMP_WAIT_POLICY (torch's default spin-waiting,
-unset, against PASSIVE, the CLI's default) while another process keeps a core busy.
+Then, one child process per shape and model (float32, int8), the peak RSS of loading the model and running one
+prefill and decode; and with --busy, the busy-machine figure: a child process per model and OMP_WAIT_POLICY (torch's
+default spin-waiting, unset, against PASSIVE, the CLI's default) while another process keeps a core busy.
 
     python scripts/bench_decode.py                          # both shapes, 3 reps, 16 decode tokens, 800-token prompt
     python scripts/bench_decode.py --shapes 0.5b --reps 2 --busy
@@ -42,6 +44,7 @@ import torch
 from torch import nn
 from transformers.utils import logging as hf_logging
 
+from spatialvlm_cli.generation.kv_cache import growing_cache
 from spatialvlm_cli.io import read_point_cloud
 from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.model.loaded import LoadedModel
@@ -50,7 +53,11 @@ from spatialvlm_cli.preprocess import prepare_point_cloud
 from spatialvlm_cli.transformers_seam import CACHE_ARGUMENT, output_cache
 
 SHAPES = {"0.5b": "spatiallm1.1-qwen-0.5b-shape", "shipped": "spatialvlm-rooms"}
-PATHS = ("float32", "int8")
+PATHS = ("float32", "int8")  # the models: as loaded, and with --quantize int8
+# The rows of the speed table: (model, whether the KV cache is the tool's growing cache). The first, transformers'
+# own cache on the float32 model, is the anchor: stock transformers.
+ROWS = {"float32, stock cache": ("float32", False), "float32, growing cache": ("float32", True),
+        "int8, growing cache": ("int8", True)}
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -61,9 +68,11 @@ def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, float, Any]:
     return time.process_time() - cpu, time.perf_counter() - wall, result
 
 
-def speed(model: nn.Module, ids: torch.Tensor, decode_tokens: int) -> dict[str, float]:
-    """Seconds: prefill over ids (1, L) and the median decode step after it (CPU and wall)."""
-    prefill_cpu, prefill_wall, out = timed(model, input_ids=ids, use_cache=True, logits_to_keep=1)
+def speed(model: nn.Module, ids: torch.Tensor, decode_tokens: int, growing: bool) -> dict[str, float]:
+    """Seconds: prefill over ids (1, L) and the median decode step after it (CPU and wall); growing: the KV cache
+    is `growing_cache()` (what generate uses in this tool), else the model's default (transformers' dynamic cache)."""
+    cache = {CACHE_ARGUMENT: growing_cache()} if growing else {}
+    prefill_cpu, prefill_wall, out = timed(model, input_ids=ids, use_cache=True, logits_to_keep=1, **cache)
     steps = []
     for _ in range(decode_tokens):
         token = out.logits[:, -1].argmax(-1, keepdim=True)
@@ -126,29 +135,31 @@ def measure_shape(shape: str, args: argparse.Namespace, room: Path) -> dict[str,
     quantize_model(models["int8"], "int8")
     vocab = loaded.model.config.vocab_size
     ids = torch.randint(10, min(vocab, 30000), (1, args.length), generator=torch.Generator().manual_seed(0))
-    results: dict[str, dict[str, list[float]]] = {path: {} for path in PATHS}
+    results: dict[str, dict[str, list[float]]] = {row: {} for row in ROWS}
+    names = list(ROWS)
     with torch.inference_mode():
         for rep in range(args.reps):
-            for path in (PATHS if rep % 2 == 0 else PATHS[::-1]):
-                for key, value in speed(models[path], ids, args.decode_tokens).items():
-                    results[path].setdefault(key, []).append(value)
-                print(f"  {shape} rep {rep} {path}: prefill {results[path]['prefill wall'][-1]:.2f} s wall, decode "
-                      f"{1e3 * results[path]['decode wall'][-1]:.1f} ms wall", file=sys.stderr)
+            for row in names[rep % len(names):] + names[:rep % len(names)]:  # each row leads in turn
+                path, growing = ROWS[row]
+                for key, value in speed(models[path], ids, args.decode_tokens, growing).items():
+                    results[row].setdefault(key, []).append(value)
+                print(f"  {shape} rep {rep} {row}: prefill {results[row]['prefill wall'][-1]:.2f} s wall, decode "
+                      f"{1e3 * results[row]['decode wall'][-1]:.1f} ms wall", file=sys.stderr)
         quality = fidelity(models["float32"], models["int8"], room_inputs(loaded, room), args.fidelity_tokens)
-    return {"speed": {path: {key: statistics.median(values) for key, values in metrics.items()}
-                      for path, metrics in results.items()},
+    return {"speed": {row: {key: statistics.median(values) for key, values in metrics.items()}
+                      for row, metrics in results.items()},
             "bytes": {path: decode_bytes(model) for path, model in models.items()},
             "fidelity": quality}
 
 
 def child(shape: str, path: str, args: argparse.Namespace) -> None:
-    """One path in a fresh process: load (and quantize), prefill and decode; prints JSON with the speed and the peak
-    RSS (bytes)."""
+    """One path in a fresh process, as the tool runs it: load (and quantize), prefill and decode on the growing
+    cache; prints JSON with the speed and the peak RSS (bytes)."""
     loaded = load_spatiallm(SHAPES[shape], device="cpu", quantize="int8" if path == "int8" else "none")
     ids = torch.randint(10, min(loaded.model.config.vocab_size, 30000), (1, args.length),
                         generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
-        result = speed(loaded.model, ids, args.decode_tokens)
+        result = speed(loaded.model, ids, args.decode_tokens, growing=True)
     result["peak rss"] = peak_rss()
     print(json.dumps(result))
 
@@ -190,20 +201,20 @@ def busy_figures(args: argparse.Namespace) -> dict[tuple[str | None, str], dict[
 
 def report(shape: str, result: dict[str, Any], bandwidth: float, rss: dict[str, float],
            args: argparse.Namespace) -> None:
-    """One shape's table (ratios to float32), its decode floors and its fidelity line."""
-    anchor = result["speed"]["float32"]
+    """One shape's table (ratios to stock float32), its decode floors and its fidelity line."""
+    anchor = result["speed"][next(iter(ROWS))]
     print(f"\n### {SHAPES[shape]}: prefill {args.length} tokens, {args.reps} reps x {args.decode_tokens} decode steps, "
-          f"{torch.get_num_threads()} threads; medians, ratio = float32 / path (same run)\n")
-    print("| path | prefill CPU s | ratio | prefill wall s | ratio | decode CPU ms | ratio | decode wall ms | ratio | "
+          f"{torch.get_num_threads()} threads; medians, ratio = stock float32 / row (same run)\n")
+    print("| row | prefill CPU s | ratio | prefill wall s | ratio | decode CPU ms | ratio | decode wall ms | ratio | "
           "decode floor ms | peak RSS GB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for path in PATHS:
-        row = result["speed"][path]
+    for name, (path, _) in ROWS.items():
+        row = result["speed"][name]
         cells = [f"{row[key] * scale:.{digits}f} | {anchor[key] / row[key]:.2f}x"
                  for key, scale, digits in (("prefill cpu", 1, 2), ("prefill wall", 1, 2), ("decode cpu", 1e3, 1),
                                             ("decode wall", 1e3, 1))]
         floor = 1e3 * result["bytes"][path] / bandwidth
-        print(f"| {path} | {' | '.join(cells)} | {floor:.1f} ({result['bytes'][path] / 1e6:.0f} MB) | "
+        print(f"| {name} | {' | '.join(cells)} | {floor:.1f} ({result['bytes'][path] / 1e6:.0f} MB) | "
               f"{rss[path] / 1e9:.2f} |")
     quality = result["fidelity"]
     departs = "never" if quality["departs"] == -1 else f"at token {quality['departs']}"
