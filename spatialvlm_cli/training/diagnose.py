@@ -1,4 +1,4 @@
-"""Does a room model read its point cloud? Five measurements on held-out rooms (the README's diagnosis).
+"""Does a room model read its point cloud? Six measurements on held-out rooms (the README's diagnosis).
 
     python -m spatialvlm_cli.training.diagnose spatialvlm-rooms --rooms 20 [--json out.json]
     python -m spatialvlm_cli.training.diagnose spatialvlm-rooms configs/train-rooms.yaml --markdown \
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spatialvlm_cli.layout.request import ALL, Request
 from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.training.data import LayoutExample, PromptMix, build_examples
 from spatialvlm_cli.training.loss import NumberVocabulary, layout_loss
@@ -54,8 +55,43 @@ def heldout_examples(rooms: int, model: str) -> list[LayoutExample]:
     return build_examples(model, "heldout", 0, rooms, workers=1)
 
 
+def prompt_use(model: Any, mix: PromptMix, examples: list[LayoutExample]) -> dict[str, list[float]]:
+    """The prompt-use measurement (module docstring) over `examples` (each answering 'all'): {"arch_end": [p under
+    `-d arch`, p under `all`], "category": [p under `-c CLASS`, p under `all`]}, probabilities averaged over the
+    rooms that have boxes (arch_end) and over every box of the answer to `-c CLASS`, CLASS the room's first box's."""
+
+    def probabilities(example: LayoutExample, request: Request, answer: list[int], at: list[int]) -> list[float]:
+        """p(answer[i] | prompt of `request`, answer[:i]) for i in `at`."""
+        prompt = mix.prompt(request)
+        point = prompt.index(mix.point_token_id)
+        ids = prompt[:point] + [mix.point_token_id] * example.num_point_tokens + prompt[point + 1 :] + answer
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                           point_clouds=[torch.from_numpy(example.rows)], logits_to_keep=len(answer) + 1).logits
+        predicted = logits[0, :-1].float().softmax(-1)  # row i predicts answer[i]
+        return [float(predicted[i, answer[i]]) for i in at]
+
+    arch_end: list[list[float]] = []
+    category: list[list[float]] = []
+    for example in examples:
+        text = mix.answer_text(example)
+        classes = [line.split("(", 1)[1].split(",", 1)[0] for line in text.splitlines() if line.startswith("bbox_")]
+        if not classes:
+            continue
+        arch = mix.target_ids(example, Request("arch"))  # its last id is the end of the answer
+        arch_end.append([probabilities(example, request, arch, [len(arch) - 1])[0]
+                         for request in (Request("arch"), ALL)])
+        asked = Request("all", (classes[0],))
+        answer = mix.target_ids(example, asked)
+        at = [i for i in range(len(answer)) if mix.tokenizer.decode(answer[:i]).endswith("Bbox(")]
+        under_prompt, under_all = probabilities(example, asked, answer, at), probabilities(example, ALL, answer, at)
+        category.extend([a, b] for a, b in zip(under_prompt, under_all, strict=True))
+    return {name: [round(float(v), 3) for v in np.mean(pairs, 0)] if pairs else [] for name, pairs in
+            (("arch_end", arch_end), ("category", category))}
+
+
 def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
-    """The five measurements for model `spec` on `examples` (`heldout_examples`; one set serves several models)."""
+    """The six measurements for model `spec` on `examples` (`heldout_examples`; one set serves several models)."""
     loaded = load_spatiallm(spec, device="cpu", attn_implementation="eager")
     model = loaded.model.eval()
     mix = PromptMix(loaded.processor)
@@ -112,6 +148,7 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
         "probe_mae_m": [round(float(v), 3) for v in probe_mae(np.asarray(pooled, dtype=np.float64), y)],
         "answer_probe_mae_m": [round(float(v), 3) for v in probe_mae(np.asarray(answer_states, dtype=np.float64), y)],
         "constant_mae_m": [round(float(v), 3) for v in constant],
+        **{f"prompt_{name}_p": pair for name, pair in prompt_use(model, mix, examples).items()},
     }
 
 
@@ -137,6 +174,9 @@ TABLE_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("linear probe, state before the first answer token → cloud extent x, y (m)",
      lambda r: _pair(r["answer_probe_mae_m"], 2)),
     ("predicting the mean extent x, y (m)", lambda r: _pair(r["constant_mae_m"], 2)),
+    ("p(end of answer) after the last window, under `-d arch`, under `all`",
+     lambda r: _pair(r["prompt_arch_end_p"], 2)),
+    ("p(a box's class) under `-c CLASS`, under `all`", lambda r: _pair(r["prompt_category_p"], 2)),
 )
 
 
