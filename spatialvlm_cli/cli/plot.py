@@ -14,7 +14,6 @@ from spatialvlm_cli.errors import InputError, OutputError
 SOFTWARE = "spatialvlm plot"  # the PNG text chunk that marks a plot as ours (see _written_by_plot)
 
 
-
 def plot_command(
     ctx: typer.Context,
     layout: Annotated[
