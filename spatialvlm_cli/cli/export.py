@@ -8,16 +8,13 @@ from typing import Annotated
 import typer
 
 from spatialvlm_cli.cli.console import read_layout, terminal
-from spatialvlm_cli.cli.options import ConfigOpt
+from spatialvlm_cli.cli.options import ConfigOpt, LayoutFileOpt, OverwriteOutputOpt
 from spatialvlm_cli.errors import ConfigError, InputError
 
 
 def export_command(
     ctx: typer.Context,
-    layout: Annotated[
-        Path | None,
-        typer.Option("--layout", "-l", help="Layout to export: SpatialLM text (.txt) or infer's .json (required)."),
-    ] = None,
+    layout: LayoutFileOpt = None,
     fmt: Annotated[
         str | None,
         typer.Option("--format", "-f", help="svg | dxf | ifc (default: --output's suffix)."),
@@ -29,9 +26,7 @@ def export_command(
     name: Annotated[
         str | None, typer.Option("--name", help="The drawing's or building's name (default: the layout's name).")
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing --output this command did not write.")
-    ] = False,
+    overwrite: OverwriteOutputOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Export a layout, metres and z up: an SVG floor plan (1:50), a DXF drawing (ezdxf: one closed polyline per

@@ -33,6 +33,15 @@ class PanelledCommand(TyperCommand):
 
 MODEL_PANEL = "Model and PE"  # the help heading of the model, positional-encoding and device flags
 
+# plot, view and export: the layout they read, a ground truth beside it, replacing a file they did not write.
+LayoutFileOpt = Annotated[
+    Path | None,
+    typer.Option("--layout", "-l", help="The layout: SpatialLM text (.txt) or infer's .json (required)."),
+]
+GroundTruthOpt = Annotated[Path | None, typer.Option("--gt", help="A ground-truth layout shown too, in blue.")]
+OverwriteOutputOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing --output this command did not write.")
+]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", help="YAML file of flag: value pairs; flags given on the command line win."),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from spatialvlm_cli.cli.console import read_layout, terminal
-from spatialvlm_cli.cli.options import ConfigOpt
+from spatialvlm_cli.cli.options import ConfigOpt, GroundTruthOpt, LayoutFileOpt, OverwriteOutputOpt
 from spatialvlm_cli.errors import InputError, OutputError
 
 SOFTWARE = "spatialvlm plot"  # the PNG text chunk that marks a plot as ours (see _written_by_plot)
@@ -16,12 +16,9 @@ SOFTWARE = "spatialvlm plot"  # the PNG text chunk that marks a plot as ours (se
 
 def plot_command(
     ctx: typer.Context,
-    layout: Annotated[
-        Path | None,
-        typer.Option("--layout", "-l", help="Layout to draw: SpatialLM text (.txt) or infer's .json (required)."),
-    ] = None,
+    layout: LayoutFileOpt = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path("plan.png"),
-    gt: Annotated[Path | None, typer.Option("--gt", help="Ground-truth layout drawn underneath, in blue.")] = None,
+    gt: GroundTruthOpt = None,
     point_cloud: Annotated[
         Path | None, typer.Option("--point_cloud", "--point-cloud", "-p", help="A .ply scan drawn under the plan.")
     ] = None,
@@ -33,9 +30,7 @@ def plot_command(
         bool, typer.Option("--labels/--no-labels", "--labels/--no_labels", help="Write class names on the boxes.")
     ] = True,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the point subsample.")] = 0,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing --output this command did not write.")
-    ] = False,
+    overwrite: OverwriteOutputOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Draw a floor plan seen from above: walls, doors, windows and boxes, prediction in orange, ground truth in blue.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from spatialvlm_cli.cli.console import read_layout, terminal
-from spatialvlm_cli.cli.options import ConfigOpt
+from spatialvlm_cli.cli.options import ConfigOpt, GroundTruthOpt, LayoutFileOpt, OverwriteOutputOpt
 from spatialvlm_cli.errors import InputError, OutputError
 
 if TYPE_CHECKING:
@@ -17,15 +17,12 @@ if TYPE_CHECKING:
 
 def view_command(
     ctx: typer.Context,
-    layout: Annotated[
-        Path | None,
-        typer.Option("--layout", "-l", help="Layout to show: SpatialLM text (.txt) or infer's .json (required)."),
-    ] = None,
+    layout: LayoutFileOpt = None,
     point_cloud: Annotated[
         Path | None,
         typer.Option("--point_cloud", "--point-cloud", "-p", help="The scan under the layout (.ply, .pcd, .las, ...)."),
     ] = None,
-    gt: Annotated[Path | None, typer.Option("--gt", help="A ground-truth layout shown too, in blue.")] = None,
+    gt: GroundTruthOpt = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The .rrd file to write.")] = Path("view.rrd"),
     spawn: Annotated[
         bool, typer.Option("--spawn", help="Start the Rerun viewer instead of writing a file.")
@@ -34,9 +31,7 @@ def view_command(
         int, typer.Option("--max_points", "--max-points", help="Random subsample of the scan to show.")
     ] = 1_000_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the point subsample.")] = 0,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing --output this command did not write.")
-    ] = False,
+    overwrite: OverwriteOutputOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Show a scan and its layout in 3-D: walls, doors and windows as boxes, objects as oriented boxes labelled
