@@ -85,12 +85,19 @@ class StopTokenizer(CharTokenizer):
 
 
 def test_ctrl_c_waits_for_generate_to_stop():
+    import signal
+
     from spatialvlm_cli.generation import stream_generate
 
+    # Python's Ctrl-C handler, as in a terminal: a shell that starts the tests in the background leaves SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     model = SlowModel(interrupt_at=5)
-    with pytest.raises(KeyboardInterrupt):
-        stream_generate(model, StopTokenizer(), {"input_ids": torch.tensor([[65]])},
-                        GenerationSettings(greedy=True, max_new_tokens=400))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            stream_generate(model, StopTokenizer(), {"input_ids": torch.tensor([[65]])},
+                            GenerationSettings(greedy=True, max_new_tokens=400))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert model.finished  # the worker was not left inside generate
 
 
