@@ -23,18 +23,17 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file in the same folder and `os.replace`; the file gets the mode the
     umask allows (mkstemp's 0600 would hide it from the group and make a replaced 0644 file private)."""
     path = Path(path)
-    try:
+    tmp_name: str | None = None
+    try:  # one block from the temporary file's creation on, so that an interrupt anywhere in it removes the file
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as error:
-        raise OutputError(f"cannot write '{path}': {error.strerror or error}") from None
-    try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             os.fchmod(handle.fileno(), _umask_mode())
         os.replace(tmp_name, path)
-    except BaseException as error:  # Ctrl-C included: no temporary file is left behind
-        Path(tmp_name).unlink(missing_ok=True)
+    except BaseException as error:  # Ctrl-C and torchrun's SIGTERM included: no temporary file is left behind
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
         if isinstance(error, OSError):
             raise OutputError(f"cannot write '{path}': {error.strerror or error}") from None
         raise
