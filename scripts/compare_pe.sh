@@ -5,8 +5,8 @@
 #   scripts/compare_pe.sh [STEPS] [SEEDS] [LANES]   # defaults: 1500 steps of 4 rooms, seeds 0 1 2, 2 runs side by side
 #   scripts/compare_pe.sh 1500 "0 1 2 3"
 #
-# Every run trains configs/train-rooms.yaml with the recipe that reads the scan (RECIPE, default: the dense loss,
-# mixed prompts, the read loss from step 500) on the same cached rooms (data/train-3000.pt), from its seed (initialisation and batch
+# Every run trains configs/train-rooms.yaml with the recipe that reads the scan (RECIPE, default: the dense loss
+# with the wall-offset target, mixed prompts, the read loss from step 500) on the same cached rooms (data/train-3000.pt), from its seed (initialisation and batch
 # order), then scripts/eval_rooms.sh scores it on the 50 held-out rooms. Results: runs/pe/<row>/seed<k>/ (model,
 # training.json, heldout/scores*.json); `python scripts/pe_table.py runs/pe` prints mean ± sd over seeds. A run
 # whose scores exist is skipped and an interrupted one resumes from its checkpoint, so the comparison can be
@@ -15,7 +15,7 @@ set -euo pipefail
 steps=${1:-1500}
 seeds=(${2:-0 1 2})
 lanes=${3:-2}
-recipe=${RECIPE:---dense-weight 1 --read-weight 10 --read-from-step 500 --mix-prompts}
+recipe=${RECIPE:---dense-weight 1 --wall-offset-weight 1 --read-weight 10 --read-from-step 500 --mix-prompts}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 threads=$(( $(nproc) / lanes ))

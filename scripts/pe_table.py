@@ -28,6 +28,7 @@ from functools import cached_property
 from pathlib import Path
 
 from spatialvlm_cli.evaluation.benchmark import COLUMNS, BenchmarkRow, format_figure, score_row
+from spatialvlm_cli.layout.request import DEFAULT_ALL_SHARE
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINES = (("constant", "baseline: constant room"), ("empty", "baseline: empty layout"),
@@ -49,12 +50,14 @@ def training_flags(settings: dict) -> str:
         flags.append(f"--PCD_PE_Merge_Rule {settings['merge_rule']}")
     flags += [f"--pe_option {key}={value}" for key, value in settings["pe_options"].items()]
     flags.append(f"--steps {settings['steps']}")
-    for key, flag in (("dense_weight", "--dense-weight"), ("read_weight", "--read-weight"),
-                      ("read_from_step", "--read-from-step")):
+    for key, flag in (("dense_weight", "--dense-weight"), ("wall_offset_weight", "--wall-offset-weight"),
+                      ("read_weight", "--read-weight"), ("read_from_step", "--read-from-step")):
         if settings.get(key):
             flags.append(f"{flag} {settings[key]:g}")
     if settings.get("mix_prompts"):
         flags.append("--mix-prompts")
+        if settings.get("all_share", DEFAULT_ALL_SHARE) != DEFAULT_ALL_SHARE:
+            flags.append(f"--all-share {settings['all_share']:g}")
     return " ".join(flags)
 
 

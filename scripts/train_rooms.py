@@ -21,6 +21,8 @@ import os
 import sys
 from pathlib import Path
 
+from spatialvlm_cli.layout.request import DEFAULT_ALL_SHARE
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -59,8 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Warm start: begin from this run folder's resume.pt weights (not its optimizer).")
     parser.add_argument("--mix-prompts", action="store_true",
                         help="Train with SpatialLM's detect types and category prompts (answers filtered).")
-    parser.add_argument("--all-share", type=float, default=None,
-                        help="With --mix-prompts: the share of requests that ask for everything (default 0.55).")
+    parser.add_argument("--all-share", type=float, default=DEFAULT_ALL_SHARE,
+                        help="With --mix-prompts: the share of requests that ask for everything.")
     parser.add_argument("--heldout", type=Path, default=REPO / "data" / "heldout",
                         help="Held-out rooms (.ply + .txt) for the evaluation during training.")
     parser.add_argument("--eval-every", type=int, default=0,
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_every=args.checkpoint_every,
             dense_weight=args.dense_weight,
             mix_prompts=args.mix_prompts,
-            **({} if args.all_share is None else {"all_share": args.all_share}),
+            all_share=args.all_share,
             read_weight=args.read_weight,
             read_from_step=args.read_from_step,
             wall_offset_weight=args.wall_offset_weight,

@@ -10,6 +10,7 @@ import typer
 from spatialvlm_cli.cli.console import terminal
 from spatialvlm_cli.cli.options import MODEL_PANEL, ConfigOpt, DeviceOpt, MergeRuleOpt, PeOptionOpt, VlmPeOpt
 from spatialvlm_cli.errors import InputError, OutputError
+from spatialvlm_cli.layout.request import DEFAULT_ALL_SHARE
 
 if TYPE_CHECKING:
     from spatialvlm_cli.training.run import TrainingJob
@@ -152,9 +153,9 @@ def train_command(
                            help="Draw SpatialLM's detect types and category prompts (answers filtered).")
     ] = False,
     all_share: Annotated[
-        float | None, typer.Option("--all_share", "--all-share", rich_help_panel=RECIPE_PANEL, show_default="0.55",
-                                   help="With --mix_prompts: the share of requests that ask for everything.")
-    ] = None,
+        float, typer.Option("--all_share", "--all-share", rich_help_panel=RECIPE_PANEL,
+                            help="With --mix_prompts: the share of requests that ask for everything.")
+    ] = DEFAULT_ALL_SHARE,
     config: ConfigOpt = None,
 ) -> None:
     """Fine-tune a SpatialLM-style model (or train a preset from scratch) and save it as a checkpoint that loads
@@ -210,8 +211,7 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
         batch_size=values["batch_size"], lr=values["lr"], warmup_steps=min(values["warmup_steps"], values["steps"]),
         sigma_bins=values["sigma_bins"], seed=values["seed"], checkpoint_every=values["checkpoint_every"],
         dense_weight=values["dense_weight"], mix_prompts=values["mix_prompts"],
-        **({} if values["all_share"] is None else {"all_share": values["all_share"]}),
-        read_weight=values["read_weight"],
+        all_share=values["all_share"], read_weight=values["read_weight"],
         read_from_step=values["read_from_step"], wall_offset_weight=values["wall_offset_weight"],
         freeze=tuple(values["freeze"] or ()), lora_rank=values["lora_rank"], lora_alpha=values["lora_alpha"],
         lora_dropout=values["lora_dropout"], precision=values["precision"],

@@ -16,6 +16,13 @@ from spatialvlm_cli.layout.entities import Layout
 
 DETECT_TYPES = ("all", "arch", "object")
 
+# How often training draws each kind of request when prompts are mixed (SpatialLM's three detect types, category prompts
+# with either 'all' or 'object'), at the default share of 'all'; another share rescales the rest alike.
+REQUEST_MIX: tuple[tuple[str, float], ...] = (
+    ("all", 0.55), ("arch", 0.15), ("object", 0.10), ("categories-all", 0.10), ("categories-object", 0.10),
+)
+DEFAULT_ALL_SHARE = REQUEST_MIX[0][1]
+
 
 @dataclass(frozen=True)
 class Request:

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from spatialvlm_cli.io import PointCloud
 from spatialvlm_cli.layout import Layout, format_layout, parse_layout
-from spatialvlm_cli.layout.request import ALL, Request, restrict_layout
+from spatialvlm_cli.layout.request import ALL, DEFAULT_ALL_SHARE, REQUEST_MIX, Request, restrict_layout
 from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.preprocess import prepare_point_cloud
 from spatialvlm_cli.synthetic import FURNITURE, SyntheticRoom, make_room, split_seed
@@ -134,14 +134,6 @@ def load_examples(path: Path) -> tuple[list[LayoutExample], dict[str, Any]]:
         )
     ]
     return examples, payload["meta"]
-
-
-# How often each kind of request is drawn when prompts are mixed (SpatialLM's three detect types, category prompts
-# with either 'all' or 'object'), at the default share of 'all'; another share rescales the rest alike.
-REQUEST_MIX: tuple[tuple[str, float], ...] = (
-    ("all", 0.55), ("arch", 0.15), ("object", 0.10), ("categories-all", 0.10), ("categories-object", 0.10),
-)
-DEFAULT_ALL_SHARE = REQUEST_MIX[0][1]
 
 
 def sample_request(generator: torch.Generator, present: list[str], all_share: float = DEFAULT_ALL_SHARE) -> Request:

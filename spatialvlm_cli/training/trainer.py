@@ -25,10 +25,10 @@ from torch import Tensor
 from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.distributed import Ranks
 from spatialvlm_cli.errors import ConfigError
-from spatialvlm_cli.layout.request import ALL, Request
+from spatialvlm_cli.layout.request import ALL, DEFAULT_ALL_SHARE, Request
 from spatialvlm_cli.training.augment import Augmentation, augment_example
 from spatialvlm_cli.training.curve_plot import write_curve_png
-from spatialvlm_cli.training.data import DEFAULT_ALL_SHARE, ExampleBuilder, LayoutExample, PromptMix, sample_request
+from spatialvlm_cli.training.data import ExampleBuilder, LayoutExample, PromptMix, sample_request
 from spatialvlm_cli.training.heldout import heldout_rooms, log_heldout
 from spatialvlm_cli.training.loss import NumberVocabulary, init_number_embeddings
 from spatialvlm_cli.training.model import load_for_training

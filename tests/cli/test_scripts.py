@@ -22,7 +22,8 @@ def test_pe_table_gives_mean_and_sd_over_seeds(tmp_path: Path):
     (0), so the row is 50.0 ± 70.7 (sample standard deviation of 100 and 0); its flags come from training.json."""
     gt = REPO / "scenes"
     settings = {"vlm_pe": None, "merge_rule": None, "pe_options": {}, "steps": 300, "dense_weight": 1.0,
-                "read_weight": 10.0, "read_from_step": 500, "mix_prompts": True}
+                "wall_offset_weight": 1.0, "read_weight": 10.0, "read_from_step": 500, "mix_prompts": True,
+                "all_share": 0.2}
     for seed in (0, 1):
         run = tmp_path / "pe" / "none" / f"seed{seed}"
         pred = run / "heldout" / "pred"
@@ -39,8 +40,8 @@ def test_pe_table_gives_mean_and_sd_over_seeds(tmp_path: Path):
     assert cells["row"] == "none" and cells["seeds"] == "2"
     assert cells["wall F1@.25 exact"] == "50.0 ± 70.7"
     assert cells["extent err m (median)"] == "1.00 ± 1.41"  # 0 m for the truth, the 2 m cutoff for nothing
-    assert cells["training flags"] == ("`--VLM_PE None --steps 300 --dense-weight 1 --read-weight 10 "
-                                       "--read-from-step 500 --mix-prompts`")
+    assert cells["training flags"] == ("`--VLM_PE None --steps 300 --dense-weight 1 --wall-offset-weight 1 "
+                                       "--read-weight 10 --read-from-step 500 --mix-prompts --all-share 0.2`")
     assert cells["vs none"] == "+0.0 ± 0.0"
     assert (cells["train min"], cells["final loss"]) == ("1.5", "1.500")
 
