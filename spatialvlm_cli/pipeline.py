@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from spatialvlm_cli.errors import ConfigError, OutputError, error_line
 from spatialvlm_cli.generation import GenerationResult, GenerationSettings, generate_batch, stream_generate
-from spatialvlm_cli.io import PointCloud, check_overwrite, find_point_clouds, write_text_atomic
+from spatialvlm_cli.io import check_overwrite, find_point_clouds, write_text_atomic
 from spatialvlm_cli.layout import Layout, ParseIssue, dedupe_layout, format_layout, layout_to_json, parse_layout
 from spatialvlm_cli.layout.entities import Bbox, Door, Wall, Window
 from spatialvlm_cli.layout.request import DETECT_TYPES, Request, restrict_layout
-from spatialvlm_cli.preprocess import PreparedCloud, ScanOptions, ScanTransform, prepare_point_cloud, read_scan
+from spatialvlm_cli.preprocess import PreparedCloud, Scan, ScanOptions, ScanTransform, prepare_point_cloud, read_scan
 from spatialvlm_cli.runs import OK, ManifestPart, RunKey, read_manifest
 
 if TYPE_CHECKING:
@@ -175,13 +175,12 @@ class _PreparedScene:
     transform: ScanTransform
 
 
-def _prepare_scene(loaded: LoadedModel, path: Path, settings: SceneSettings, cloud: PointCloud | None = None,
-                   transform: ScanTransform | None = None) -> _PreparedScene:
+def _prepare_scene(loaded: LoadedModel, path: Path, settings: SceneSettings, scan: Scan | None = None
+                   ) -> _PreparedScene:
     start = time.perf_counter()
-    if cloud is None:
-        cloud, transform = read_scan(path, settings.scan)
+    cloud, transform = scan if scan is not None else read_scan(path, settings.scan)
     prepared = prepare_point_cloud(cloud, loaded.num_bins, clean=settings.clean)
-    return _PreparedScene(Path(path), len(cloud), prepared, time.perf_counter() - start, transform or ScanTransform())
+    return _PreparedScene(Path(path), len(cloud), prepared, time.perf_counter() - start, transform)
 
 
 def _model_inputs(loaded: LoadedModel, scenes: list[_PreparedScene],
@@ -236,18 +235,17 @@ def infer_scene(
     path: Path,
     settings: SceneSettings,
     on_text: Callable[[str], None] | None = None,
-    cloud: PointCloud | None = None,
+    scan: Scan | None = None,
     watch: ModelWatch | None = None,
-    transform: ScanTransform | None = None,
 ) -> SceneResult:
     """Run one .ply through a loaded model (`spatialvlm_cli.model.load_spatiallm(...)`).
 
-    cloud, transform: the scan as `preprocess.read_scan` gives it when the caller already read it (to fail fast
-    before loading a model); None reads it here with settings.scan.
+    scan: the file as `preprocess.read_scan` gives it when the caller already read it (to fail fast before loading
+    a model); None reads it here with settings.scan.
     watch: a context around generation, given the model (e.g. `check.verbose_prefill` printing the nine
     checkpoints); None runs the model as it is."""
     start = time.perf_counter()
-    scene = _prepare_scene(loaded, path, settings, cloud, transform)
+    scene = _prepare_scene(loaded, path, settings, scan)
     inputs, counts = _model_inputs(loaded, [scene], settings)
     with watch(loaded.model) if watch is not None else contextlib.nullcontext():
         generated = stream_generate(loaded.model, loaded.tokenizer, inputs, settings.generation, on_text)
@@ -423,19 +421,18 @@ def run_scenes(
     on_scene_done: Callable[[Path, SceneResult | None, str | None], None] | None = None,
     watch: ModelWatch | None = None,
     reraise: bool = False,
-    first_cloud: PointCloud | None = None,
+    first_scan: Scan | None = None,
     manifest: ManifestPart | None = None,
     batch_size: int = 1,
     stale: Mapping[Path, list[Path]] | None = None,
-    first_transform: ScanTransform | None = None,
 ) -> BatchSummary:
     """Run every planned scene, one or many, and write its outputs; a scene that fails for any reason (bad file,
     numerical or library error) is recorded with a one-line reason and the batch goes on. Ctrl-C stops the batch
     (KeyboardInterrupt propagates); `reraise` lets the first failure through instead (the CLI's SPATIALVLM_DEBUG,
     and its one-scene runs, whose failure is the command's error). on_text / watch: as in `infer_scene`.
-    first_cloud, first_transform: the first planned scene as `preprocess.read_scan` gives it when the caller already
-    read it (to fail fast before loading a model). manifest: where a folder run records each scene once its outputs
-    are written (or it failed).
+    first_scan: the first planned scene as `preprocess.read_scan` gives it when the caller already read it (to fail
+    fast before loading a model). manifest: where a folder run records each scene once its outputs are written (or
+    it failed).
     batch_size: scenes per `generate()` call (`infer_batch`, no streaming: on_text is not called); a batch whose
     generation fails runs again scene by scene, so the failure is the failing scene's alone. stale: outputs to
     remove when their scene fails (`RunPlan.stale`)."""
@@ -469,9 +466,8 @@ def run_scenes(
     def one(index: int, source: Path, txt_path: Path, json_path: Path) -> None:
         start = time.perf_counter()
         try:
-            cloud, transform = (first_cloud, first_transform) if index == 0 else (None, None)
-            outcome: SceneResult | Exception = infer_scene(loaded, source, settings, on_text, cloud=cloud,
-                                                           watch=watch, transform=transform)
+            outcome: SceneResult | Exception = infer_scene(loaded, source, settings, on_text,
+                                                           scan=first_scan if index == 0 else None, watch=watch)
         except Exception as error:
             outcome = error
         finish(source, txt_path, json_path, outcome, start)

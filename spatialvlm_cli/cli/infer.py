@@ -32,11 +32,10 @@ if TYPE_CHECKING:
     from torch import nn
 
     from spatialvlm_cli.distributed import Ranks
-    from spatialvlm_cli.io import PointCloud
     from spatialvlm_cli.model.loaded import LoadedModel
     from spatialvlm_cli.panorama.pipeline import PanoramaRun
     from spatialvlm_cli.pipeline import ModelWatch, PointCloudRun, RunPlan, SceneResult
-    from spatialvlm_cli.preprocess import ScanTransform
+    from spatialvlm_cli.preprocess import Scan
 
 log = logging.getLogger(__name__)
 
@@ -383,10 +382,10 @@ def _plan_and_run(run: PointCloudRun, status: Status, ranks: Ranks | None) -> No
     ranks = ranks or Ranks()
     mine = ranks.split(plan.scenes)
     # One scene: read it before loading the model, so a bad file fails in seconds, not after a model load.
-    first_cloud = first_transform = None
+    first_scan = None
     if plan.folder is None:
         status.update(f"reading {plan.scenes[0][0]} …")
-        first_cloud, first_transform = read_scan(plan.scenes[0][0], run.scene.scan)
+        first_scan = read_scan(plan.scenes[0][0], run.scene.scan)
     loaded, meta = None, {}
     if mine:
         status.update(f"loading {run.model} …")
@@ -398,7 +397,7 @@ def _plan_and_run(run: PointCloudRun, status: Status, ranks: Ranks | None) -> No
     status.stop()
     if plan.folder is None:
         assert loaded is not None  # one scene, one process: it is this process's
-        _run_one_scene(run, plan, loaded, meta, first_cloud, first_transform)
+        _run_one_scene(run, plan, loaded, meta, first_scan)
     else:
         _run_folder(run, plan, ranks, mine, loaded, meta)
 
@@ -440,7 +439,7 @@ def _watch() -> ModelWatch | None:
 
 
 def _run_one_scene(run: PointCloudRun, plan: RunPlan, loaded: LoadedModel, meta: dict[str, object],
-                   cloud: PointCloud | None, transform: ScanTransform | None) -> None:
+                   scan: Scan | None) -> None:
     """The scene's text streams to stdout; a failure is the command's error (one line, nothing written)."""
     from rich.markup import escape
 
@@ -460,7 +459,7 @@ def _run_one_scene(run: PointCloudRun, plan: RunPlan, loaded: LoadedModel, meta:
     err.print(f"model output in integer bins ({100 * 32 / loaded.num_bins:g} cm positions from the scan's min "
               f"corner); {txt_path} gets metres:", markup=False)
     run_scenes(loaded, plan.scenes, run.scene, meta, on_text=terminal.stream, on_scene_done=on_done, watch=_watch(),
-               reraise=True, first_cloud=cloud, first_transform=transform)
+               reraise=True, first_scan=scan)
 
 
 def _run_folder(run: PointCloudRun, plan: RunPlan, ranks: Ranks, mine: list[tuple[Path, Path, Path]],

@@ -11,6 +11,7 @@ from spatialvlm_cli.preprocess.pointcloud import (
     prepare_point_cloud,
 )
 from spatialvlm_cli.preprocess.scan import (
+    Scan,
     ScanOptions,
     ScanTransform,
     condition_scan,
@@ -23,6 +24,7 @@ from spatialvlm_cli.preprocess.scan import (
 
 __all__ = [
     "PreparedCloud",
+    "Scan",
     "ScanOptions",
     "ScanTransform",
     "cleanup",

@@ -276,7 +276,11 @@ def condition_scan(cloud: PointCloud, options: ScanOptions, source: str = "the s
     return PointCloud(points=points, colors=colors), transform
 
 
-def read_scan(path: Path, options: ScanOptions) -> tuple[PointCloud, ScanTransform]:
+# A scan ready for the model: the cloud in the model's frame and how that frame relates to the file.
+Scan = tuple[PointCloud, ScanTransform]
+
+
+def read_scan(path: Path, options: ScanOptions) -> Scan:
     """Read a scan (`io.read_point_cloud`, any supported format) and condition it (`condition_scan`)."""
     factor = options.factor
     cloud = read_point_cloud(path, scale=factor if factor is not None else 1.0)
