@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spatialvlm_cli.layout.entities import Layout, Wall
+from spatialvlm_cli.layout.footprint import box_corners_xy
 
 OPENING_DEPTH_M = 0.1  # depth of an opening whose wall is missing or has no thickness
 
@@ -39,10 +40,8 @@ class Solid:
     def corners(self) -> np.ndarray:
         """(8, 3) metres: the bottom face counter-clockwise from local (-x, -y) seen from above, then the top face
         in the same order."""
-        hx, hy, hz = (value / 2 for value in self.size)
-        local = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
-        cos, sin = math.cos(self.yaw), math.sin(self.yaw)
-        xy = local @ np.array([[cos, sin], [-sin, cos]]) + self.centre[:2]
+        hz = self.size[2] / 2
+        xy = box_corners_xy(np.array([self.centre[:2]]), np.array([self.yaw]), np.array([self.size[:2]]))[0]
         bottom = np.column_stack([xy, np.full(4, self.centre[2] - hz)])
         top = np.column_stack([xy, np.full(4, self.centre[2] + hz)])
         return np.concatenate([bottom, top])
