@@ -71,11 +71,8 @@ def plot_command(
     if point_cloud is not None:
         from spatialvlm_cli.io import read_point_cloud
 
-        cloud = read_point_cloud(point_cloud)
+        cloud = read_point_cloud(point_cloud).subsampled(max_points, seed)
         points, colors = cloud.points, cloud.colors
-        if len(points) > max_points > 0:
-            keep = _subsample(len(points), max_points, seed)
-            points, colors = points[keep], colors[keep] if colors is not None else None
     inputs = [path for path in (layout, gt, point_cloud) if path is not None]
     replaced = check_overwrite([output], inputs, values["overwrite"], _written_by_plot)
     image = render_floor_plan(pred_layout, gt_layout, points, colors, size_px=size, labels=labels)
@@ -98,8 +95,3 @@ def _written_by_plot(path: Path) -> bool:
     except (OSError, ValueError):
         return False
 
-
-def _subsample(count: int, keep: int, seed: int):
-    import numpy as np
-
-    return np.sort(np.random.default_rng(seed).choice(count, size=keep, replace=False))

@@ -30,6 +30,14 @@ class PointCloud:
     def __len__(self) -> int:
         return int(self.points.shape[0])
 
+    def subsampled(self, max_points: int, seed: int = 0) -> PointCloud:
+        """At most `max_points` of the points (0: all), a seeded random choice kept in file order: what a picture
+        or a viewer needs of a large scan."""
+        if not 0 < max_points < len(self):
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self), size=max_points, replace=False))
+        return PointCloud(self.points[keep], self.colors[keep] if self.colors is not None else None)
+
 
 def find_point_clouds(path: Path) -> list[Path]:
     """A scan file (.ply or another of SCAN_SUFFIXES) -> [it]; a folder -> its scan files (not recursive, sorted).

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from spatialvlm_cli.errors import InputError
+from spatialvlm_cli.io.pointcloud import PointCloud
 from spatialvlm_cli.layout.entities import Layout
 from spatialvlm_cli.layout.solids import Solid, layout_solids
 
@@ -47,9 +48,8 @@ def log_scene(recording: Any, points: np.ndarray | None, colors: np.ndarray | No
     rr = _rerun()
     recording.log("/", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
     if points is not None and len(points):
-        if len(points) > max_points > 0:
-            keep = np.sort(np.random.default_rng(seed).choice(len(points), size=max_points, replace=False))
-            points, colors = points[keep], colors[keep] if colors is not None else None
+        shown = PointCloud(points, colors).subsampled(max_points, seed)
+        points, colors = shown.points, shown.colors
         rgb = (np.clip(colors, 0.0, 1.0) * 255).round().astype(np.uint8) if colors is not None else np.tile(
             np.array(SCAN_GREY, dtype=np.uint8), (len(points), 1))
         recording.log("scan", rr.Points3D(points.astype(np.float32), colors=rgb, radii=POINT_RADIUS_M), static=True)

@@ -7,6 +7,7 @@ import pytest
 
 from spatialvlm_cli.errors import InputError, OutputError
 from spatialvlm_cli.io import (
+    PointCloud,
     check_overwrite,
     find_point_clouds,
     read_point_cloud,
@@ -140,3 +141,13 @@ def test_ascii_mesh_is_checked_up_to_its_vertices(make_ply):
     path.write_text("\n".join(lines[:-2]) + "\n")  # one vertex and the face gone
     with pytest.raises(InputError, match="declares 3 vertices but the file holds 2 data line"):
         read_point_cloud(path)
+
+
+def test_subsampled_keeps_a_seeded_subset_in_file_order():
+    points = np.arange(30, dtype=np.float64).reshape(10, 3)
+    cloud = PointCloud(points, points / 30)
+    kept = cloud.subsampled(4, seed=3)
+    assert len(kept) == 4 and np.all(np.diff(kept.points[:, 0]) > 0)  # rows of the file, in its order
+    np.testing.assert_array_equal(kept.colors, kept.points / 30)  # colours stay with their points
+    np.testing.assert_array_equal(cloud.subsampled(4, seed=3).points, kept.points)
+    assert cloud.subsampled(0) is cloud and cloud.subsampled(10) is cloud
