@@ -154,7 +154,7 @@ class PointCloudLMMixin:
         `past_key_values` (transformers' name changed in 5.24); both are named parameters so that generate() accepts
         a cache the caller passes (it checks the forward's signature).
         Returns logits (B, S or logits_to_keep, vocab) and the KV cache."""
-        cache = transformers_seam.pop_cache({"cache": cache, "past_key_values": past_key_values})
+        cache = cache if cache is not None else past_key_values
         point_rotary = None
         mask = point_token_mask(input_ids, self.config) if point_clouds is not None and input_ids is not None else None
         if mask is not None and mask.any():
