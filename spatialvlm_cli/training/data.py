@@ -174,6 +174,12 @@ class PromptMix:
             self._prompts[request] = self.processor.prompt_ids(request.detect_type, request.categories)
         return self._prompts[request]
 
+    def prompt_with_points(self, request: Request, num_point_tokens: int) -> list[int]:
+        """The prompt ids of `request` with its one point placeholder expanded to `num_point_tokens` of them."""
+        prompt = self.prompt(request)
+        at = prompt.index(self.point_token_id)
+        return prompt[:at] + [self.point_token_id] * num_point_tokens + prompt[at + 1 :]
+
     def answer_text(self, example: LayoutExample) -> str:
         """The example's full answer text (without the end-of-turn token)."""
         return self.tokenizer.decode(example.target_ids[:-1].tolist())
@@ -197,10 +203,7 @@ class PromptMix:
         requests = requests or [example.request for example in examples]
         rows = []
         for example, request in zip(examples, requests, strict=True):
-            prompt = self.prompt(request)
-            at = prompt.index(self.point_token_id)
-            ids = prompt[:at] + [self.point_token_id] * example.num_point_tokens + prompt[at + 1 :]
-            rows.append((ids, self.target_ids(example, request)))
+            rows.append((self.prompt_with_points(request, example.num_point_tokens), self.target_ids(example, request)))
         input_ids, labels, attention_mask = left_padded(rows, self.pad_token_id)
         return {
             "input_ids": input_ids,

@@ -62,9 +62,7 @@ def prompt_use(model: Any, mix: PromptMix, examples: list[LayoutExample]) -> dic
 
     def probabilities(example: LayoutExample, request: Request, answer: list[int], at: list[int]) -> list[float]:
         """p(answer[i] | prompt of `request`, answer[:i]) for i in `at`."""
-        prompt = mix.prompt(request)
-        point = prompt.index(mix.point_token_id)
-        ids = prompt[:point] + [mix.point_token_id] * example.num_point_tokens + prompt[point + 1 :] + answer
+        ids = mix.prompt_with_points(request, example.num_point_tokens) + answer
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                            point_clouds=[torch.from_numpy(example.rows)], logits_to_keep=len(answer) + 1).logits
