@@ -24,6 +24,7 @@ from spatialvlm_cli.evaluation import evaluate_folders
 from spatialvlm_cli.generation import GenerationSettings
 from spatialvlm_cli.model.loaded import LoadedModel
 from spatialvlm_cli.pipeline import SceneSettings, infer_scene, write_scene_outputs
+from spatialvlm_cli.preprocess import read_scan
 from spatialvlm_cli.training.data import LayoutExample, PromptMix
 from spatialvlm_cli.training.loss import IGNORE_INDEX
 
@@ -52,18 +53,19 @@ def evaluate_heldout(loaded: LoadedModel, rooms: list[Path], out: Path, max_new_
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
     settings = SceneSettings(generation=GenerationSettings(greedy=True, max_new_tokens=max_new_tokens))
-    with torch.no_grad():
-        for room in rooms:
-            result = infer_scene(loaded, room, settings)
-            write_scene_outputs(result, pred / f"{room.stem}.txt", pred / f"{room.stem}.json", {"model": "training"})
-            shutil.copy(room.with_suffix(".txt"), gt / f"{room.stem}.txt")
-    report = evaluate_folders(pred, gt, exact=True, geometry=True)
-    geometry = report.geometry
     arch = SceneSettings(detect_type="arch", generation=settings.generation)
     categories = SceneSettings(categories=OBEDIENCE_CATEGORIES, generation=settings.generation)
+    arch_with_boxes = categories_other = 0
     with torch.no_grad():
-        arch_with_boxes = sum(infer_scene(loaded, room, arch).outside_request > 0 for room in rooms)
-        categories_other = sum(infer_scene(loaded, room, categories).outside_request > 0 for room in rooms)
+        for room in rooms:
+            scan = read_scan(room, settings.scan)  # read once for the three requests
+            result = infer_scene(loaded, room, settings, scan=scan)
+            write_scene_outputs(result, pred / f"{room.stem}.txt", pred / f"{room.stem}.json", {"model": "training"})
+            shutil.copy(room.with_suffix(".txt"), gt / f"{room.stem}.txt")
+            arch_with_boxes += infer_scene(loaded, room, arch, scan=scan).outside_request > 0
+            categories_other += infer_scene(loaded, room, categories, scan=scan).outside_request > 0
+    report = evaluate_folders(pred, gt, exact=True, geometry=True)
+    geometry = report.geometry
 
     def percent(value: float | None) -> float | None:
         return None if value is None else round(100 * value, 1)
