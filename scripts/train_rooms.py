@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Train with SpatialLM's detect types and category prompts (answers filtered).")
     parser.add_argument("--all-share", type=float, default=DEFAULT_ALL_SHARE,
                         help="With --mix-prompts: the share of requests that ask for everything.")
+    parser.add_argument("--then", action="append", default=[],
+                        help="A further leg, the settings it changes as KEY=VALUE words (as spatialvlm train).")
     parser.add_argument("--heldout", type=Path, default=REPO / "data" / "heldout",
                         help="Held-out rooms (.ply + .txt) for the evaluation during training.")
     parser.add_argument("--eval-every", type=int, default=0,
@@ -135,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         job = TrainingJob(settings, args.out, rooms=args.train_rooms,
                           cache=args.data or REPO / "data" / f"train-{args.train_rooms}.pt", resume=args.resume,
                           stop_after=args.stop_after, heldout=args.heldout, eval_every=args.eval_every,
-                          eval_rooms=args.eval_rooms, workers=args.workers, threads=args.threads)
+                          eval_rooms=args.eval_rooms, workers=args.workers, threads=args.threads,
+                          then=tuple(parse_key_values(leg.split(), "--then") for leg in args.then))
+        job.legs()  # a leg's bad settings fail before anything is built
         with Progress(*columns, disable=not is_main) as progress:
             tasks: dict[str, TaskID] = {}
 
@@ -146,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
             def on_step(step: int, loss: float) -> None:
                 if "train" not in tasks:
-                    tasks["train"] = progress.add_task("train", total=min(settings.steps, args.stop_after or
-                                                                          settings.steps), status="")
+                    tasks["train"] = progress.add_task("train", total=job.total_steps, status="")
                 progress.update(tasks["train"], completed=step, status=f"loss {loss:.3f}")
 
             if args.prepare_only:
@@ -161,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted; continue with --resume (checkpoint every {args.checkpoint_every} steps)", file=sys.stderr)
         return 130
-    if is_main:
+    if is_main and not report.losses:
+        print(f"{args.out}: already trained ({report.steps} steps)")
+    elif is_main:
         print(f"{args.out}: {report.parameters / 1e6:.2f}M parameters, {report.steps} steps, "
               f"{report.seconds / 60:.1f} min, final loss {report.losses[-1]:.3f}")
     return 0

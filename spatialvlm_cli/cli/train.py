@@ -113,6 +113,14 @@ def train_command(
         bool, typer.Option("--resume", rich_help_panel=SCHEDULE_PANEL,
                            help="Continue OUTPUT's run from its last checkpoint (same settings).")
     ] = False,
+    then: Annotated[
+        list[str] | None,
+        typer.Option("--then", rich_help_panel=SCHEDULE_PANEL,
+                     help="A further leg after this schedule (repeatable): the settings it changes as KEY=VALUE "
+                     "words, e.g. --then 'steps=400 warmup_steps=20 all_share=0.2'. It starts from the previous "
+                     "leg's last checkpoint with a new optimizer and schedule; earlier legs go to OUTPUT/leg-N, the "
+                     "last to OUTPUT."),
+    ] = None,
     init_from: Annotated[
         Path | None, typer.Option("--init_from", "--init-from", rich_help_panel=SCHEDULE_PANEL,
                                   help="Warm start: a new schedule from another run folder's last checkpoint "
@@ -170,7 +178,8 @@ def train_command(
           --VLM_PE 3D_RoPE --PCD_PE_Merge_Rule 3D_only --freeze point_backbone
       spatialvlm train -m configs/train-rooms.yaml --rooms 3000 -o runs/rooms \\
           --steps 1500 --lr 1e-3 --dense_weight 1 --read_weight 10 \\
-          --read_from_step 500 --mix_prompts
+          --read_from_step 500 --mix_prompts \\
+          --then 'steps=400 warmup_steps=20 all_share=0.2 read_from_step=0'
       torchrun --standalone --nproc-per-node 2 -m spatialvlm_cli train \\
           ... --threads 1
     """
@@ -219,10 +228,13 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
         augment_scale=values["augment_scale"],
         init_from=None if values["init_from"] is None else str(values["init_from"]),
     )
-    return TrainingJob(settings, output, scans=values["data"], rooms=values["rooms"], cache=values["cache"],
-                       resume=values["resume"], stop_after=values["stop_after"], heldout=values["heldout"],
-                       eval_every=values["eval_every"], eval_rooms=values["eval_rooms"], workers=values["workers"],
-                       threads=values["threads"], device=values["device"])
+    then = tuple(parse_key_values(leg.split(), "--then") for leg in values["then"] or ())
+    job = TrainingJob(settings, output, scans=values["data"], rooms=values["rooms"], cache=values["cache"],
+                      resume=values["resume"], stop_after=values["stop_after"], heldout=values["heldout"],
+                      eval_every=values["eval_every"], eval_rooms=values["eval_rooms"], workers=values["workers"],
+                      threads=values["threads"], device=values["device"], then=then)
+    job.legs()  # a leg's bad settings fail here, before the model loads
+    return job
 
 
 def _run(job: TrainingJob) -> None:
@@ -236,7 +248,7 @@ def _run(job: TrainingJob) -> None:
     launch = torchrun_launch()
     is_main = launch is None or launch[0] == 0
     settings = job.settings
-    total = min(settings.steps, job.stop_after or settings.steps)
+    total = job.total_steps
     tasks: dict[str, TaskID] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   TextColumn("{task.fields[status]}"), console=terminal.err, disable=not is_main) as progress:
@@ -256,7 +268,12 @@ def _run(job: TrainingJob) -> None:
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"continue with the same command and --resume (a checkpoint every "
                                     f"{settings.checkpoint_every} steps)") from None
-    if is_main:
-        terminal.out.print(f"{job.out}: {report.parameters / 1e6:.2f}M parameters, {report.steps} steps, "
-                           f"{report.seconds / 60:.1f} min, final loss {report.losses[-1]:.3f}; "
-                           f"load it with --model {job.out}", markup=False, highlight=False)
+    if not is_main:
+        return
+    if not report.losses:
+        terminal.out.print(f"{job.out}: already trained ({report.steps} steps); load it with --model {job.out}",
+                           markup=False, highlight=False)
+        return
+    terminal.out.print(f"{job.out}: {report.parameters / 1e6:.2f}M parameters, {report.steps} steps, "
+                       f"{report.seconds / 60:.1f} min, final loss {report.losses[-1]:.3f}; "
+                       f"load it with --model {job.out}", markup=False, highlight=False)

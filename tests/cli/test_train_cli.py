@@ -76,6 +76,51 @@ def test_a_used_run_folder_needs_resume(tuned):
     assert {path: path.stat().st_mtime_ns for path in tuned.iterdir()} == before
 
 
+def same_weights(a: Path, b: Path) -> bool:
+    first, second = (load_file(path / "model.safetensors") for path in (a, b))
+    return first.keys() == second.keys() and all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_then_equals_the_legs_run_by_hand(tmp_path):
+    """One command with --then trains what two commands train (the second warm-started from the first), leg 1 in
+    OUTPUT/leg-1 and the last leg in OUTPUT; stopped inside leg 2 and resumed, it still ends with the same weights."""
+    leg = ["-m", "tiny-qwen", "-d", str(SCENES), *QUICK, "--checkpoint_every", "1"]
+    then = ["--then", "steps=3 lr=0.0005 warmup_steps=1"]
+    assert run([*leg, "-o", str(tmp_path / "one"), *then]).exit_code == 0
+    assert run([*leg, "-o", str(tmp_path / "first")]).exit_code == 0
+    second = run([*leg, "-o", str(tmp_path / "second"), "--init_from", str(tmp_path / "first"), "--steps", "3",
+                  "--lr", "0.0005"])
+    assert second.exit_code == 0, second.output
+    assert same_weights(tmp_path / "one" / "leg-1", tmp_path / "first")
+    assert same_weights(tmp_path / "one", tmp_path / "second")
+    assert not same_weights(tmp_path / "first", tmp_path / "second")
+    settings = json.loads((tmp_path / "one" / "training.json").read_text())["settings"]
+    assert (settings["steps"], settings["lr"], settings["init_from"]) == (3, 0.0005, str(tmp_path / "one" / "leg-1"))
+
+    stopped = run([*leg, "-o", str(tmp_path / "stopped"), *then, "--stop_after", "3"])  # 2 steps + 1 of leg 2
+    assert stopped.exit_code == 0, stopped.output
+    resumed = run([*leg, "-o", str(tmp_path / "stopped"), *then, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "5 steps" in resumed.stdout  # leg 1 counted, not run again
+    assert same_weights(tmp_path / "stopped", tmp_path / "one")
+    again = run([*leg, "-o", str(tmp_path / "stopped"), *then, "--resume"])
+    assert again.exit_code == 0 and "already trained (5 steps)" in again.stdout, again.output
+
+
+@pytest.mark.parametrize(("then", "fragment"), [
+    ("nosuch=1", "'nosuch' is not a setting"),
+    ("vlm_pe=3D_RoPE", "'vlm_pe' is not a setting"),
+    ("steps=many", "steps='many' should be a whole number"),
+    ("mix_prompts=1", "should be true or false"),
+    ("all_share=1.5", "between 0 and 1"),
+    ("steps", "expects KEY=VALUE"),
+])
+def test_a_bad_leg_fails_in_one_line_before_training(tmp_path, then, fragment):
+    out = tmp_path / "run"
+    assert_one_line_error(run(["-m", "tiny-qwen", "--rooms", "2", "-o", str(out), *QUICK, "--then", then]), fragment)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(("args", "fragment"), [
     (["-m", "tiny-qwen"], "give training data"),
     (["-m", "tiny-qwen", "-d", "no/such/folder"], "neither a data folder"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -90,11 +91,15 @@ def test_train_script_end_to_end(tmp_path, capsys):
     script = _train_script()
     common = ["--model", ARCHITECTURE, "--train-rooms", "2", "--data", str(tmp_path / "rooms.pt"),
               "--workers", "1", "--batch-size", "1", "--threads", "1"]
-    assert script.main([*common, "--out", str(tmp_path / "run"), "--steps", "2", "--VLM_PE", "None"]) == 0
+    assert script.main([*common, "--out", str(tmp_path / "run"), "--steps", "2", "--VLM_PE", "None",
+                        "--then", "steps=1 lr=0.0005"]) == 0
     assert (tmp_path / "rooms.pt").is_file()
-    assert {"config.json", "model.safetensors", "tokenizer.json", "training.json"} <= {
-        p.name for p in (tmp_path / "run").iterdir()
-    }
+    for folder in (tmp_path / "run" / "leg-1", tmp_path / "run"):
+        assert {"config.json", "model.safetensors", "tokenizer.json", "training.json"} <= {
+            p.name for p in folder.iterdir()
+        }
+    last = json.loads((tmp_path / "run" / "training.json").read_text())["settings"]
+    assert (last["steps"], last["lr"], last["init_from"]) == (1, 0.0005, str(tmp_path / "run" / "leg-1"))
     capsys.readouterr()
     assert script.main([*common, "--out", str(tmp_path / "bad"), "--VLM_PE", "4D_RoPE"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
