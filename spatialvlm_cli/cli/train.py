@@ -150,6 +150,10 @@ def train_command(
         float, typer.Option("--wall_offset_weight", "--wall-offset-weight", rich_help_panel=RECIPE_PANEL,
                             help="Where in its cell each near-wall token's wall runs (needs --dense_weight).")
     ] = 0.0,
+    box_weight: Annotated[
+        float, typer.Option("--box_weight", "--box-weight", rich_help_panel=RECIPE_PANEL,
+                            help="For each token in a box, that box's centre and size (needs --dense_weight).")
+    ] = 0.0,
     read_weight: Annotated[
         float, typer.Option("--read_weight", "--read-weight", rich_help_panel=RECIPE_PANEL,
                             help="The room extent from every answer position's last hidden state.")
@@ -222,6 +226,7 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
         dense_weight=values["dense_weight"], mix_prompts=values["mix_prompts"],
         all_share=values["all_share"], read_weight=values["read_weight"],
         read_from_step=values["read_from_step"], wall_offset_weight=values["wall_offset_weight"],
+        box_weight=values["box_weight"],
         freeze=tuple(values["freeze"] or ()), lora_rank=values["lora_rank"], lora_alpha=values["lora_alpha"],
         lora_dropout=values["lora_dropout"], precision=values["precision"],
         gradient_checkpointing=values["gradient_checkpointing"], augment_rotation=values["augment_rotation"],

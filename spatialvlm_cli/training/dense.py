@@ -15,6 +15,10 @@ the first decoder layer sees them (the output of its input RMSNorm), with target
 * wall offset (optional, smooth L1, in cells): the vector (x, y) from the token's cell centre to the nearest point
   of the nearest wall's centre line, scored on tokens within one cell of a wall. Occupancy says which cells hold a
   wall; this says where in the cell it runs, which only the points' positions inside the cell can tell.
+* box geometry (optional, a head of its own, smooth L1, in cells): for a token whose cell holds part of a box, the
+  vector (x, y) from its cell centre to the centre of the nearest box and that box's size (x, y, z). Occupancy
+  says that a box is there (and the room models learn it: see the README); this says where it stands and how big
+  it is, the numbers its layout line needs.
 
 The head is not part of the saved model (`save_pretrained` writes only the SpatialLM weights); it lives in the
 resume checkpoint. All geometry here is in the prepared cloud's frame: metres from its min corner.
@@ -22,6 +26,7 @@ resume checkpoint. All geometry here is in the prepared cloud's frame: metres fr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,11 +49,13 @@ _STEP_M = 0.1  # sampling step along entity surfaces, metres
 class DenseLabels:
     """One room's dense targets. cells: dict from an output-grid cell (x, y, z) to a bitmask over DENSE_CLASSES;
     extent: (4,) float32 wall-endpoint box (x_min, y_min, x_max, y_max); walls: (W, 4) float32 wall centre lines
-    (ax, ay, bx, by). Metres from the cloud's min corner."""
+    (ax, ay, bx, by); boxes: (B, 5) float32 (centre x, centre y, size x, size y, size z) of the generator-class
+    boxes. Metres from the cloud's min corner."""
 
     cells: dict[tuple[int, int, int], int]
     extent: np.ndarray
     walls: np.ndarray
+    boxes: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -56,16 +63,19 @@ class DenseTargets:
     """Per-token targets of a batch of M point tokens. occupancy: (M, len(DENSE_CLASSES)) float32 0/1; extent:
     (M, 4) float32 in units of EXTENT_SCALE_M; wall_offset: (M, 2) float32, cells, from the token's cell centre to the
     nearest wall centre line; near_wall: (M,) bool, the tokens whose wall offset is scored (|offset| <= 1 cell in
-    both axes)."""
+    both axes); box: (M, 5) float32, cells, from the token's cell centre to the nearest box centre (x, y) and that
+    box's size (x, y, z); in_box: (M,) bool, the tokens whose cell holds part of a box (their box target is
+    scored)."""
 
     occupancy: Tensor
     extent: Tensor
     wall_offset: Tensor
     near_wall: Tensor
+    box: Tensor
+    in_box: Tensor
 
     def to(self, device: torch.device) -> DenseTargets:
-        return DenseTargets(self.occupancy.to(device), self.extent.to(device), self.wall_offset.to(device),
-                            self.near_wall.to(device))
+        return DenseTargets(*(getattr(self, item.name).to(device) for item in dataclasses.fields(self)))
 
 
 def token_cell_size_m(num_bins: int, strides: Sequence[int]) -> float:
@@ -125,7 +135,9 @@ def dense_labels(layout: Layout, cell_size_m: float) -> DenseLabels:
         extent = np.concatenate([ends.min(0), ends.max(0)]).astype(np.float32)
     else:
         extent = np.zeros(4, dtype=np.float32)
-    return DenseLabels(cells, extent, walls)
+    boxes = np.array([[b.position_x, b.position_y, b.scale_x, b.scale_y, b.scale_z] for b in layout.bboxes
+                      if b.class_name in FURNITURE], dtype=np.float32).reshape(-1, 5)
+    return DenseLabels(cells, extent, walls, boxes)
 
 
 def nearest_wall_offset(walls: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -155,6 +167,7 @@ def dense_targets(labels: Sequence[DenseLabels], grid_coord: Tensor, counts: Seq
     occupancy = torch.zeros(grid_coord.shape[0], len(DENSE_CLASSES))
     extent = torch.zeros(grid_coord.shape[0], 4)
     wall_offset = torch.zeros(grid_coord.shape[0], 2)
+    box = torch.zeros(grid_coord.shape[0], 5)
     bits = torch.tensor([1 << i for i in range(len(DENSE_CLASSES))])
     start = 0
     for room, count in zip(labels, counts, strict=True):
@@ -164,9 +177,16 @@ def dense_targets(labels: Sequence[DenseLabels], grid_coord: Tensor, counts: Seq
         extent[start : start + count] = torch.from_numpy(room.extent / EXTENT_SCALE_M)
         centres = (cells[:, :2].numpy().astype(np.float32) + 0.5) * cell_size_m
         wall_offset[start : start + count] = torch.from_numpy(nearest_wall_offset(room.walls, centres) / cell_size_m)
+        if len(room.boxes):
+            nearest = ((centres[:, None, :] - room.boxes[None, :, :2]) ** 2).sum(-1).argmin(1)
+            chosen = room.boxes[nearest]
+            box[start : start + count] = torch.from_numpy(
+                np.concatenate([chosen[:, :2] - centres, chosen[:, 2:]], axis=1) / cell_size_m)
         start += count
     near_wall = (wall_offset.abs() <= 1.0).all(dim=1)
-    return DenseTargets(occupancy, extent, torch.where(near_wall[:, None], wall_offset, 0.0), near_wall)
+    in_box = occupancy[:, len(DENSE_CLASSES) - len(FURNITURE) :].any(dim=1)
+    return DenseTargets(occupancy, extent, torch.where(near_wall[:, None], wall_offset, 0.0), near_wall,
+                        torch.where(in_box[:, None], box, 0.0), in_box)
 
 
 class DenseHead(nn.Module):
@@ -192,3 +212,11 @@ class DenseHead(nn.Module):
             losses["wall_offset"] = F.smooth_l1_loss(out[near, classes + 4 :], targets.wall_offset[near], beta=0.05) \
                 if near.any() else out[:0].sum()
         return losses
+
+
+def box_loss(predicted: Tensor, targets: DenseTargets) -> Tensor:
+    """Smooth L1 (cells) of the box head's (M, 5) outputs against the box targets, a mean over the tokens in a box;
+    0 when none is."""
+    inside = targets.in_box
+    return F.smooth_l1_loss(predicted[inside].float(), targets.box[inside], beta=0.05) if inside.any() \
+        else predicted[:0].sum()

@@ -4,6 +4,8 @@
 * `dense` (dense_weight): per point token, its cell's occupancy and the room extent (`dense.py`), from a linear head
   on the point tokens as the first decoder layer sees them (after its input RMSNorm);
 * `wall_offset` (wall_offset_weight): where in its cell each near-wall token's wall runs, from the same head;
+* `box` (box_weight): for each token in a box, where that box's centre lies and its size, from a head of its own
+  on the same tokens (so a run without it warm-starts one with it);
 * `read` (read_weight, from read_from_step): the room extent from the decoder's last hidden state at every answer
   position.
 
@@ -29,6 +31,7 @@ from spatialvlm_cli.training.dense import (
     EXTENT_SCALE_M,
     DenseHead,
     DenseLabels,
+    box_loss,
     dense_targets,
     labels_from_target_text,
     token_cell_size_m,
@@ -54,9 +57,11 @@ class Objective:
         dense_head = DenseHead(config.hidden_size, wall_offset=settings.wall_offset_weight > 0) \
             if settings.dense_weight > 0 else None
         read_head = nn.Linear(config.hidden_size, 4) if settings.read_weight > 0 else None
-        self.dense_head, self.read_head = dense_head, read_head
+        box_head = nn.Linear(config.hidden_size, 5) if settings.box_weight > 0 else None
+        self.dense_head, self.read_head, self.box_head = dense_head, read_head, box_head
         self.heads: dict[str, nn.Module] = {
-            name: head for name, head in (("dense_head", dense_head), ("read_head", read_head)) if head is not None}
+            name: head for name, head in (("dense_head", dense_head), ("read_head", read_head),
+                                          ("box_head", box_head)) if head is not None}
         self._labels: dict[int, DenseLabels] = {}  # per example index, built on first use
         self._captured: dict[str, Tensor] = {}
         if dense_head is not None:
@@ -99,11 +104,15 @@ class Objective:
                 torch.cumsum(torch.tensor([len(c) for c in clouds]), dim=0))
             counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()
             targets = dense_targets(labels_of, grid, counts, self.cell_size).to(logits.device)
-            dense = self.dense_head.losses(self._captured.pop("normed")[point_mask], targets)
+            tokens = self._captured.pop("normed")[point_mask]
+            dense = self.dense_head.losses(tokens, targets)
             terms["dense"] = settings.dense_weight * (dense["occupancy"] + dense["extent"]) * point_share
             if self.dense_head.wall_offset:
                 (near_share,) = ranks.shares([int(targets.near_wall.sum())])
                 terms["wall_offset"] = settings.wall_offset_weight * dense["wall_offset"] * near_share
+            if self.box_head is not None:
+                (box_share,) = ranks.shares([int(targets.in_box.sum())])
+                terms["box"] = settings.box_weight * box_loss(self.box_head(tokens.float()), targets) * box_share
         final_states = self._captured.pop("final", None)
         if self.read_head is not None and step >= settings.read_from_step:
             final = final_states[:, -target_length - 1 : -1]

@@ -19,6 +19,7 @@ from spatialvlm_cli.training.dense import (
     DENSE_CLASSES,
     EXTENT_SCALE_M,
     DenseHead,
+    box_loss,
     dense_labels,
     dense_targets,
     nearest_wall_offset,
@@ -74,6 +75,24 @@ def test_dense_targets_per_token_and_head_loss():
     hidden = torch.randn(3, 16)
     expected = torch.nn.functional.smooth_l1_loss(head.linear(hidden)[:1, -2:], targets.wall_offset[:1], beta=0.05)
     torch.testing.assert_close(head.losses(hidden, targets)["wall_offset"], expected)
+
+
+def test_box_targets_point_from_each_box_token_to_its_box_centre():
+    """A 2.0 x 1.6 x 0.6 m bed centred at (2.0, 2.0) m, 0.8 m cells: cell (2, 2) is centred on it, cell (1, 1)
+    (centre (1.2, 1.2) m) is one cell off in x and y; an empty cell is not scored."""
+    layout = Layout(bboxes=[Bbox(id=0, class_name="bed", position_x=2.0, position_y=2.0, position_z=0.3,
+                                 angle_z=0.0, scale_x=2.0, scale_y=1.6, scale_z=0.6)])
+    labels = dense_labels(layout, 0.8)
+    np.testing.assert_allclose(labels.boxes, [[2.0, 2.0, 2.0, 1.6, 0.6]])
+    targets = dense_targets([labels], torch.tensor([[2, 2, 0], [1, 1, 0], [7, 7, 7]]), [3], 0.8)
+    assert targets.in_box.tolist() == [True, True, False]
+    torch.testing.assert_close(targets.box, torch.tensor([[0.0, 0.0, 2.5, 2.0, 0.75], [1.0, 1.0, 2.5, 2.0, 0.75],
+                                                          [0.0, 0.0, 0.0, 0.0, 0.0]]))
+    predicted = torch.randn(3, 5)
+    expected = torch.nn.functional.smooth_l1_loss(predicted[:2], targets.box[:2], beta=0.05)
+    torch.testing.assert_close(box_loss(predicted, targets), expected)
+    empty = dense_targets([dense_labels(Layout(), 0.8)], torch.tensor([[0, 0, 0]]), [1], 0.8)
+    assert box_loss(predicted[:1], empty) == 0
 
 
 def test_nearest_wall_offset_reaches_the_closest_point_of_the_closest_segment():
@@ -145,7 +164,7 @@ def test_warm_start_begins_from_another_runs_weights(tmp_path, examples):
     first = TrainSettings(model=ARCHITECTURE, steps=2, batch_size=2, warmup_steps=1, dense_weight=1.0)
     train(first, examples, tmp_path / "first")
     warm = TrainSettings(model=ARCHITECTURE, steps=1, batch_size=2, lr=0.0, warmup_steps=1,
-                         dense_weight=1.0, init_from=str(tmp_path / "first"))
+                         dense_weight=1.0, box_weight=1.0, init_from=str(tmp_path / "first"))  # a new head
     train(warm, examples, tmp_path / "warm")
     before, after = (load_file(tmp_path / name / "model.safetensors") for name in ("first", "warm"))
     assert all(torch.equal(before[name], after[name]) for name in before)  # lr 0: the warm start is kept as is
@@ -154,6 +173,8 @@ def test_warm_start_begins_from_another_runs_weights(tmp_path, examples):
 def test_wall_offset_needs_the_dense_loss():
     with pytest.raises(ValueError, match="dense weight"):
         TrainSettings(model=ARCHITECTURE, wall_offset_weight=1.0)
+    with pytest.raises(ValueError, match="dense weight"):
+        TrainSettings(model=ARCHITECTURE, box_weight=1.0)
 
 
 def test_read_loss_starts_at_read_from_step(tmp_path, examples):
@@ -171,10 +192,11 @@ def test_read_loss_starts_at_read_from_step(tmp_path, examples):
 
 def test_progress_logs_the_weighted_loss_terms(tmp_path, examples):
     settings = TrainSettings(model=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
-                             dense_weight=1.0, read_weight=10.0, read_from_step=2, wall_offset_weight=2.0)
+                             dense_weight=1.0, read_weight=10.0, read_from_step=2, wall_offset_weight=2.0,
+                             box_weight=1.0)
     train(settings, examples, tmp_path / "run", log_every=2)
     first, second = (json.loads(line) for line in (tmp_path / "run" / "progress.jsonl").read_text().splitlines())
-    assert set(first["terms"]) == {"layout", "dense", "wall_offset"}
-    assert set(second["terms"]) == {"layout", "dense", "wall_offset", "read"}
+    assert set(first["terms"]) == {"layout", "dense", "wall_offset", "box"}
+    assert set(second["terms"]) == {"layout", "dense", "wall_offset", "box", "read"}
     for line in (first, second):
         assert line["loss"] == pytest.approx(sum(line["terms"].values()), abs=1e-3)
