@@ -51,7 +51,8 @@ def training_flags(settings: dict) -> str:
     flags += [f"--pe_option {key}={value}" for key, value in settings["pe_options"].items()]
     flags.append(f"--steps {settings['steps']}")
     for key, flag in (("dense_weight", "--dense-weight"), ("wall_offset_weight", "--wall-offset-weight"),
-                      ("box_weight", "--box-weight"), ("read_weight", "--read-weight"),
+                      ("box_weight", "--box-weight"), ("pointer_weight", "--pointer-weight"),
+                      ("read_weight", "--read-weight"),
                       ("read_from_step", "--read-from-step")):
         if settings.get(key):
             flags.append(f"{flag} {settings[key]:g}")

@@ -154,6 +154,11 @@ def train_command(
         float, typer.Option("--box_weight", "--box-weight", rich_help_panel=RECIPE_PANEL,
                             help="For each token in a box, that box's centre and size (needs --dense_weight).")
     ] = 0.0,
+    pointer_weight: Annotated[
+        float, typer.Option("--pointer_weight", "--pointer-weight", rich_help_panel=RECIPE_PANEL,
+                            help="Every answer state that writes a box line must point at the point tokens holding "
+                            "that box (needs --dense_weight).")
+    ] = 0.0,
     read_weight: Annotated[
         float, typer.Option("--read_weight", "--read-weight", rich_help_panel=RECIPE_PANEL,
                             help="The room extent from every answer position's last hidden state.")
@@ -226,7 +231,7 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
         dense_weight=values["dense_weight"], mix_prompts=values["mix_prompts"],
         all_share=values["all_share"], read_weight=values["read_weight"],
         read_from_step=values["read_from_step"], wall_offset_weight=values["wall_offset_weight"],
-        box_weight=values["box_weight"],
+        box_weight=values["box_weight"], pointer_weight=values["pointer_weight"],
         freeze=tuple(values["freeze"] or ()), lora_rank=values["lora_rank"], lora_alpha=values["lora_alpha"],
         lora_dropout=values["lora_dropout"], precision=values["precision"],
         gradient_checkpointing=values["gradient_checkpointing"], augment_rotation=values["augment_rotation"],

@@ -15,6 +15,10 @@ the first decoder layer sees them (the output of its input RMSNorm), with target
 * wall offset (optional, smooth L1, in cells): the vector (x, y) from the token's cell centre to the nearest point
   of the nearest wall's centre line, scored on tokens within one cell of a wall. Occupancy says which cells hold a
   wall; this says where in the cell it runs, which only the points' positions inside the cell can tell.
+* box pointer (optional, a head of its own, cross-entropy): the decoder's last hidden state at every position
+  that writes a box line, projected, is scored against every point token (as the first decoder layer sees them);
+  the softmax mass on the tokens whose cells hold that box is the target. The occupancy and box heads teach the
+  tokens what they hold; this teaches the answer to find the box it is writing among them.
 * box geometry (optional, a head of its own, smooth L1, in cells): for a token whose cell holds part of a box, the
   vector (x, y) from its cell centre to the centre of the nearest box and that box's size (x, y, z). Occupancy
   says that a box is there (and the room models learn it: see the README); this says where it stands and how big
@@ -36,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spatialvlm_cli.layout import Layout, parse_layout
+from spatialvlm_cli.layout import Bbox, Layout, parse_layout
 from spatialvlm_cli.preprocess import grid_size_m
 from spatialvlm_cli.synthetic import FURNITURE
 
@@ -111,23 +115,30 @@ def _surface_points(layout: Layout) -> list[tuple[int, np.ndarray]]:
             points = np.concatenate([np.repeat(line, len(z), 0), np.tile(z, len(line))[:, None]], axis=1)
             out.append((index, points))
     for box in layout.bboxes:
-        if box.class_name not in FURNITURE:
-            continue
-        u, v, w = np.meshgrid(_grid(-box.scale_x / 2, box.scale_x / 2), _grid(-box.scale_y / 2, box.scale_y / 2),
-                              _grid(-box.scale_z / 2, box.scale_z / 2), indexing="ij")
-        cos, sin = math.cos(box.angle_z), math.sin(box.angle_z)
-        points = np.stack([box.position_x + cos * u - sin * v, box.position_y + sin * u + cos * v,
-                           box.position_z + w], axis=-1).reshape(-1, 3)
-        out.append((3 + list(FURNITURE).index(box.class_name), points))
+        if box.class_name in FURNITURE:
+            out.append((3 + list(FURNITURE).index(box.class_name), _box_points(box)))
     return out
+
+
+def _box_points(box: Bbox) -> np.ndarray:
+    """(P, 3) points in metres sampled through a box's volume."""
+    u, v, w = np.meshgrid(_grid(-box.scale_x / 2, box.scale_x / 2), _grid(-box.scale_y / 2, box.scale_y / 2),
+                          _grid(-box.scale_z / 2, box.scale_z / 2), indexing="ij")
+    cos, sin = math.cos(box.angle_z), math.sin(box.angle_z)
+    return np.stack([box.position_x + cos * u - sin * v, box.position_y + sin * u + cos * v,
+                     box.position_z + w], axis=-1).reshape(-1, 3)
+
+
+def _cells(points: np.ndarray, cell_size_m: float) -> np.ndarray:
+    """(C, 3) int64 distinct output-grid cells holding `points` (metres from the cloud's min corner)."""
+    return np.unique(np.floor(np.maximum(points, 0.0) / cell_size_m).astype(np.int64), axis=0)
 
 
 def dense_labels(layout: Layout, cell_size_m: float) -> DenseLabels:
     """Dense targets of one room. layout: metres relative to the prepared cloud's min corner."""
     cells: dict[tuple[int, int, int], int] = {}
     for index, points in _surface_points(layout):
-        keys = np.unique(np.floor(np.maximum(points, 0.0) / cell_size_m).astype(np.int64), axis=0)
-        for key in map(tuple, keys.tolist()):
+        for key in map(tuple, _cells(points, cell_size_m).tolist()):
             cells[key] = cells.get(key, 0) | (1 << index)
     walls = np.array([[w.ax, w.ay, w.bx, w.by] for w in layout.walls], dtype=np.float32).reshape(-1, 4)
     if len(walls):
@@ -220,3 +231,48 @@ def box_loss(predicted: Tensor, targets: DenseTargets) -> Tensor:
     inside = targets.in_box
     return F.smooth_l1_loss(predicted[inside].float(), targets.box[inside], beta=0.05) if inside.any() \
         else predicted[:0].sum()
+
+
+def box_pointer_targets(text: str, token_starts: Sequence[int], num_bins: int, cell_size_m: float,
+                        grid_coord: Tensor) -> tuple[Tensor, Tensor]:
+    """Which answer tokens write a box line, and which point tokens hold that box.
+
+    text: an answer (layout text in bins); token_starts: the character offset where each of its tokens starts;
+    grid_coord: (M, 3) int64 output-grid cells of the room's point tokens. Returns (token indices (N,) int64 of
+    the tokens on box lines whose box holds at least one point token's cell, targets (N, M) bool)."""
+    layout, _ = parse_layout(text)
+    boxes = layout.undiscretize(num_bins).bboxes
+    line_starts = np.cumsum([0] + [len(line) + 1 for line in text.split("\n")])
+    box_of_line = {}
+    for line_index, line in enumerate(text.split("\n")):
+        if line.startswith("bbox_") and len(box_of_line) < len(boxes):
+            box_of_line[line_index] = len(box_of_line)
+    cells = grid_coord.tolist()
+    holds = []
+    for box in boxes:
+        inside = {tuple(cell) for cell in _cells(_box_points(box), cell_size_m).tolist()}
+        holds.append(torch.tensor([tuple(cell) in inside for cell in cells], dtype=torch.bool))
+    indices, targets = [], []
+    for token, start in enumerate(token_starts):
+        box = box_of_line.get(int(np.searchsorted(line_starts, start, side="right")) - 1)
+        if box is not None and holds[box].any():
+            indices.append(token)
+            targets.append(holds[box])
+    if not indices:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, len(cells), dtype=torch.bool)
+    return torch.tensor(indices), torch.stack(targets)
+
+
+class PointerHead(nn.Module):
+    """Scores point tokens for answer states: query and key projections to `dim`, scaled dot products."""
+
+    def __init__(self, hidden_size: int, dim: int = 64) -> None:
+        super().__init__()
+        self.query = nn.Linear(hidden_size, dim)
+        self.key = nn.Linear(hidden_size, dim)
+
+    def loss(self, states: Tensor, tokens: Tensor, targets: Tensor) -> Tensor:
+        """states: (N, H) answer states; tokens: (M, H) point tokens; targets: (N, M) bool, at least one per row.
+        Returns the mean over rows of -log(softmax mass on the row's targets)."""
+        logits = self.query(states.float()) @ self.key(tokens.float()).T / math.sqrt(self.query.out_features)
+        return (torch.logsumexp(logits, -1) - torch.logsumexp(logits.masked_fill(~targets, -math.inf), -1)).mean()

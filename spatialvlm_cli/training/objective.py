@@ -6,6 +6,8 @@
 * `wall_offset` (wall_offset_weight): where in its cell each near-wall token's wall runs, from the same head;
 * `box` (box_weight): for each token in a box, where that box's centre lies and its size, from a head of its own
   on the same tokens (so a run without it warm-starts one with it);
+* `pointer` (pointer_weight): the decoder's last hidden state at every position that writes a box line must point
+  at the point tokens that hold that box (`dense.PointerHead`);
 * `read` (read_weight, from read_from_step): the room extent from the decoder's last hidden state at every answer
   position.
 
@@ -31,7 +33,9 @@ from spatialvlm_cli.training.dense import (
     EXTENT_SCALE_M,
     DenseHead,
     DenseLabels,
+    PointerHead,
     box_loss,
+    box_pointer_targets,
     dense_targets,
     labels_from_target_text,
     token_cell_size_m,
@@ -58,16 +62,18 @@ class Objective:
             if settings.dense_weight > 0 else None
         read_head = nn.Linear(config.hidden_size, 4) if settings.read_weight > 0 else None
         box_head = nn.Linear(config.hidden_size, 5) if settings.box_weight > 0 else None
+        pointer_head = PointerHead(config.hidden_size) if settings.pointer_weight > 0 else None
         self.dense_head, self.read_head, self.box_head = dense_head, read_head, box_head
+        self.pointer_head = pointer_head
         self.heads: dict[str, nn.Module] = {
             name: head for name, head in (("dense_head", dense_head), ("read_head", read_head),
-                                          ("box_head", box_head)) if head is not None}
+                                          ("box_head", box_head), ("pointer_head", pointer_head)) if head is not None}
         self._labels: dict[int, DenseLabels] = {}  # per example index, built on first use
         self._captured: dict[str, Tensor] = {}
         if dense_head is not None:
             transformers_seam.first_input_norm(self.model.model).register_forward_hook(
                 lambda module, args, output: self._captured.__setitem__("normed", output))
-        if read_head is not None:
+        if read_head is not None or pointer_head is not None:
             transformers_seam.final_norm(self.model.model).register_forward_hook(
                 lambda module, args, output: self._captured.__setitem__("final", output))
 
@@ -114,6 +120,10 @@ class Objective:
                 (box_share,) = ranks.shares([int(targets.in_box.sum())])
                 terms["box"] = settings.box_weight * box_loss(self.box_head(tokens.float()), targets) * box_share
         final_states = self._captured.pop("final", None)
+        if self.pointer_head is not None:
+            terms["pointer"] = settings.pointer_weight * self._pointer_loss(
+                final_states[:, -target_length - 1 : -1], labels, answer, tokens.split(counts), grid.split(counts),
+                ranks)
         if self.read_head is not None and step >= settings.read_from_step:
             final = final_states[:, -target_length - 1 : -1]
             extent = torch.stack([torch.from_numpy(labels.extent) for labels in labels_of]) / EXTENT_SCALE_M
@@ -121,3 +131,25 @@ class Objective:
             read_loss = F.smooth_l1_loss(self.read_head(final[answer].float()), target, beta=0.05)
             terms["read"] = settings.read_weight * read_loss * answer_share
         return terms
+
+    def _pointer_loss(self, final: Tensor, labels: Tensor, answer: Tensor, tokens: tuple[Tensor, ...],
+                      grids: tuple[Tensor, ...], ranks: Ranks) -> Tensor:
+        """The pointer term over this process's box-line tokens. final: (B, T, H) last hidden states at the
+        positions predicting the answer ids `labels` (B, T) (`answer`: where they are real); tokens, grids: each
+        example's point tokens (M_b, H) and their output-grid cells (M_b, 3)."""
+        losses, rows = [], 0
+        for row, is_answer, states, example_tokens, grid in zip(labels, answer, final, tokens, grids, strict=True):
+            ids = row[is_answer][:-1].tolist()  # without the end-of-turn token
+            text = self.mix.tokenizer.decode(ids)
+            encoded = self.mix.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            if encoded["input_ids"] != ids:  # the text does not re-tokenise to the answer: no offsets to trust
+                continue
+            starts = [start for start, _ in encoded["offset_mapping"]]
+            indices, targets = box_pointer_targets(text, starts, self.num_bins, self.cell_size, grid)
+            if len(indices):
+                positions = is_answer.nonzero().squeeze(1)[indices.to(is_answer.device)]
+                losses.append(self.pointer_head.loss(states[positions], example_tokens, targets.to(states.device))
+                              * len(indices))
+                rows += len(indices)
+        (share,) = ranks.shares([rows])
+        return torch.stack(losses).sum() / rows * share if rows else final[:0].sum()

@@ -63,6 +63,8 @@ class TrainSettings:
     wall_offset_weight: weight of the dense head's wall-offset loss (`dense.py`; needs dense_weight > 0): where in
     its cell each near-wall token's wall runs, which the occupied cells alone cannot tell. box_weight: weight of the
     box head's loss (`dense.py`; needs dense_weight > 0): for each token in a box, that box's centre and size.
+    pointer_weight: weight of the box pointer loss (`dense.py`; needs dense_weight > 0): every state that writes a
+    box line must point at the point tokens holding that box.
     freeze: parameter groups that keep their weights (`parameters.FREEZABLE_GROUPS`); lora_rank: above 0, train
     LoRA adapters of this rank (scale lora_alpha / lora_rank, dropout lora_dropout) on the decoder instead of its
     weights, merged into the saved model (`parameters.py`). precision: fp32 | tf32 | bf16 | fp16 (autocast; the
@@ -94,6 +96,7 @@ class TrainSettings:
     read_from_step: int = 0
     wall_offset_weight: float = 0.0
     box_weight: float = 0.0
+    pointer_weight: float = 0.0
     freeze: tuple[str, ...] = ()
     lora_rank: int = 0
     lora_alpha: float = 32.0
@@ -121,9 +124,9 @@ class TrainSettings:
         Augmentation(self.augment_rotation, self.augment_scale)  # raises for values it cannot apply
         if not 0 < self.all_share < 1:
             raise ConfigError(f"the share of 'all' requests must lie between 0 and 1, got {self.all_share}")
-        if (self.wall_offset_weight > 0 or self.box_weight > 0) and self.dense_weight <= 0:
-            raise ValueError("the wall-offset and box losses are parts of the dense loss: they need a dense weight "
-                             "above 0")
+        if max(self.wall_offset_weight, self.box_weight, self.pointer_weight) > 0 and self.dense_weight <= 0:
+            raise ValueError("the wall-offset, box and pointer losses are parts of the dense loss: they need a dense "
+                             "weight above 0")
 
     @property
     def augmentation(self) -> Augmentation:

@@ -19,7 +19,9 @@ from spatialvlm_cli.training.dense import (
     DENSE_CLASSES,
     EXTENT_SCALE_M,
     DenseHead,
+    PointerHead,
     box_loss,
+    box_pointer_targets,
     dense_labels,
     dense_targets,
     nearest_wall_offset,
@@ -93,6 +95,25 @@ def test_box_targets_point_from_each_box_token_to_its_box_centre():
     torch.testing.assert_close(box_loss(predicted, targets), expected)
     empty = dense_targets([dense_labels(Layout(), 0.8)], torch.tensor([[0, 0, 0]]), [1], 0.8)
     assert box_loss(predicted[:1], empty) == 0
+
+
+def test_box_pointer_targets_are_the_box_lines_tokens_and_the_boxes_cells():
+    """1,280 bins: positions in 2.5 cm bins, sizes in 1.5625 cm bins; 0.8 m cells. A 1.0 x 1.0 x 0.5 m box centred
+    at (1.2, 1.2, 0.25) m spans x, y 0.7..1.7 m: cells 0..2 in x and y, cell 0 in z. The tokens of its line (and
+    only those) point at the point tokens in those cells."""
+    wall_line = "wall_0=Wall(0,0,0,160,0,0,100,8)"
+    text = wall_line + "\nbbox_0=Bbox(bed,48,48,10,0,64,64,32)"
+    n = len(wall_line)
+    starts = [0, 20, n, n + 1, n + 6, n + 12]  # the wall line and its newline, then three tokens of the bbox line
+    grid = torch.tensor([[1, 1, 0], [3, 3, 0], [2, 0, 0], [1, 1, 1]])
+    indices, targets = box_pointer_targets(text, starts, 1280, 0.8, grid)
+    assert indices.tolist() == [3, 4, 5]
+    assert targets.tolist() == [[True, False, True, False]] * 3
+    head = PointerHead(8, dim=4)
+    states, tokens = torch.randn(3, 8), torch.randn(4, 8)
+    logits = head.query(states) @ head.key(tokens).T / 2.0
+    expected = -(logits.softmax(-1)[:, [0, 2]].sum(-1)).log().mean()
+    torch.testing.assert_close(head.loss(states, tokens, targets), expected)
 
 
 def test_nearest_wall_offset_reaches_the_closest_point_of_the_closest_segment():
@@ -175,6 +196,8 @@ def test_wall_offset_needs_the_dense_loss():
         TrainSettings(model=ARCHITECTURE, wall_offset_weight=1.0)
     with pytest.raises(ValueError, match="dense weight"):
         TrainSettings(model=ARCHITECTURE, box_weight=1.0)
+    with pytest.raises(ValueError, match="dense weight"):
+        TrainSettings(model=ARCHITECTURE, pointer_weight=1.0)
 
 
 def test_read_loss_starts_at_read_from_step(tmp_path, examples):
@@ -193,10 +216,11 @@ def test_read_loss_starts_at_read_from_step(tmp_path, examples):
 def test_progress_logs_the_weighted_loss_terms(tmp_path, examples):
     settings = TrainSettings(model=ARCHITECTURE, steps=4, batch_size=2, lr=3e-3, warmup_steps=1,
                              dense_weight=1.0, read_weight=10.0, read_from_step=2, wall_offset_weight=2.0,
-                             box_weight=1.0)
+                             box_weight=1.0, pointer_weight=1.0)
     train(settings, examples, tmp_path / "run", log_every=2)
     first, second = (json.loads(line) for line in (tmp_path / "run" / "progress.jsonl").read_text().splitlines())
-    assert set(first["terms"]) == {"layout", "dense", "wall_offset", "box"}
-    assert set(second["terms"]) == {"layout", "dense", "wall_offset", "box", "read"}
+    assert set(first["terms"]) == {"layout", "dense", "wall_offset", "box", "pointer"}
+    assert set(second["terms"]) == {"layout", "dense", "wall_offset", "box", "pointer", "read"}
+    assert first["terms"]["pointer"] > 0.1  # a real cross-entropy over the rooms' box lines
     for line in (first, second):
         assert line["loss"] == pytest.approx(sum(line["terms"].values()), abs=1e-3)
