@@ -77,7 +77,16 @@ class Objective:
             transformers_seam.final_norm(self.model.model).register_forward_hook(
                 lambda module, args, output: self._captured.__setitem__("final", output))
 
-    def _dense_labels(self, index: int, example: LayoutExample) -> DenseLabels:
+    def take_captured(self) -> dict[str, Tensor]:
+        """The hidden states the heads read, captured in the last forward pass (and forgotten here): 'normed',
+        (B, L, H) the first decoder layer's normed input, with a dense head; 'final', (B, L, H) the final norm's
+        output, with a read or pointer head."""
+        captured = dict(self._captured)
+        self._captured.clear()
+        return captured
+
+    def dense_labels(self, index: int, example: LayoutExample) -> DenseLabels:
+        """The dense labels of dataset example `index` (kept after first use unless examples are augmented)."""
         labels = self._labels.get(index)
         if labels is None:
             labels = labels_from_target_text(self.mix.answer_text(example), self.num_bins, self.cell_size)
@@ -101,7 +110,7 @@ class Objective:
         answer_share, point_share = ranks.shares([int(answer.sum()), int(point_mask.sum())])
         terms = {"layout": layout_loss(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                        self.numbers, settings.sigma_bins) * answer_share}
-        labels_of = [self._dense_labels(i, example) for i, example in zip(indices, examples, strict=True)] \
+        labels_of = [self.dense_labels(i, example) for i, example in zip(indices, examples, strict=True)] \
             if self.heads else []
         if self.dense_head is not None:
             clouds = [cloud.cpu() for cloud in batch["point_clouds"]]
