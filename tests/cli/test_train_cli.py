@@ -3,6 +3,7 @@ flags in one line before training, never writes into a used run folder without -
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -105,6 +106,29 @@ def test_then_equals_the_legs_run_by_hand(tmp_path):
     assert same_weights(tmp_path / "stopped", tmp_path / "one")
     again = run([*leg, "-o", str(tmp_path / "stopped"), *then, "--resume"])
     assert again.exit_code == 0 and "already trained (5 steps)" in again.stdout, again.output
+
+
+def test_the_shipped_recipe_config_trains_the_shipped_models_legs(tmp_path):
+    """configs/train-shipped.yaml, as `spatialvlm train --config` reads it, has every leg's settings that the
+    shipped model's training.json records (the folders the legs trained in aside)."""
+    from typer.main import get_command
+
+    from spatialvlm_cli.cli.train import build_job
+    from spatialvlm_cli.config import merge_config
+    from spatialvlm_cli.training import TrainSettings
+
+    config = REPO / "configs" / "train-shipped.yaml"
+    command = get_command(app).commands["train"]
+    values = merge_config(command.make_context("train", ["--config", str(config), "-o", str(tmp_path / "x")]), config)
+    legs = build_job(values).legs()
+    record = json.loads((REPO / "spatialvlm_cli" / "assets" / "models" / "spatialvlm-rooms" / "training.json")
+                        .read_text())
+    assert record["command"].startswith("spatialvlm train --config configs/train-shipped.yaml -o ")
+    assert len(legs) == len(record["legs"]) == 2
+    for (settings, _), stored in zip(legs, record["legs"], strict=True):
+        assert dataclasses.replace(settings, init_from=None) == dataclasses.replace(
+            TrainSettings.from_saved(stored["settings"]), init_from=None)
+    assert legs[1][0].init_from == str(tmp_path / "x" / "leg-1")
 
 
 @pytest.mark.parametrize(("then", "fragment"), [
