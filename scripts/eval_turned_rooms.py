@@ -62,8 +62,9 @@ def main() -> None:
         turn = _turn(rng)
         turned = legs["turned"] / f"{name}.ply"
         write_ply(turned, room.points.astype(np.float64) @ turn.T, room.colours)
-        cloud, transform = read_scan(turned, ScanOptions(align=True))
-        result = infer_scene(loaded, turned, settings, cloud=cloud)
+        scan = read_scan(turned, ScanOptions(align=True))
+        result = infer_scene(loaded, turned, settings, scan=scan)
+        transform = scan[1]
         written = transform.to_written_frame(result.layout)
         # The levelled frame is the room's frame turned about z by psi: turn the layout back by -psi.
         levelled = transform.gravity @ turn

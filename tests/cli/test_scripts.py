@@ -84,3 +84,13 @@ def test_bench_infer_times_three_ways_that_write_the_same_text():
     failed = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_infer.py"), "--rooms", "1", "--model",
                              "no-such-preset"], capture_output=True, text=True, timeout=600)
     assert failed.returncode == 1 and failed.stderr.startswith("error: ") and "no-such-preset" in failed.stderr
+
+
+def test_eval_turned_rooms_scores_both_legs_of_one_room(tmp_path: Path):
+    """The README's turned-scan check runs end to end through the shipped model (one room)."""
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "eval_turned_rooms.py"), "--count", "1",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    legs = [line.split()[0] for line in result.stdout.splitlines() if line.split()[:1] in (["upright"], ["turned"])]
+    assert legs == ["upright", "turned"]
+    assert {path.name for path in (tmp_path / "turned").glob("*.txt")} == {"room_000.txt"}
