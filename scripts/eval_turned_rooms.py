@@ -63,9 +63,8 @@ def main() -> None:
         turned = legs["turned"] / f"{name}.ply"
         write_ply(turned, room.points.astype(np.float64) @ turn.T, room.colours)
         scan = read_scan(turned, ScanOptions(align=True))
-        result = infer_scene(loaded, turned, settings, scan=scan)
         transform = scan[1]
-        written = transform.to_written_frame(result.layout)
+        written = infer_scene(loaded, turned, settings, scan=scan).layout  # in the levelled frame, yaw undone
         # The levelled frame is the room's frame turned about z by psi: turn the layout back by -psi.
         levelled = transform.gravity @ turn
         psi = math.atan2(levelled[1, 0], levelled[0, 0])
