@@ -91,6 +91,7 @@ def load_spatiallm(
     pe_options: dict[str, Any] | None = None,
     attn_implementation: str | None = None,
     quantize: str = "none",
+    warn_random: bool = True,
 ) -> LoadedModel:
     """Load a model, its tokenizer and processor.
 
@@ -102,6 +103,8 @@ def load_spatiallm(
     the checkpoint's (over none when the variant changes).
     attn_implementation: sdpa | eager | None (transformers' default).
     quantize: none | int8 (the CPU fast path: `spatialvlm_cli.model.quantize`; ConfigError on another device).
+    warn_random: log that a preset's weights are random (its output meaningless); training from a preset, where
+    random weights are the starting point, turns it off.
     Raises ModelLoadError (one line) when nothing can be loaded, ConfigError for bad options."""
 
     source, location = _resolve(spec)
@@ -110,7 +113,8 @@ def load_spatiallm(
     check_quantize(quantize, torch_device)  # before the load, which takes seconds
     overrides = {"vlm_pe": vlm_pe, "merge_rule": merge_rule, "pe_options": pe_options}
     if source == "preset":
-        loaded = build_preset(read_preset(spec), spec, torch_device, torch_dtype, overrides, attn_implementation)
+        loaded = build_preset(read_preset(spec), spec, torch_device, torch_dtype, overrides, attn_implementation,
+                              warn=warn_random)
     else:
         loaded = _load_pretrained(location, spec, source, torch_device, torch_dtype, overrides, attn_implementation,
                                   local_files_only=source == "hub" and hub_unreachable() is not None)

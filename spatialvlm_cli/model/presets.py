@@ -106,8 +106,10 @@ def build_preset(
     dtype: torch.dtype,
     overrides: dict[str, Any],
     attn_implementation: str | None,
+    warn: bool = True,
 ) -> LoadedModel:
-    """A `LoadedModel` with seeded random weights (identical on every device; bf16 = rounded fp32)."""
+    """A `LoadedModel` with seeded random weights (identical on every device; bf16 = rounded fp32); `warn` logs
+    that its output is meaningless."""
     tokenizer = load_bundled_tokenizer(preset["chat_format"])
     config = preset_config(preset, tokenizer)
     apply_pe_overrides(config, overrides["vlm_pe"], overrides["merge_rule"], overrides["pe_options"])
@@ -120,7 +122,9 @@ def build_preset(
         model.init_weights()
     cast_parameters(model, dtype)
     model = finalise_model(model, device)
-    log.warning("'%s' is a preset: its weights are RANDOM (seed %d), its output is meaningless", spec, preset["seed"])
+    if warn:
+        log.warning("'%s' is a preset: its weights are RANDOM (seed %d), its output is meaningless", spec,
+                    preset["seed"])
     return LoadedModel(
         model=model,
         processor=SpatialLMProcessor(tokenizer, model.config),

@@ -18,8 +18,9 @@ def load_for_training(
     pe_options: dict[str, Any] | None = None,
     device: str = "cpu",
 ) -> LoadedModel:
-    """The model of `spec` on `device` in float32 with the PE swapped in, in train mode."""
+    """The model of `spec` on `device` in float32 with the PE swapped in, in train mode (a preset's random weights
+    are where training from scratch starts: no warning)."""
     loaded = load_spatiallm(spec, device=device, dtype="float32", vlm_pe=vlm_pe, merge_rule=merge_rule,
-                            pe_options=pe_options, attn_implementation="sdpa")
+                            pe_options=pe_options, attn_implementation="sdpa", warn_random=False)
     loaded.model.train()
     return loaded

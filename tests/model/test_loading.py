@@ -112,6 +112,10 @@ def test_presets_are_flagged_random_and_warn(caplog):
         loaded = load_spatiallm("tiny-llama", device="cpu")
     assert loaded.random_weights and loaded.source == "preset"
     assert any("RANDOM" in record.getMessage() for record in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="spatialvlm_cli"):
+        assert load_spatiallm("tiny-llama", device="cpu", warn_random=False).random_weights  # training from scratch
+    assert not any("RANDOM" in record.getMessage() for record in caplog.records)
     assert type(loaded.model) is SpatialLMLlamaForCausalLM
     assert loaded.model.generation_config.eos_token_id == loaded.tokenizer.convert_tokens_to_ids("<|eot_id|>")
     assert set(loaded.model.point_proj.state_dict()) == {"0.weight", "0.bias", "2.weight", "2.bias"}
