@@ -189,6 +189,7 @@ def train_command(
           --steps 1500 --lr 1e-3 --dense_weight 1 --read_weight 10 \\
           --read_from_step 500 --mix_prompts \\
           --then 'steps=400 warmup_steps=20 all_share=0.2 read_from_step=0'
+      spatialvlm train --config configs/train-shipped.yaml -o runs/shipped
       torchrun --standalone --nproc-per-node 2 -m spatialvlm_cli train \\
           ... --threads 1
     """
