@@ -24,10 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from spatialvlm_cli.encoders import output_grid_coords
 from spatialvlm_cli.layout import parse_layout
 from spatialvlm_cli.training.data import PromptMix
-from spatialvlm_cli.training.dense import DENSE_CLASSES, dense_targets
+from spatialvlm_cli.training.dense import DENSE_CLASSES
 from spatialvlm_cli.training.diagnose import heldout_examples
 from spatialvlm_cli.training.model import load_for_training
 from spatialvlm_cli.training.objective import Objective
@@ -66,14 +65,9 @@ def token_occupancy_ap(run: Path, rooms: int) -> dict[str, dict[str, float]]:
             batch = mix.collate([example])
             loaded.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                          point_clouds=batch["point_clouds"], logits_to_keep=1)
-            captured = objective.take_captured()
-            tokens = captured["normed"][batch["input_ids"] == config.point_token_id]
-            cloud = batch["point_clouds"][0]
-            grid, _ = output_grid_coords(config.point_backbone, config.point_config, cloud[:, :3].long(),
-                                         torch.tensor([len(cloud)]))
-            targets = dense_targets([objective.dense_labels(index, example)], grid, [len(grid)],
-                                    objective.cell_size)
-            scores.append(torch.sigmoid(objective.dense_head.linear(tokens)[:, : len(DENSE_CLASSES)]).numpy())
+            tokens = objective.take_captured()["normed"][batch["input_ids"] == config.point_token_id]
+            _, _, targets = objective.token_targets(batch["point_clouds"], [objective.dense_labels(index, example)])
+            scores.append(torch.sigmoid(objective.dense_head.occupancy_logits(tokens)).numpy())
             labels.append(targets.occupancy.numpy())
     score, label = np.concatenate(scores), np.concatenate(labels)
     boxes = slice(len(DENSE_CLASSES) - len(BOX_CLASSES), None)

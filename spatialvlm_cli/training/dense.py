@@ -15,14 +15,14 @@ the first decoder layer sees them (the output of its input RMSNorm), with target
 * wall offset (optional, smooth L1, in cells): the vector (x, y) from the token's cell centre to the nearest point
   of the nearest wall's centre line, scored on tokens within one cell of a wall. Occupancy says which cells hold a
   wall; this says where in the cell it runs, which only the points' positions inside the cell can tell.
-* box pointer (optional, a head of its own, cross-entropy): the decoder's last hidden state at every position
-  that writes a box line, projected, is scored against every point token (as the first decoder layer sees them);
-  the softmax mass on the tokens whose cells hold that box is the target. The occupancy and box heads teach the
-  tokens what they hold; this teaches the answer to find the box it is writing among them.
 * box geometry (optional, a head of its own, smooth L1, in cells): for a token whose cell holds part of a box, the
   vector (x, y) from its cell centre to the centre of the nearest box and that box's size (x, y, z). Occupancy
   says that a box is there (and the room models learn it: see the README); this says where it stands and how big
   it is, the numbers its layout line needs.
+* box pointer (optional, a head of its own, cross-entropy): the decoder's last hidden state at every position
+  that writes a box line, projected, is scored against every point token (as the first decoder layer sees them);
+  the softmax mass on the tokens whose cells hold that box is the target. The occupancy and box heads teach the
+  tokens what they hold; this teaches the answer to find the box it is writing among them.
 
 The head is not part of the saved model (`save_pretrained` writes only the SpatialLM weights); it lives in the
 resume checkpoint. All geometry here is in the prepared cloud's frame: metres from its min corner.
@@ -209,6 +209,10 @@ class DenseHead(nn.Module):
         self.wall_offset = wall_offset
         self.linear = nn.Linear(hidden_size, len(DENSE_CLASSES) + 4 + (2 if wall_offset else 0))
 
+    def occupancy_logits(self, hidden: Tensor) -> Tensor:
+        """(M, len(DENSE_CLASSES)) occupancy logits of (M, H) point tokens."""
+        return self.linear(hidden.float())[:, : len(DENSE_CLASSES)]
+
     def losses(self, hidden: Tensor, targets: DenseTargets) -> dict[str, Tensor]:
         """hidden: (M, H) point tokens in the order of `targets`. Returns scalar losses: occupancy and extent are
         means over the M tokens; wall_offset (with wall_offset) a mean over the near-wall tokens, 0 when none."""
@@ -242,9 +246,10 @@ def box_pointer_targets(text: str, token_starts: Sequence[int], num_bins: int, c
     the tokens on box lines whose box holds at least one point token's cell, targets (N, M) bool)."""
     layout, _ = parse_layout(text)
     boxes = layout.undiscretize(num_bins).bboxes
-    line_starts = np.cumsum([0] + [len(line) + 1 for line in text.split("\n")])
+    lines = text.split("\n")
+    line_starts = np.cumsum([0] + [len(line) + 1 for line in lines])
     box_of_line = {}
-    for line_index, line in enumerate(text.split("\n")):
+    for line_index, line in enumerate(lines):
         if line.startswith("bbox_") and len(box_of_line) < len(boxes):
             box_of_line[line_index] = len(box_of_line)
     cells = grid_coord.tolist()

@@ -33,6 +33,7 @@ from spatialvlm_cli.training.dense import (
     EXTENT_SCALE_M,
     DenseHead,
     DenseLabels,
+    DenseTargets,
     PointerHead,
     box_loss,
     box_pointer_targets,
@@ -94,6 +95,18 @@ class Objective:
                 self._labels[index] = labels
         return labels
 
+    def token_targets(self, point_clouds: list[Tensor], labels_of: list[DenseLabels]
+                      ) -> tuple[Tensor, list[int], DenseTargets]:
+        """The point tokens' output-grid cells (M, 3) int64 (clouds in order), the token count of each cloud, and
+        their dense targets. point_clouds: the batch's (V_i, 9) clouds; labels_of: each cloud's room labels."""
+        clouds = [cloud.cpu() for cloud in point_clouds]
+        config = self.model.config
+        grid, offset = output_grid_coords(
+            config.point_backbone, config.point_config, torch.cat([c[:, :3] for c in clouds]).long(),
+            torch.cumsum(torch.tensor([len(c) for c in clouds]), dim=0))
+        counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()
+        return grid, counts, dense_targets(labels_of, grid, counts, self.cell_size)
+
     def terms(self, batch: dict[str, Any], examples: list[LayoutExample], indices: list[int], step: int,
               ranks: Ranks) -> dict[str, Tensor]:
         """The weighted loss terms of this process's part of a step. batch: `PromptMix.collate` of `examples` (the
@@ -112,14 +125,11 @@ class Objective:
                                        self.numbers, settings.sigma_bins) * answer_share}
         labels_of = [self.dense_labels(i, example) for i, example in zip(indices, examples, strict=True)] \
             if self.heads else []
+        captured = self.take_captured()
         if self.dense_head is not None:
-            clouds = [cloud.cpu() for cloud in batch["point_clouds"]]
-            grid, offset = output_grid_coords(
-                model.config.point_backbone, model.config.point_config, torch.cat([c[:, :3] for c in clouds]).long(),
-                torch.cumsum(torch.tensor([len(c) for c in clouds]), dim=0))
-            counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()
-            targets = dense_targets(labels_of, grid, counts, self.cell_size).to(logits.device)
-            tokens = self._captured.pop("normed")[point_mask]
+            grid, counts, targets = self.token_targets(batch["point_clouds"], labels_of)
+            targets = targets.to(logits.device)
+            tokens = captured["normed"][point_mask]
             dense = self.dense_head.losses(tokens, targets)
             terms["dense"] = settings.dense_weight * (dense["occupancy"] + dense["extent"]) * point_share
             if self.dense_head.wall_offset:
@@ -128,7 +138,7 @@ class Objective:
             if self.box_head is not None:
                 (box_share,) = ranks.shares([int(targets.in_box.sum())])
                 terms["box"] = settings.box_weight * box_loss(self.box_head(tokens.float()), targets) * box_share
-        final_states = self._captured.pop("final", None)
+        final_states = captured.get("final")
         if self.pointer_head is not None:
             terms["pointer"] = settings.pointer_weight * self._pointer_loss(
                 final_states[:, -target_length - 1 : -1], labels, answer, tokens.split(counts), grid.split(counts),
