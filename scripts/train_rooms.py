@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from spatialvlm_cli.errors import SpatialVLMError
     from spatialvlm_cli.flags import parse_key_values, parse_vlm_pe
     from spatialvlm_cli.training import TrainSettings
-    from spatialvlm_cli.training.run import TrainingJob, join_torchrun, prepare_examples, run_training
+    from spatialvlm_cli.training.run import TrainingJob, join_torchrun, parse_legs, prepare_examples, run_training
 
     if args.export:
         from spatialvlm_cli.training.trainer import export_checkpoint
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                           cache=args.data or REPO / "data" / f"train-{args.train_rooms}.pt", resume=args.resume,
                           stop_after=args.stop_after, heldout=args.heldout, eval_every=args.eval_every,
                           eval_rooms=args.eval_rooms, workers=args.workers, threads=args.threads,
-                          then=tuple(parse_key_values(leg.split(), "--then") for leg in args.then))
+                          then=parse_legs(args.then))
         job.legs()  # a leg's bad settings fail before anything is built
         with Progress(*columns, disable=not is_main) as progress:
             tasks: dict[str, TaskID] = {}

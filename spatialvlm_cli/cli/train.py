@@ -205,7 +205,7 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
     ConfigError before anything is trained."""
     from spatialvlm_cli.flags import parse_key_values
     from spatialvlm_cli.training import TrainSettings
-    from spatialvlm_cli.training.run import TrainingJob, resolve_pe
+    from spatialvlm_cli.training.run import TrainingJob, parse_legs, resolve_pe
     from spatialvlm_cli.training.scans import find_scans
 
     output = values["output"]
@@ -239,11 +239,10 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
         augment_scale=values["augment_scale"],
         init_from=None if values["init_from"] is None else str(values["init_from"]),
     )
-    then = tuple(parse_key_values(leg.split(), "--then") for leg in values["then"] or ())
     job = TrainingJob(settings, output, scans=values["data"], rooms=values["rooms"], cache=values["cache"],
                       resume=values["resume"], stop_after=values["stop_after"], heldout=values["heldout"],
                       eval_every=values["eval_every"], eval_rooms=values["eval_rooms"], workers=values["workers"],
-                      threads=values["threads"], device=values["device"], then=then)
+                      threads=values["threads"], device=values["device"], then=parse_legs(values["then"]))
     job.legs()  # a leg's bad settings fail here, before the model loads
     return job
 

@@ -21,7 +21,7 @@ import torch
 
 from spatialvlm_cli.distributed import Ranks, join_process_group, leave_process_group, rank_device
 from spatialvlm_cli.errors import ConfigError
-from spatialvlm_cli.flags import parse_vlm_pe
+from spatialvlm_cli.flags import parse_key_values, parse_vlm_pe
 from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.pe.spec import KEEP
 from spatialvlm_cli.training.data import LayoutExample, build_examples, load_examples, save_examples
@@ -71,6 +71,12 @@ class TrainingJob:
         """Steps this job runs over all its legs (stop_after included)."""
         total = sum(settings.steps for settings, _ in self.legs())
         return total if self.stop_after is None else min(total, self.stop_after)
+
+
+def parse_legs(legs: list[str] | None) -> tuple[dict[str, Any], ...]:
+    """--then values ('steps=400 all_share=0.2', one per leg) -> each leg's changes, values read as YAML scalars.
+    Raises ConfigError for a word without '='."""
+    return tuple(parse_key_values(leg.split(), "--then") for leg in legs or ())
 
 
 def leg_settings(previous: TrainSettings, changes: dict[str, Any], previous_out: Path) -> TrainSettings:
