@@ -15,7 +15,12 @@
 * answer probe: the same regression from the decoder's last hidden state (after its final norm) at the position
   that writes the first answer token: has the decoder gathered the room's size before it writes the first wall?
   Compare it with the model's written extent error (`eval --geometry`): a probe far better than the written
-  numbers says the size is read but lost on the way to the number tokens.
+  numbers says the size is read but lost on the way to the number tokens;
+* fields: teacher-forced, each value of the answer predicted from the true text before it (its argmax over the
+  number tokens), with the room's own cloud and with the next room's: the median error in metres of where walls
+  end, of door, window and box centres and box sizes (x and y together), and how often the box class is the top
+  token. A field the model reads from the scan is clearly worse with another room's cloud; one it guesses from the
+  text so far (a prior) is not.
 """
 
 from __future__ import annotations
@@ -29,7 +34,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
+from transformers import PreTrainedTokenizerBase
 
+from spatialvlm_cli.layout.bins import FIELD_RANGES, bin_size
+from spatialvlm_cli.layout.entities import Bbox, Door, Wall
 from spatialvlm_cli.layout.request import ALL, Request
 from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.training.data import LayoutExample, PromptMix, build_examples
@@ -53,6 +62,73 @@ def heldout_examples(rooms: int, model: str) -> list[LayoutExample]:
     """Held-out rooms 0..rooms-1 (seeds 1,000,000+) prepared for `model` (anything `--model` takes; its config
     decides the bins and the point-token count, so compared models must share them)."""
     return build_examples(model, "heldout", 0, rooms, workers=1)
+
+
+# The values of each entity's text line after its '(' (parse.py's order): numeric fields, a wall id, a class.
+LINE_VALUES: dict[str, tuple[str, ...]] = {
+    "wall": Wall.numeric_fields,
+    "door": ("wall_id", *Door.numeric_fields),
+    "window": ("wall_id", *Door.numeric_fields),
+    "bbox": ("class_name", *Bbox.numeric_fields),
+}
+# (row name, entity label, the x and y fields measured together) of the field errors.
+FIELD_ROWS: tuple[tuple[str, str, tuple[str, str]], ...] = (
+    ("wall end", "wall", ("bx", "by")),
+    ("door centre", "door", ("position_x", "position_y")),
+    ("window centre", "window", ("position_x", "position_y")),
+    ("box centre", "bbox", ("position_x", "position_y")),
+    ("box size", "bbox", ("scale_x", "scale_y")),
+)
+BOX_CLASS = "box class"
+
+
+def value_tokens(text: str, token_starts: list[int]) -> list[tuple[int, int, str, str, str]]:
+    """Where each value of layout `text` starts a token: (token index, line index, entity label, value name, value
+    text) for every value of `LINE_VALUES` whose text begins at one of `token_starts` (character offsets of the
+    tokens)."""
+    token_at = {start: index for index, start in enumerate(token_starts)}
+    found, line_start = [], 0
+    for line_index, line in enumerate(text.split("\n")):
+        label = line.partition("_")[0]
+        open_pos, close_pos = line.find("("), line.find(")")
+        if label in LINE_VALUES and 0 <= open_pos < close_pos:
+            value_start = line_start + open_pos + 1
+            for name, value in zip(LINE_VALUES[label], line[open_pos + 1 : close_pos].split(","), strict=False):
+                if value_start in token_at:
+                    found.append((token_at[value_start], line_index, label, name, value))
+                value_start += len(value) + 1
+        line_start += len(line) + 1
+    return found
+
+
+def field_errors(answer: list[int], logits: Tensor, tokenizer: PreTrainedTokenizerBase, numbers: NumberVocabulary,
+                 num_bins: int) -> dict[str, list[float]]:
+    """Teacher-forced errors of one answer. answer: its ids (the last one ends the turn); logits: (T, V), row i
+    predicting answer[i]. Returns {row of `FIELD_ROWS`: per entity, the distance in metres between the argmax
+    number tokens of its two fields and the true ones; `BOX_CLASS`: per box, 1.0 when its class's first token is
+    the top token, else 0.0}. Values that are not one token each are left out."""
+    text = tokenizer.decode(answer[:-1])
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    if encoded["input_ids"] != answer[:-1]:  # no offsets to trust
+        return {}
+    value_of_id = numbers.value_of_id.to(logits.device)
+    predicted_bin = logits[:, numbers.ids.to(logits.device)].argmax(-1)
+    bins: dict[tuple[int, str], tuple[int, int]] = {}  # (line, field) -> (predicted, true) bin
+    errors: dict[str, list[float]] = {name: [] for name, _, _ in FIELD_ROWS} | {BOX_CLASS: []}
+    values = value_tokens(text, [start for start, _ in encoded["offset_mapping"]])
+    for token, line, _, name, value in values:
+        if name == "class_name":
+            errors[BOX_CLASS].append(float(int(logits[token].argmax()) == answer[token]))
+        elif str(int(value_of_id[answer[token]])) == value:  # the whole value is this one number token
+            bins[line, name] = int(predicted_bin[token]), int(value_of_id[answer[token]])
+    label_of_line = {line: label for _, line, label, _, _ in values}
+    for row, label, fields in FIELD_ROWS:
+        for line in (line for line, line_label in label_of_line.items() if line_label == label):
+            if all((line, name) in bins for name in fields):
+                steps = [bin_size(FIELD_RANGES[label][name], num_bins) * (bins[line, name][0] - bins[line, name][1])
+                         for name in fields]
+                errors[row].append(float(np.hypot(*steps)))
+    return errors
 
 
 def prompt_use(model: Any, mix: PromptMix, examples: list[LayoutExample]) -> dict[str, list[float]]:
@@ -95,7 +171,8 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
     mix = PromptMix(loaded.processor)
     numbers = NumberVocabulary.from_tokenizer(loaded.tokenizer, loaded.num_bins, model.config.vocab_size)
 
-    def run(example: LayoutExample, rows: np.ndarray, tokens: int) -> tuple[float, list[float], float, np.ndarray]:
+    def run(example: LayoutExample, rows: np.ndarray, tokens: int
+            ) -> tuple[float, list[float], float, np.ndarray, dict[str, list[float]]]:
         batch = mix.collate([LayoutExample(rows, example.target_ids, tokens, example.seed)])
         length = batch["target_length"]
         with torch.no_grad():
@@ -107,11 +184,14 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
         mask = batch["input_ids"][0] == model.config.point_token_id
         mass = [float(att[0, :, -length:, :][..., mask].sum(-1).mean()) for att in out.attentions]
         first_answer_state = out.hidden_states[-1][0, -length - 1].numpy()
-        return loss, mass, float(mask.sum() / batch["attention_mask"].sum()), first_answer_state
+        fields = field_errors(example.target_ids.tolist(), logits[0], loaded.tokenizer, numbers, loaded.num_bins)
+        return loss, mass, float(mask.sum() / batch["attention_mask"].sum()), first_answer_state, fields
 
     real, zeroed, swapped, masses, shares, answer_states = [], [], [], [], [], []
+    own_fields: dict[str, list[float]] = {}
+    other_fields: dict[str, list[float]] = {}
     for index, example in enumerate(examples):
-        loss, mass, share, state = run(example, example.rows, example.num_point_tokens)
+        loss, mass, share, state, fields = run(example, example.rows, example.num_point_tokens)
         real.append(loss)
         masses.append(mass)
         shares.append(share)
@@ -120,7 +200,11 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
         rows[:, 3:] = 0.0
         zeroed.append(run(example, rows, example.num_point_tokens)[0])
         other = examples[(index + 1) % len(examples)]
-        swapped.append(run(example, other.rows, other.num_point_tokens)[0])
+        loss, _, _, _, fields_other = run(example, other.rows, other.num_point_tokens)
+        swapped.append(loss)
+        for collected, measured in ((own_fields, fields), (other_fields, fields_other)):
+            for name, values in measured.items():
+                collected.setdefault(name, []).extend(values)
 
     pooled, extents, common, residual = [], [], [], []
     for example in examples:
@@ -147,7 +231,18 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
         "answer_probe_mae_m": [round(float(v), 3) for v in probe_mae(np.asarray(answer_states, dtype=np.float64), y)],
         "constant_mae_m": [round(float(v), 3) for v in constant],
         **{f"prompt_{name}_p": pair for name, pair in prompt_use(model, mix, examples).items()},
+        "fields": {name: [round(float(summary(own_fields.get(name, []))), 3),
+                          round(float(summary(other_fields.get(name, []))), 3), len(own_fields.get(name, []))]
+                   for name, summary in [(row, _median) for row, _, _ in FIELD_ROWS] + [(BOX_CLASS, _mean)]},
     }
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else float("nan")
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
 
 
 def _pair(values: list[float], digits: int) -> str:
@@ -157,6 +252,10 @@ def _pair(values: list[float], digits: int) -> str:
 def _relative(result: dict[str, Any], key: str) -> str:
     change = result[key] - result["loss_real"]
     return f"{result[key]:.4f} ({change:+.4f})"
+
+
+def _fields(row: str) -> Callable[[dict[str, Any]], str]:
+    return lambda result: _pair(result["fields"][row][:2], 2)
 
 
 # (row label, figure of one model's result) of the markdown table, in the README's order.
@@ -175,6 +274,8 @@ TABLE_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("p(end of answer) after the last window, under `-d arch`, under `all`",
      lambda r: _pair(r["prompt_arch_end_p"], 2)),
     ("p(a box's class) under `-c CLASS`, under `all`", lambda r: _pair(r["prompt_category_p"], 2)),
+    *((f"teacher-forced {row}, median error (m): own cloud, next room's", _fields(row)) for row, _, _ in FIELD_ROWS),
+    ("teacher-forced box class, share top-1: own cloud, next room's", _fields(BOX_CLASS)),
 )
 
 
