@@ -1,4 +1,4 @@
-"""Does a room model read its point cloud? Six measurements on held-out rooms (the README's diagnosis).
+"""Does a room model read its point cloud? Seven measurements on held-out rooms (the README's diagnosis).
 
     python -m spatialvlm_cli.training.diagnose spatialvlm-rooms --rooms 20 [--json out.json]
     python -m spatialvlm_cli.training.diagnose spatialvlm-rooms configs/train-rooms.yaml --markdown \
@@ -165,7 +165,7 @@ def prompt_use(model: Any, mix: PromptMix, examples: list[LayoutExample]) -> dic
 
 
 def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
-    """The six measurements for model `spec` on `examples` (`heldout_examples`; one set serves several models)."""
+    """The seven measurements for model `spec` on `examples` (`heldout_examples`; one set serves several models)."""
     loaded = load_spatiallm(spec, device="cpu", attn_implementation="eager")
     model = loaded.model.eval()
     mix = PromptMix(loaded.processor)
