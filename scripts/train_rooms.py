@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pointer-weight", type=float, default=0.0,
                         help="Weight of the box pointer: every state writing a box line points at that box's tokens "
                              "(needs --dense-weight; 0: off).")
+    parser.add_argument("--pointer-layer", type=int, default=-1,
+                        help="Point with the first attention head of this decoder layer instead of a head of its own "
+                             "(-1: its own head).")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="Warm start: begin from this run folder's resume.pt weights (not its optimizer).")
     parser.add_argument("--mix-prompts", action="store_true",
@@ -140,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             wall_offset_weight=args.wall_offset_weight,
             box_weight=args.box_weight,
             pointer_weight=args.pointer_weight,
+            pointer_layer=args.pointer_layer,
             init_from=str(args.init_from) if args.init_from else None,
         )
         job = TrainingJob(settings, args.out, rooms=args.train_rooms,

@@ -159,6 +159,11 @@ def train_command(
                             help="Every answer state that writes a box line must point at the point tokens holding "
                             "that box (needs --dense_weight).")
     ] = 0.0,
+    pointer_layer: Annotated[
+        int, typer.Option("--pointer_layer", "--pointer-layer", rich_help_panel=RECIPE_PANEL,
+                          help="Point with the first attention head of this decoder layer instead of a head of its "
+                          "own, so what it finds reaches the numbers (-1: its own head).")
+    ] = -1,
     read_weight: Annotated[
         float, typer.Option("--read_weight", "--read-weight", rich_help_panel=RECIPE_PANEL,
                             help="The room extent from every answer position's last hidden state.")
@@ -233,6 +238,7 @@ def build_job(values: dict[str, Any]) -> TrainingJob:
         all_share=values["all_share"], read_weight=values["read_weight"],
         read_from_step=values["read_from_step"], wall_offset_weight=values["wall_offset_weight"],
         box_weight=values["box_weight"], pointer_weight=values["pointer_weight"],
+        pointer_layer=values["pointer_layer"],
         freeze=tuple(values["freeze"] or ()), lora_rank=values["lora_rank"], lora_alpha=values["lora_alpha"],
         lora_dropout=values["lora_dropout"], precision=values["precision"],
         gradient_checkpointing=values["gradient_checkpointing"], augment_rotation=values["augment_rotation"],

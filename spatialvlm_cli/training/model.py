@@ -17,10 +17,13 @@ def load_for_training(
     merge_rule: str | None = KEEP,
     pe_options: dict[str, Any] | None = None,
     device: str = "cpu",
+    attention_weights: bool = False,
 ) -> LoadedModel:
     """The model of `spec` on `device` in float32 with the PE swapped in, in train mode (a preset's random weights
-    are where training from scratch starts: no warning)."""
+    are where training from scratch starts: no warning). attention_weights: eager attention, whose forward can
+    return the attention weights (`output_attentions`), instead of SDPA."""
     loaded = load_spatiallm(spec, device=device, dtype="float32", vlm_pe=vlm_pe, merge_rule=merge_rule,
-                            pe_options=pe_options, attn_implementation="sdpa", warn_random=False)
+                            pe_options=pe_options, attn_implementation="eager" if attention_weights else "sdpa",
+                            warn_random=False)
     loaded.model.train()
     return loaded

@@ -7,7 +7,8 @@
 * `box` (box_weight): for each token in a box, where that box's centre lies and its size, from a head of its own
   on the same tokens (so a run without it warm-starts one with it);
 * `pointer` (pointer_weight): the decoder's last hidden state at every position that writes a box line must point
-  at the point tokens that hold that box (`dense.PointerHead`);
+  at the point tokens that hold that box (`dense.PointerHead`); with pointer_layer, the first attention head of that
+  decoder layer must put its attention there instead;
 * `read` (read_weight, from read_from_step): the room extent from the decoder's last hidden state at every answer
   position.
 
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.distributed import Ranks
 from spatialvlm_cli.encoders import output_grid_coords
+from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.model.loaded import LoadedModel
 from spatialvlm_cli.training.data import LayoutExample, PromptMix
 from spatialvlm_cli.training.dense import (
@@ -63,7 +65,11 @@ class Objective:
             if settings.dense_weight > 0 else None
         read_head = nn.Linear(config.hidden_size, 4) if settings.read_weight > 0 else None
         box_head = nn.Linear(config.hidden_size, 5) if settings.box_weight > 0 else None
-        pointer_head = PointerHead(config.hidden_size) if settings.pointer_weight > 0 else None
+        if settings.pointer_layer >= config.num_hidden_layers:
+            raise ConfigError(f"pointer_layer {settings.pointer_layer} is not a layer of this "
+                              f"{config.num_hidden_layers}-layer decoder")
+        pointer_head = PointerHead(config.hidden_size) \
+            if settings.pointer_weight > 0 and settings.pointer_layer < 0 else None
         self.dense_head, self.read_head, self.box_head = dense_head, read_head, box_head
         self.pointer_head = pointer_head
         self.heads: dict[str, nn.Module] = {
@@ -74,7 +80,7 @@ class Objective:
         if dense_head is not None:
             transformers_seam.first_input_norm(self.model.model).register_forward_hook(
                 lambda module, args, output: self._captured.__setitem__("normed", output))
-        if read_head is not None or pointer_head is not None:
+        if read_head is not None or settings.pointer_weight > 0:
             transformers_seam.final_norm(self.model.model).register_forward_hook(
                 lambda module, args, output: self._captured.__setitem__("final", output))
 
@@ -114,9 +120,11 @@ class Objective:
         for the dense targets."""
         settings, model = self.settings, self.model
         target_length = batch["target_length"]
+        attend = settings.pointer_layer >= 0
         # Only the last target_length + 1 positions predict answer tokens: the head skips the prompt.
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       point_clouds=batch["point_clouds"], logits_to_keep=target_length + 1).logits
+        output = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       point_clouds=batch["point_clouds"], logits_to_keep=target_length + 1, output_attentions=attend)
+        logits = output.logits
         labels = batch["labels"][:, -target_length:]
         answer = labels != IGNORE_INDEX
         point_mask = batch["input_ids"] == model.config.point_token_id
@@ -139,10 +147,12 @@ class Objective:
                 (box_share,) = ranks.shares([int(targets.in_box.sum())])
                 terms["box"] = settings.box_weight * box_loss(self.box_head(tokens.float()), targets) * box_share
         final_states = captured.get("final")
-        if self.pointer_head is not None:
+        if settings.pointer_weight > 0:
+            # (B, T, L) the pointing head's attention from the positions predicting the answer, or None
+            attention = output.attentions[settings.pointer_layer][:, 0, -target_length - 1 : -1] if attend else None
             terms["pointer"] = settings.pointer_weight * self._pointer_loss(
                 final_states[:, -target_length - 1 : -1], labels, answer, tokens.split(counts), grid.split(counts),
-                ranks)
+                ranks, attention, point_mask)
         if self.read_head is not None and step >= settings.read_from_step:
             final = final_states[:, -target_length - 1 : -1]
             extent = torch.stack([torch.from_numpy(labels.extent) for labels in labels_of]) / EXTENT_SCALE_M
@@ -152,12 +162,15 @@ class Objective:
         return terms
 
     def _pointer_loss(self, final: Tensor, labels: Tensor, answer: Tensor, tokens: tuple[Tensor, ...],
-                      grids: tuple[Tensor, ...], ranks: Ranks) -> Tensor:
+                      grids: tuple[Tensor, ...], ranks: Ranks, attention: Tensor | None, point_mask: Tensor) -> Tensor:
         """The pointer term over this process's box-line tokens. final: (B, T, H) last hidden states at the
         positions predicting the answer ids `labels` (B, T) (`answer`: where they are real); tokens, grids: each
-        example's point tokens (M_b, H) and their output-grid cells (M_b, 3)."""
+        example's point tokens (M_b, H) and their output-grid cells (M_b, 3); attention: None to point with the
+        pointer head, else (B, T, L) the pointing attention head's weights from those positions over the whole
+        sequence, whose point columns are `point_mask` (B, L)."""
         losses, rows = [], 0
-        for row, is_answer, states, example_tokens, grid in zip(labels, answer, final, tokens, grids, strict=True):
+        for b, (row, is_answer, states, example_tokens, grid) in enumerate(
+                zip(labels, answer, final, tokens, grids, strict=True)):
             ids = row[is_answer][:-1].tolist()  # without the end-of-turn token
             text = self.mix.tokenizer.decode(ids)
             encoded = self.mix.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -167,8 +180,13 @@ class Objective:
             indices, targets = box_pointer_targets(text, starts, self.num_bins, self.cell_size, grid)
             if len(indices):
                 positions = is_answer.nonzero().squeeze(1)[indices.to(is_answer.device)]
-                losses.append(self.pointer_head.loss(states[positions], example_tokens, targets.to(states.device))
-                              * len(indices))
+                targets = targets.to(states.device)
+                if attention is None:
+                    loss = self.pointer_head.loss(states[positions], example_tokens, targets)
+                else:
+                    mass = attention[b][positions][:, point_mask[b]].float()  # (N, M_b) of the whole row's 1
+                    loss = -mass.masked_fill(~targets, 0.0).sum(-1).clamp_min(1e-6).log().mean()
+                losses.append(loss * len(indices))
                 rows += len(indices)
         (share,) = ranks.shares([rows])
         return torch.stack(losses).sum() / rows * share if rows else final[:0].sum()

@@ -64,7 +64,10 @@ class TrainSettings:
     its cell each near-wall token's wall runs, which the occupied cells alone cannot tell. box_weight: weight of the
     box head's loss (`dense.py`; needs dense_weight > 0): for each token in a box, that box's centre and size.
     pointer_weight: weight of the box pointer loss (`dense.py`; needs dense_weight > 0): every state that writes a
-    box line must point at the point tokens holding that box.
+    box line must point at the point tokens holding that box. pointer_layer: -1 scores that pointing with a head of
+    its own (`dense.PointerHead`); a decoder layer index asks it of the first attention head of that layer instead,
+    so what the head finds flows on into the states that write the numbers (the model then trains with eager
+    attention, which returns the weights).
     freeze: parameter groups that keep their weights (`parameters.FREEZABLE_GROUPS`); lora_rank: above 0, train
     LoRA adapters of this rank (scale lora_alpha / lora_rank, dropout lora_dropout) on the decoder instead of its
     weights, merged into the saved model (`parameters.py`). precision: fp32 | tf32 | bf16 | fp16 (autocast; the
@@ -97,6 +100,7 @@ class TrainSettings:
     wall_offset_weight: float = 0.0
     box_weight: float = 0.0
     pointer_weight: float = 0.0
+    pointer_layer: int = -1
     freeze: tuple[str, ...] = ()
     lora_rank: int = 0
     lora_alpha: float = 32.0
@@ -127,6 +131,8 @@ class TrainSettings:
         if max(self.wall_offset_weight, self.box_weight, self.pointer_weight) > 0 and self.dense_weight <= 0:
             raise ValueError("the wall-offset, box and pointer losses are parts of the dense loss: they need a dense "
                              "weight above 0")
+        if self.pointer_layer >= 0 and self.pointer_weight <= 0:
+            raise ConfigError("pointer_layer chooses where the pointer loss points: it needs a pointer weight above 0")
 
     @property
     def augmentation(self) -> Augmentation:
@@ -190,7 +196,8 @@ def train(
         raise ValueError("no training examples")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
-    loaded = load_for_training(settings.model, settings.vlm_pe, settings.merge_rule, settings.pe_options, device)
+    loaded = load_for_training(settings.model, settings.vlm_pe, settings.merge_rule, settings.pe_options, device,
+                               attention_weights=settings.pointer_layer >= 0)
     model, tokenizer = loaded.model, loaded.tokenizer
     autocast, scaler = _precision(settings.precision, model.device)
     try:
