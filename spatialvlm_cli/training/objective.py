@@ -184,7 +184,8 @@ class Objective:
                 if attention is None:
                     loss = self.pointer_head.loss(states[positions], example_tokens, targets)
                 else:
-                    mass = attention[b][positions][:, point_mask[b]].float()  # (N, M_b) of the whole row's 1
+                    # (N, M_b): each row's attention on the point tokens (its whole row, text included, sums to 1)
+                    mass = attention[b][positions][:, point_mask[b]].float()
                     loss = -mass.masked_fill(~targets, 0.0).sum(-1).clamp_min(1e-6).log().mean()
                 losses.append(loss * len(indices))
                 rows += len(indices)
