@@ -1,4 +1,4 @@
-"""Does a room model read its point cloud? Seven measurements on held-out rooms (the README's diagnosis).
+"""Does a room model read its point cloud? Eight measurements on held-out rooms (the README's diagnosis).
 
     python -m spatialvlm_cli.training.diagnose spatialvlm-rooms --rooms 20 [--json out.json]
     python -m spatialvlm_cli.training.diagnose spatialvlm-rooms configs/train-rooms.yaml --markdown \
@@ -20,7 +20,10 @@
   number tokens), with the room's own cloud and with the next room's: the median error in metres of where walls
   end, of door, window and box centres and box sizes (x and y together), and how often the box class is the top
   token. A field the model reads from the scan is clearly worse with another room's cloud; one it guesses from the
-  text so far (a prior) is not.
+  text so far (a prior) is not;
+* position probes: ridge regression from the point tokens' states at each decoder layer's input to each token's own
+  cell centre (do the tokens carry where they are, readably?), and from the decoder's last state where it writes a
+  box's y to that y (has it fetched the box's position when it writes it?), against predicting the mean.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from spatialvlm_cli.layout.entities import Bbox, Door, Wall
 from spatialvlm_cli.layout.request import ALL, Request
 from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.training.data import LayoutExample, PromptMix, build_examples
+from spatialvlm_cli.training.dense import token_cell_size_m
 from spatialvlm_cli.training.loss import NumberVocabulary, layout_loss
 
 
@@ -131,6 +135,49 @@ def field_errors(answer: list[int], logits: Tensor, tokenizer: PreTrainedTokeniz
     return errors
 
 
+def position_probes(model: Any, mix: PromptMix, tokenizer: PreTrainedTokenizerBase, examples: list[LayoutExample],
+                    cell_size_m: float, max_tokens: int = 600) -> dict[str, list[float]]:
+    """The position probes (module docstring): {"token_position": per decoder layer, the larger of the x and y
+    leave-one-out errors (m) of the probe from the point tokens' states at its input to their cell centres (at most
+    `max_tokens` tokens, a seeded sample), "token_position_mean": the same for predicting the mean centre, "box_y":
+    [probe error, mean-predictor error] (m) from the last states that write the boxes' y values}."""
+    states: list[list[np.ndarray]] = []  # per layer, per room: (M, H)
+    centres, box_states, box_ys = [], [], []
+    for example in examples:
+        batch = mix.collate([example])
+        length = batch["target_length"]
+        with torch.no_grad():
+            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                        point_clouds=batch["point_clouds"], output_hidden_states=True)
+            _, grid, _ = model.encode_point_clouds([torch.from_numpy(example.rows)], torch.float32)
+        mask = batch["input_ids"][0] == model.config.point_token_id
+        inputs = out.hidden_states[:-1]  # the input of each decoder layer
+        states = states or [[] for _ in inputs]
+        for layer, hidden in zip(states, inputs, strict=True):
+            layer.append(hidden[0][mask].numpy())
+        centres.append((grid[:, :2].numpy() + 0.5) * cell_size_m)
+        answer = example.target_ids.tolist()
+        text = tokenizer.decode(answer[:-1])
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        if encoded["input_ids"] != answer[:-1]:
+            continue
+        final = out.hidden_states[-1][0, -length - 1 : -1]
+        for token, _, label, name, value in value_tokens(text, [start for start, _ in encoded["offset_mapping"]]):
+            if label == "bbox" and name == "position_y" and value.isdigit():
+                box_states.append(final[token].numpy())
+                box_ys.append([bin_size(FIELD_RANGES[label][name], model.num_bins) * int(value)])
+    y = np.concatenate(centres).astype(np.float64)
+    sample = np.random.default_rng(0).permutation(len(y))[:max_tokens]
+    token_errors = [float(probe_mae(np.concatenate(layer)[sample].astype(np.float64), y[sample]).max())
+                    for layer in states]
+    ys = np.asarray(box_ys, dtype=np.float64)
+    box = [float(probe_mae(np.asarray(box_states, dtype=np.float64), ys)[0]), float(np.abs(ys - ys.mean()).mean())] \
+        if len(ys) > 2 else []
+    return {"token_position": [round(v, 3) for v in token_errors],
+            "token_position_mean": [round(float(np.abs(y[sample] - y[sample].mean(0)).mean(0).max()), 3)],
+            "box_y": [round(v, 3) for v in box]}
+
+
 def prompt_use(model: Any, mix: PromptMix, examples: list[LayoutExample]) -> dict[str, list[float]]:
     """The prompt-use measurement (module docstring) over `examples` (each answering 'all'): {"arch_end": [p under
     `-d arch`, p under `all`], "category": [p under `-c CLASS`, p under `all`]}, probabilities averaged over the
@@ -165,7 +212,7 @@ def prompt_use(model: Any, mix: PromptMix, examples: list[LayoutExample]) -> dic
 
 
 def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
-    """The seven measurements for model `spec` on `examples` (`heldout_examples`; one set serves several models)."""
+    """The eight measurements for model `spec` on `examples` (`heldout_examples`; one set serves several models)."""
     loaded = load_spatiallm(spec, device="cpu", attn_implementation="eager")
     model = loaded.model.eval()
     mix = PromptMix(loaded.processor)
@@ -231,6 +278,9 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
         "answer_probe_mae_m": [round(float(v), 3) for v in probe_mae(np.asarray(answer_states, dtype=np.float64), y)],
         "constant_mae_m": [round(float(v), 3) for v in constant],
         **{f"prompt_{name}_p": pair for name, pair in prompt_use(model, mix, examples).items()},
+        **{f"probe_{name}_m": values for name, values in position_probes(
+            model, mix, loaded.tokenizer, examples, token_cell_size_m(loaded.num_bins, model.config.point_config.get(
+                "stride", ()))).items()},
         "fields": {name: [round(float(summary(own_fields.get(name, []))), 3),
                           round(float(summary(other_fields.get(name, []))), 3), len(own_fields.get(name, []))]
                    for name, summary in [(row, _median) for row, _, _ in FIELD_ROWS] + [(BOX_CLASS, _mean)]},
@@ -276,6 +326,11 @@ TABLE_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("p(a box's class) under `-c CLASS`, under `all`", lambda r: _pair(r["prompt_category_p"], 2)),
     *((f"teacher-forced {row}, median error (m): own cloud, next room's", _fields(row)) for row, _, _ in FIELD_ROWS),
     ("teacher-forced box class, share top-1: own cloud, next room's", _fields(BOX_CLASS)),
+    ("linear probe, point tokens → their own cell centre, at each decoder layer's input (m)",
+     lambda r: _pair(r["probe_token_position_m"], 2)),
+    ("… predicting the mean cell centre (m)", lambda r: _pair(r["probe_token_position_mean_m"], 2)),
+    ("linear probe, state that writes a box's y → that y (m); predicting the mean",
+     lambda r: _pair(r["probe_box_y_m"], 2)),
 )
 
 

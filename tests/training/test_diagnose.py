@@ -85,6 +85,9 @@ def test_shipped_model_answers_worse_with_another_rooms_cloud():
     # Where its walls end is read from the scan: teacher-forced, another room's cloud moves them by far more.
     own, other, walls = result["fields"]["wall end"]
     assert walls >= 12 and other > own + 0.1 and other > 3 * own
+    # Its point tokens carry where they are, readably, into every decoder layer (the mean: over a metre off).
+    assert len(result["probe_token_position_m"]) == 4 and max(result["probe_token_position_m"]) < 0.2
+    assert result["probe_token_position_mean_m"][0] > 1.0
 
 
 def test_markdown_table_has_one_column_per_model():
@@ -93,13 +96,16 @@ def test_markdown_table_has_one_column_per_model():
               "token_residual_norm": 2.4, "probe_mae_m": [0.5, 0.8], "answer_probe_mae_m": [0.1, 0.2],
               "constant_mae_m": [1.2, 1.1], "prompt_arch_end_p": [0.4, 0.01], "prompt_category_p": [0.14, 0.14],
               "fields": {"wall end": [0.05, 0.61, 90], "door centre": [1.2, 1.3, 30], "window centre": [1.0, 1.1, 37],
-                         "box centre": [1.9, 2.0, 102], "box size": [0.2, 0.25, 102], "box class": [0.14, 0.12, 102]}}
+                         "box centre": [1.9, 2.0, 102], "box size": [0.2, 0.25, 102], "box class": [0.14, 0.12, 102]},
+              "probe_token_position_m": [0.02, 0.05], "probe_token_position_mean_m": [1.66],
+              "probe_box_y_m": [1.27, 1.34]}
     lines = markdown_table([result, {**result, "loss_real": 2.0}], ["a", "b"]).splitlines()
-    assert lines[0] == "| measurement | a | b |" and len(lines) == 20
+    assert lines[0] == "| measurement | a | b |" and len(lines) == 23
     assert lines[3] == "| … with every point feature (xyz, rgb) zeroed | 1.0000 (+0.0000) | 1.0000 (-1.0000) |"
     assert lines[4] == "| … with the next room's cloud | 1.2500 (+0.2500) | 1.2500 (-0.7500) |"
     assert lines[13] == "| p(a box's class) under `-c CLASS`, under `all` | 0.14, 0.14 | 0.14, 0.14 |"
     assert lines[14] == ("| teacher-forced wall end, median error (m): own cloud, next room's | 0.05, 0.61 | "
                          "0.05, 0.61 |")
-    assert lines[-1] == "| teacher-forced box class, share top-1: own cloud, next room's | 0.14, 0.12 | 0.14, 0.12 |"
+    assert lines[19] == "| teacher-forced box class, share top-1: own cloud, next room's | 0.14, 0.12 | 0.14, 0.12 |"
+    assert lines[-1].endswith("predicting the mean | 1.27, 1.34 | 1.27, 1.34 |")
     assert lines[5].endswith("| 0.10, 0.55 | 0.10, 0.55 |") and "| 34.4 |" in lines[7]
