@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from transformers import PreTrainedTokenizerBase
 
 from spatialvlm_cli.io import PointCloud
 from spatialvlm_cli.layout import Layout, format_layout, parse_layout
@@ -212,6 +213,16 @@ class PromptMix:
             "point_clouds": [torch.from_numpy(example.rows) for example in examples],
             "target_length": max(len(t) for _, t in rows),
         }
+
+
+def answer_token_starts(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> tuple[str, list[int]] | None:
+    """The text of answer `ids` (without the end-of-turn token) and the character offset where each id's token
+    starts in it; None where the text does not tokenise back to `ids` (no offsets to trust)."""
+    text = tokenizer.decode(ids)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    if encoded["input_ids"] != ids:
+        return None
+    return text, [start for start, _ in encoded["offset_mapping"]]
 
 
 def left_padded(rows: list[tuple[list[int], list[int]]], pad_token_id: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -33,7 +33,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ from spatialvlm_cli.layout.bins import FIELD_RANGES, bin_size
 from spatialvlm_cli.layout.entities import Bbox, Door, Wall
 from spatialvlm_cli.layout.request import ALL, Request
 from spatialvlm_cli.model import load_spatiallm
-from spatialvlm_cli.training.data import LayoutExample, PromptMix, build_examples
+from spatialvlm_cli.training.data import LayoutExample, PromptMix, answer_token_starts, build_examples
 from spatialvlm_cli.training.dense import token_cell_size_m
 from spatialvlm_cli.training.loss import NumberVocabulary, layout_loss
 
@@ -105,21 +105,23 @@ def value_tokens(text: str, token_starts: list[int]) -> list[tuple[int, int, str
     return found
 
 
-def field_errors(answer: list[int], logits: Tensor, tokenizer: PreTrainedTokenizerBase, numbers: NumberVocabulary,
-                 num_bins: int) -> dict[str, list[float]]:
-    """Teacher-forced errors of one answer. answer: its ids (the last one ends the turn); logits: (T, V), row i
-    predicting answer[i]. Returns {row of `FIELD_ROWS`: per entity, the distance in metres between the argmax
-    number tokens of its two fields and the true ones; `BOX_CLASS`: per box, 1.0 when its class's first token is
-    the top token, else 0.0}. Values that are not one token each are left out."""
-    text = tokenizer.decode(answer[:-1])
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    if encoded["input_ids"] != answer[:-1]:  # no offsets to trust
-        return {}
+def answer_values(tokenizer: PreTrainedTokenizerBase, answer: list[int]) -> list[tuple[int, int, str, str, str]]:
+    """`value_tokens` of an answer (ids, the last one ending the turn); none where its text does not tokenise back
+    to it."""
+    offsets = answer_token_starts(tokenizer, answer[:-1])
+    return [] if offsets is None else value_tokens(*offsets)
+
+
+def field_errors(answer: list[int], logits: Tensor, values: list[tuple[int, int, str, str, str]],
+                 numbers: NumberVocabulary, num_bins: int) -> dict[str, list[float]]:
+    """Teacher-forced errors of one answer. answer: its ids; logits: (T, V), row i predicting answer[i]; values:
+    its `answer_values`. Returns {row of `FIELD_ROWS`: per entity, the distance in metres between the argmax number
+    tokens of its two fields and the true ones; `BOX_CLASS`: per box, 1.0 when its class's first token is the top
+    token, else 0.0}. Values that are not one token each are left out."""
     value_of_id = numbers.value_of_id.to(logits.device)
     predicted_bin = logits[:, numbers.ids.to(logits.device)].argmax(-1)
     bins: dict[tuple[int, str], tuple[int, int]] = {}  # (line, field) -> (predicted, true) bin
     errors: dict[str, list[float]] = {name: [] for name, _, _ in FIELD_ROWS} | {BOX_CLASS: []}
-    values = value_tokens(text, [start for start, _ in encoded["offset_mapping"]])
     for token, line, _, name, value in values:
         if name == "class_name":
             errors[BOX_CLASS].append(float(int(logits[token].argmax()) == answer[token]))
@@ -135,46 +137,20 @@ def field_errors(answer: list[int], logits: Tensor, tokenizer: PreTrainedTokeniz
     return errors
 
 
-def position_probes(model: Any, mix: PromptMix, tokenizer: PreTrainedTokenizerBase, examples: list[LayoutExample],
-                    cell_size_m: float, max_tokens: int = 600) -> dict[str, list[float]]:
-    """The position probes (module docstring): {"token_position": per decoder layer, the larger of the x and y
-    leave-one-out errors (m) of the probe from the point tokens' states at its input to their cell centres (at most
-    `max_tokens` tokens, a seeded sample), "token_position_mean": the same for predicting the mean centre, "box_y":
-    [probe error, mean-predictor error] (m) from the last states that write the boxes' y values}."""
-    states: list[list[np.ndarray]] = []  # per layer, per room: (M, H)
-    centres, box_states, box_ys = [], [], []
-    for example in examples:
-        batch = mix.collate([example])
-        length = batch["target_length"]
-        with torch.no_grad():
-            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                        point_clouds=batch["point_clouds"], output_hidden_states=True)
-            _, grid, _ = model.encode_point_clouds([torch.from_numpy(example.rows)], torch.float32)
-        mask = batch["input_ids"][0] == model.config.point_token_id
-        inputs = out.hidden_states[:-1]  # the input of each decoder layer
-        states = states or [[] for _ in inputs]
-        for layer, hidden in zip(states, inputs, strict=True):
-            layer.append(hidden[0][mask].numpy())
-        centres.append((grid[:, :2].numpy() + 0.5) * cell_size_m)
-        answer = example.target_ids.tolist()
-        text = tokenizer.decode(answer[:-1])
-        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        if encoded["input_ids"] != answer[:-1]:
-            continue
-        final = out.hidden_states[-1][0, -length - 1 : -1]
-        for token, _, label, name, value in value_tokens(text, [start for start, _ in encoded["offset_mapping"]]):
-            if label == "bbox" and name == "position_y" and value.isdigit():
-                box_states.append(final[token].numpy())
-                box_ys.append([bin_size(FIELD_RANGES[label][name], model.num_bins) * int(value)])
-    y = np.concatenate(centres).astype(np.float64)
-    sample = np.random.default_rng(0).permutation(len(y))[:max_tokens]
-    token_errors = [float(probe_mae(np.concatenate(layer)[sample].astype(np.float64), y[sample]).max())
-                    for layer in states]
-    ys = np.asarray(box_ys, dtype=np.float64)
-    box = [float(probe_mae(np.asarray(box_states, dtype=np.float64), ys)[0]), float(np.abs(ys - ys.mean()).mean())] \
-        if len(ys) > 2 else []
+def position_probe_errors(token_states: list[np.ndarray], centres: np.ndarray, box_states: np.ndarray,
+                          box_ys: np.ndarray, max_tokens: int = 600) -> dict[str, list[float]]:
+    """The position probes (module docstring). token_states: per decoder layer, (M, H) the point tokens' states at
+    its input (every room's); centres: (M, 2) their cell centres (m); box_states: (N, H) the last states that write
+    the boxes' y values; box_ys: (N, 1) those values (m). Returns {"token_position": per layer, the larger of the x
+    and y leave-one-out errors (m) over at most `max_tokens` tokens (a seeded sample), "token_position_mean": the same
+    for predicting the mean centre, "box_y": [probe error, mean-predictor error] (m), empty under 3 boxes}."""
+    sample = np.random.default_rng(0).permutation(len(centres))[:max_tokens]
+    y = centres[sample].astype(np.float64)
+    token_errors = [float(probe_mae(states[sample].astype(np.float64), y).max()) for states in token_states]
+    box = [float(probe_mae(box_states.astype(np.float64), box_ys)[0]), float(np.abs(box_ys - box_ys.mean()).mean())] \
+        if len(box_ys) > 2 else []
     return {"token_position": [round(v, 3) for v in token_errors],
-            "token_position_mean": [round(float(np.abs(y[sample] - y[sample].mean(0)).mean(0).max()), 3)],
+            "token_position_mean": [round(float(np.abs(y - y.mean(0)).mean(0).max()), 3)],
             "box_y": [round(v, 3) for v in box]}
 
 
@@ -211,6 +187,21 @@ def prompt_use(model: Any, mix: PromptMix, examples: list[LayoutExample]) -> dic
             (("arch_end", arch_end), ("category", category))}
 
 
+class ForwardPass(NamedTuple):
+    """One teacher-forced pass of `diagnose`: loss (nats per answer token), attention_on_points (per layer, the
+    answer tokens' mean attention on the point tokens), point_share (the point tokens' share of the context),
+    hidden_states (per layer input, then the final norm's output: (L, H) each), point_mask (L,) bool, answer_length
+    (T), fields (`field_errors`)."""
+
+    loss: float
+    attention_on_points: list[float]
+    point_share: float
+    hidden_states: list[Tensor]
+    point_mask: Tensor
+    answer_length: int
+    fields: dict[str, list[float]]
+
+
 def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
     """The eight measurements for model `spec` on `examples` (`heldout_examples`; one set serves several models)."""
     loaded = load_spatiallm(spec, device="cpu", attn_implementation="eager")
@@ -218,8 +209,7 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
     mix = PromptMix(loaded.processor)
     numbers = NumberVocabulary.from_tokenizer(loaded.tokenizer, loaded.num_bins, model.config.vocab_size)
 
-    def run(example: LayoutExample, rows: np.ndarray, tokens: int
-            ) -> tuple[float, list[float], float, np.ndarray, dict[str, list[float]]]:
+    def run(example: LayoutExample, rows: np.ndarray, tokens: int) -> ForwardPass:
         batch = mix.collate([LayoutExample(rows, example.target_ids, tokens, example.seed)])
         length = batch["target_length"]
         with torch.no_grad():
@@ -230,38 +220,53 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
                            1.5).item()
         mask = batch["input_ids"][0] == model.config.point_token_id
         mass = [float(att[0, :, -length:, :][..., mask].sum(-1).mean()) for att in out.attentions]
-        first_answer_state = out.hidden_states[-1][0, -length - 1].numpy()
-        fields = field_errors(example.target_ids.tolist(), logits[0], loaded.tokenizer, numbers, loaded.num_bins)
-        return loss, mass, float(mask.sum() / batch["attention_mask"].sum()), first_answer_state, fields
+        answer = example.target_ids.tolist()
+        fields = field_errors(answer, logits[0], answer_values(loaded.tokenizer, answer), numbers, loaded.num_bins)
+        return ForwardPass(loss, mass, float(mask.sum() / batch["attention_mask"].sum()),
+                           [hidden[0] for hidden in out.hidden_states], mask, length, fields)
 
     real, zeroed, swapped, masses, shares, answer_states = [], [], [], [], [], []
     own_fields: dict[str, list[float]] = {}
     other_fields: dict[str, list[float]] = {}
+    token_states: list[list[np.ndarray]] = [[] for _ in range(model.config.num_hidden_layers)]
+    box_states, box_ys = [], []
     for index, example in enumerate(examples):
-        loss, mass, share, state, fields = run(example, example.rows, example.num_point_tokens)
-        real.append(loss)
-        masses.append(mass)
-        shares.append(share)
-        answer_states.append(state)
+        own = run(example, example.rows, example.num_point_tokens)
+        real.append(own.loss)
+        masses.append(own.attention_on_points)
+        shares.append(own.point_share)
+        final = own.hidden_states[-1][-own.answer_length - 1 : -1]  # (T, H) the states predicting the answer
+        answer_states.append(final[0].numpy())
+        for layer, hidden in zip(token_states, own.hidden_states[:-1], strict=True):  # each layer's input
+            layer.append(hidden[own.point_mask].numpy())
+        for token, _, label, name, value in answer_values(loaded.tokenizer, example.target_ids.tolist()):
+            if label == "bbox" and name == "position_y" and value.isdigit():
+                box_states.append(final[token].numpy())
+                box_ys.append([bin_size(FIELD_RANGES[label][name], loaded.num_bins) * int(value)])
         rows = example.rows.copy()
         rows[:, 3:] = 0.0
-        zeroed.append(run(example, rows, example.num_point_tokens)[0])
+        zeroed.append(run(example, rows, example.num_point_tokens).loss)
         other = examples[(index + 1) % len(examples)]
-        loss, _, _, _, fields_other = run(example, other.rows, other.num_point_tokens)
-        swapped.append(loss)
-        for collected, measured in ((own_fields, fields), (other_fields, fields_other)):
+        swap = run(example, other.rows, other.num_point_tokens)
+        swapped.append(swap.loss)
+        for collected, measured in ((own_fields, own.fields), (other_fields, swap.fields)):
             for name, values in measured.items():
                 collected.setdefault(name, []).extend(values)
 
-    pooled, extents, common, residual = [], [], [], []
+    cell_size = token_cell_size_m(loaded.num_bins, model.config.point_config.get("stride", ()))
+    pooled, extents, common, residual, centres = [], [], [], [], []
     for example in examples:
         with torch.no_grad():
-            features, _, _ = model.encode_point_clouds([torch.from_numpy(example.rows)], torch.float32)
+            features, grid, _ = model.encode_point_clouds([torch.from_numpy(example.rows)], torch.float32)
         mean = features.mean(0)
         common.append(float(mean.norm()))
         residual.append(float((features - mean).norm(dim=1).mean()))
         pooled.append(torch.cat([mean, features.max(0).values]).numpy())
         extents.append(example.rows[:, 3:5].max(0))
+        centres.append((grid[:, :2].numpy() + 0.5) * cell_size)
+    probes = position_probe_errors([np.concatenate(layer) for layer in token_states], np.concatenate(centres),
+                                   np.asarray(box_states).reshape(len(box_states), model.config.hidden_size),
+                                   np.asarray(box_ys))
     y = np.asarray(extents, dtype=np.float64)
     constant = np.abs(y - y.mean(0)).mean(0)
     return {
@@ -278,9 +283,7 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
         "answer_probe_mae_m": [round(float(v), 3) for v in probe_mae(np.asarray(answer_states, dtype=np.float64), y)],
         "constant_mae_m": [round(float(v), 3) for v in constant],
         **{f"prompt_{name}_p": pair for name, pair in prompt_use(model, mix, examples).items()},
-        **{f"probe_{name}_m": values for name, values in position_probes(
-            model, mix, loaded.tokenizer, examples, token_cell_size_m(loaded.num_bins, model.config.point_config.get(
-                "stride", ()))).items()},
+        **{f"probe_{name}_m": values for name, values in probes.items()},
         "fields": {name: [round(float(summary(own_fields.get(name, []))), 3),
                           round(float(summary(other_fields.get(name, []))), 3), len(own_fields.get(name, []))]
                    for name, summary in [(row, _median) for row, _, _ in FIELD_ROWS] + [(BOX_CLASS, _mean)]},

@@ -30,7 +30,7 @@ from spatialvlm_cli.distributed import Ranks
 from spatialvlm_cli.encoders import output_grid_coords
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.model.loaded import LoadedModel
-from spatialvlm_cli.training.data import LayoutExample, PromptMix
+from spatialvlm_cli.training.data import LayoutExample, PromptMix, answer_token_starts
 from spatialvlm_cli.training.dense import (
     EXTENT_SCALE_M,
     DenseHead,
@@ -171,12 +171,10 @@ class Objective:
         losses, rows = [], 0
         for b, (row, is_answer, states, example_tokens, grid) in enumerate(
                 zip(labels, answer, final, tokens, grids, strict=True)):
-            ids = row[is_answer][:-1].tolist()  # without the end-of-turn token
-            text = self.mix.tokenizer.decode(ids)
-            encoded = self.mix.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-            if encoded["input_ids"] != ids:  # the text does not re-tokenise to the answer: no offsets to trust
+            offsets = answer_token_starts(self.mix.tokenizer, row[is_answer][:-1].tolist())  # without end of turn
+            if offsets is None:
                 continue
-            starts = [start for start, _ in encoded["offset_mapping"]]
+            text, starts = offsets
             indices, targets = box_pointer_targets(text, starts, self.num_bins, self.cell_size, grid)
             if len(indices):
                 positions = is_answer.nonzero().squeeze(1)[indices.to(is_answer.device)]

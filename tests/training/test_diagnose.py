@@ -7,6 +7,7 @@ import torch
 from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
 from spatialvlm_cli.training.diagnose import (
     BOX_CLASS,
+    answer_values,
     diagnose,
     field_errors,
     heldout_examples,
@@ -62,7 +63,7 @@ def test_field_errors_measure_the_argmax_against_the_truth_in_metres():
     logits[at["door", "position_x"], numbers.ids[194 - 3]] = 9.0
     logits[at["bbox", "class_name"], numbers.ids[7]] = 9.0  # the class is not the top token
     logits[at["bbox", "scale_x"], numbers.ids[33 + 8]] = 9.0  # scale bins are 20 m / 1280: 8 bins, 0.125 m
-    errors = field_errors(answer, logits, tokenizer, numbers, 1280)
+    errors = field_errors(answer, logits, answer_values(tokenizer, answer), numbers, 1280)
     assert errors["wall end"] == [0.0, 0.0]
     assert errors["door centre"] == [pytest.approx(0.125)]
     assert errors["window centre"] == [] and errors["box centre"] == [0.0]
@@ -71,7 +72,7 @@ def test_field_errors_measure_the_argmax_against_the_truth_in_metres():
     # An answer that its own text does not tokenise back to has no offsets to trust: "194" written as "19", "4".
     split = answer.index(numbers.ids[194].item())
     respelled = [*answer[:split], numbers.ids[19].item(), numbers.ids[4].item(), *answer[split + 1 :]]
-    assert field_errors(respelled, torch.zeros(len(respelled), len(tokenizer)), tokenizer, numbers, 1280) == {}
+    assert answer_values(tokenizer, respelled) == [] and len(answer_values(tokenizer, answer)) == 8 + 8 + 6 + 8
 
 
 @pytest.mark.slow
