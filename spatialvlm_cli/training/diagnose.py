@@ -41,7 +41,7 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from spatialvlm_cli.layout.bins import FIELD_RANGES, bin_size
-from spatialvlm_cli.layout.entities import Bbox, Door, Wall
+from spatialvlm_cli.layout.entities import Bbox, Door, Wall, Window
 from spatialvlm_cli.layout.request import ALL, Request
 from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.training.data import LayoutExample, PromptMix, answer_token_starts, build_examples
@@ -72,7 +72,7 @@ def heldout_examples(rooms: int, model: str) -> list[LayoutExample]:
 LINE_VALUES: dict[str, tuple[str, ...]] = {
     "wall": Wall.numeric_fields,
     "door": ("wall_id", *Door.numeric_fields),
-    "window": ("wall_id", *Door.numeric_fields),
+    "window": ("wall_id", *Window.numeric_fields),
     "bbox": ("class_name", *Bbox.numeric_fields),
 }
 # (row name, entity label, the x and y fields measured together) of the field errors.
