@@ -180,7 +180,7 @@ def prompt_use(model: Any, mix: PromptMix, examples: list[LayoutExample]) -> dic
                          for request in (Request("arch"), ALL)])
         asked = Request("all", (classes[0],))
         answer = mix.target_ids(example, asked)
-        at = [i for i in range(len(answer)) if mix.tokenizer.decode(answer[:i]).endswith("Bbox(")]
+        at = [token for token, _, _, name, _ in answer_values(mix.tokenizer, answer) if name == "class_name"]
         under_prompt, under_all = probabilities(example, asked, answer, at), probabilities(example, ALL, answer, at)
         category.extend([a, b] for a, b in zip(under_prompt, under_all, strict=True))
     return {name: [round(float(v), 3) for v in np.mean(pairs, 0)] if pairs else [] for name, pairs in
@@ -209,7 +209,9 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
     mix = PromptMix(loaded.processor)
     numbers = NumberVocabulary.from_tokenizer(loaded.tokenizer, loaded.num_bins, model.config.vocab_size)
 
-    def run(example: LayoutExample, rows: np.ndarray, tokens: int) -> ForwardPass:
+    def run(example: LayoutExample, values: list[tuple[int, int, str, str, str]], rows: np.ndarray, tokens: int
+            ) -> ForwardPass:
+        """The teacher-forced pass of `example`'s answer (its `answer_values`: `values`) on the cloud `rows`."""
         batch = mix.collate([LayoutExample(rows, example.target_ids, tokens, example.seed)])
         length = batch["target_length"]
         with torch.no_grad():
@@ -220,8 +222,7 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
                            1.5).item()
         mask = batch["input_ids"][0] == model.config.point_token_id
         mass = [float(att[0, :, -length:, :][..., mask].sum(-1).mean()) for att in out.attentions]
-        answer = example.target_ids.tolist()
-        fields = field_errors(answer, logits[0], answer_values(loaded.tokenizer, answer), numbers, loaded.num_bins)
+        fields = field_errors(example.target_ids.tolist(), logits[0], values, numbers, loaded.num_bins)
         return ForwardPass(loss, mass, float(mask.sum() / batch["attention_mask"].sum()),
                            [hidden[0] for hidden in out.hidden_states], mask, length, fields)
 
@@ -231,7 +232,8 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
     token_states: list[list[np.ndarray]] = [[] for _ in range(model.config.num_hidden_layers)]
     box_states, box_ys = [], []
     for index, example in enumerate(examples):
-        own = run(example, example.rows, example.num_point_tokens)
+        values = answer_values(loaded.tokenizer, example.target_ids.tolist())
+        own = run(example, values, example.rows, example.num_point_tokens)
         real.append(own.loss)
         masses.append(own.attention_on_points)
         shares.append(own.point_share)
@@ -239,15 +241,15 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
         answer_states.append(final[0].numpy())
         for layer, hidden in zip(token_states, own.hidden_states[:-1], strict=True):  # each layer's input
             layer.append(hidden[own.point_mask].numpy())
-        for token, _, label, name, value in answer_values(loaded.tokenizer, example.target_ids.tolist()):
+        for token, _, label, name, value in values:
             if label == "bbox" and name == "position_y" and value.isdigit():
                 box_states.append(final[token].numpy())
                 box_ys.append([bin_size(FIELD_RANGES[label][name], loaded.num_bins) * int(value)])
         rows = example.rows.copy()
         rows[:, 3:] = 0.0
-        zeroed.append(run(example, rows, example.num_point_tokens).loss)
+        zeroed.append(run(example, values, rows, example.num_point_tokens).loss)
         other = examples[(index + 1) % len(examples)]
-        swap = run(example, other.rows, other.num_point_tokens)
+        swap = run(example, values, other.rows, other.num_point_tokens)
         swapped.append(swap.loss)
         for collected, measured in ((own_fields, own.fields), (other_fields, swap.fields)):
             for name, values in measured.items():
