@@ -31,6 +31,7 @@ from spatialvlm_cli.training.curve_plot import write_curve_png
 from spatialvlm_cli.training.data import ExampleBuilder, LayoutExample, PromptMix, sample_request
 from spatialvlm_cli.training.heldout import heldout_rooms, log_heldout
 from spatialvlm_cli.training.loss import NumberVocabulary, init_number_embeddings
+from spatialvlm_cli.training.memory import release_free_heap
 from spatialvlm_cli.training.model import load_for_training
 from spatialvlm_cli.training.objective import Objective
 from spatialvlm_cli.training.parameters import add_lora, check_freeze, merge_lora, set_trainable
@@ -298,6 +299,7 @@ def train(
                                              "lr": settings.learning_rate(step),
                                              "seconds": round(seconds_before + time.perf_counter() - started, 1)})
                                  + "\n")
+            release_free_heap()
         if on_step:
             on_step(step + 1, step_loss)
         done = step + 1

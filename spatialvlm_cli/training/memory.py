@@ -1,0 +1,38 @@
+"""Giving the C heap's free pages back to the system while a training runs.
+
+PyTorch's CPU tensors come from the C library's malloc. glibc raises its mmap threshold to the size of the largest
+block freed (up to 32 MB), so after the first steps most activations are carved out of the heap, and steps of
+different sizes (every batch has its own token counts) leave free holes there that glibc keeps resident: a
+room-recipe training grew to 7-8 GB of RSS while about 2 GB was in use. `malloc_trim` hands the free pages inside
+the heap back (madvise), so calling it now and then keeps the RSS near what is in use. Each call costs the page
+faults that re-touch the released pages, so the trainer calls it once per logged window, not every step.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from functools import cache
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, None on other C libraries (macOS, musl, Windows)."""
+    try:
+        process = ctypes.CDLL(None)
+    except OSError:  # Windows has no handle to the process's own symbols
+        return None
+    trim = getattr(process, "malloc_trim", None)
+    if trim is not None:
+        trim.argtypes = [ctypes.c_size_t]
+        trim.restype = ctypes.c_int
+    return trim
+
+
+def release_free_heap() -> bool:
+    """Return the heap's free pages to the system (glibc); True when it could, False on other C libraries."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
