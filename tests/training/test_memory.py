@@ -10,7 +10,7 @@ import pytest
 
 from spatialvlm_cli.training import memory
 
-GLIBC = memory._malloc_trim() is not None
+GLIBC = hasattr(ctypes.CDLL(None), "malloc_trim")
 
 
 def resident_bytes() -> int:
