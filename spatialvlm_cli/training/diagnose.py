@@ -252,8 +252,8 @@ def diagnose(spec: str, examples: list[LayoutExample]) -> dict[str, Any]:
         swap = run(example, values, other.rows, other.num_point_tokens)
         swapped.append(swap.loss)
         for collected, measured in ((own_fields, own.fields), (other_fields, swap.fields)):
-            for name, values in measured.items():
-                collected.setdefault(name, []).extend(values)
+            for name, errors in measured.items():
+                collected.setdefault(name, []).extend(errors)
 
     cell_size = token_cell_size_m(loaded.num_bins, model.config.point_config.get("stride", ()))
     pooled, extents, common, residual, centres = [], [], [], [], []

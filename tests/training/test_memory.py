@@ -13,9 +13,12 @@ from spatialvlm_cli.training import memory
 GLIBC = hasattr(ctypes.CDLL(None), "malloc_trim")
 
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
 def resident_bytes() -> int:
     """This process's resident set (Linux)."""
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE
 
 
 @pytest.mark.skipif(not GLIBC, reason="malloc_trim is glibc's")
@@ -38,7 +41,7 @@ def test_freed_heap_blocks_stay_resident_until_released():
     after = resident_bytes()
     for address in kept:
         libc.free(address)
-    assert before - after > 0.8 * len(freed) * (block - 4096)  # the whole pages inside each freed block
+    assert before - after > 0.8 * len(freed) * (block - PAGE)  # the whole pages inside each freed block
 
 
 def test_the_trainer_releases_the_heap_once_per_logged_window(tmp_path, monkeypatch):
