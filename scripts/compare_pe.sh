@@ -4,6 +4,7 @@
 #
 #   scripts/compare_pe.sh [STEPS] [SEEDS] [LANES]   # defaults: 1500 steps of 4 rooms, seeds 0 1 2, 2 runs side by side
 #   scripts/compare_pe.sh 1500 "0 1 2 3"
+#   ROWS="mixed_rope3d 3d_sinusoidal" scripts/compare_pe.sh 1500 0   # only these rows (names as below)
 #
 # Every run trains configs/train-rooms.yaml with the recipe that reads the scan (RECIPE, default: the dense loss
 # with the wall-offset target, mixed prompts, the read loss from step 500) on the same cached rooms (data/train-3000.pt), from its seed (initialisation and batch
@@ -30,6 +31,16 @@ rows=(
     "mixed_rope3d|--VLM_PE MixedRoPE3D --PCD_PE_Merge_Rule 3D_only"
     "3d_sinusoidal|--VLM_PE 3D_Sinusoidal --PCD_PE_Merge_Rule 3D_only"
 )
+
+# ROWS (row names, space-separated) keeps only those rows, in the table's order.
+if [[ -n ${ROWS:-} ]]; then
+    kept=()
+    for row in "${rows[@]}"; do
+        [[ " $ROWS " == *" ${row%%|*} "* ]] && kept+=("$row")
+    done
+    (( ${#kept[@]} > 0 )) || { echo "ROWS='$ROWS' names no row of this script" >&2; exit 2; }
+    rows=("${kept[@]}")
+fi
 
 # Build the shared room cache once, before the lanes start.
 python scripts/train_rooms.py --prepare-only > /dev/null
