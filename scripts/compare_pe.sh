@@ -7,11 +7,14 @@
 #   ROWS="mixed_rope3d 3d_sinusoidal" scripts/compare_pe.sh 1500 0   # only these rows (names as below)
 #
 # Every run trains configs/train-rooms.yaml with the recipe that reads the scan (RECIPE, default: the dense loss
-# with the wall-offset target, mixed prompts, the read loss from step 500) on the same cached rooms (data/train-3000.pt), from its seed (initialisation and batch
-# order), then scripts/eval_rooms.sh scores it on the 50 held-out rooms. Results: runs/pe/<row>/seed<k>/ (model,
-# training.json, heldout/scores*.json); `python scripts/pe_table.py runs/pe` prints mean ± sd over seeds. A run
-# whose scores exist is skipped and an interrupted one resumes from its checkpoint, so the comparison can be
-# spread over several sittings.
+# with the wall-offset target, mixed prompts, the read loss from step 500) on the same cached rooms
+# (data/train-3000.pt), from its seed (initialisation and batch order), then scripts/eval_rooms.sh scores it on the
+# 50 held-out rooms. The run itself lands in runs/pe/<row>/seed<k>/ (model, checkpoint, training.json,
+# heldout/scores*.json; machine-local). What the table needs, its training.json and its predictions
+# (heldout/pred/*.txt, ~1 KB a room), is copied to RESULTS/<row>/seed<k>/ (default scripts/results/pe, committed),
+# so the comparison survives a new machine: `python scripts/pe_table.py scripts/results/pe` prints mean ± sd over
+# seeds. A run with results there is skipped and an interrupted one resumes from its checkpoint, so the comparison
+# can be spread over several sittings.
 set -euo pipefail
 steps=${1:-1500}
 seeds=(${2:-0 1 2})
@@ -19,6 +22,7 @@ lanes=${3:-2}
 recipe=${RECIPE:---dense-weight 1 --wall-offset-weight 1 --read-weight 10 --read-from-step 500 --mix-prompts}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
+results=${RESULTS:-scripts/results/pe}
 threads=$(( $(nproc) / lanes ))
 (( threads >= 1 )) || threads=1
 
@@ -32,13 +36,19 @@ rows=(
     "3d_sinusoidal|--VLM_PE 3D_Sinusoidal --PCD_PE_Merge_Rule 3D_only"
 )
 
-# ROWS (row names, space-separated) keeps only those rows, in the table's order.
+# ROWS (row names, space-separated) keeps only those rows, in the table's order; a name that is no row is an error.
 if [[ -n ${ROWS:-} ]]; then
+    names=" ${rows[*]%%|*} "
+    for name in $ROWS; do
+        if [[ $names != *" $name "* ]]; then
+            echo "error: ROWS names '$name', which is no row of this script (rows:${names% })" >&2
+            exit 1
+        fi
+    done
     kept=()
     for row in "${rows[@]}"; do
         [[ " $ROWS " == *" ${row%%|*} "* ]] && kept+=("$row")
     done
-    (( ${#kept[@]} > 0 )) || { echo "ROWS='$ROWS' names no row of this script" >&2; exit 2; }
     rows=("${kept[@]}")
 fi
 
@@ -48,8 +58,8 @@ python scripts/train_rooms.py --prepare-only > /dev/null
 run_one() {
     local row=$1 seed=$2
     local name=${row%%|*} flags=${row#*|}
-    local dir=runs/pe/$name/seed$seed
-    [[ -f $dir/heldout/scores.json ]] && return 0
+    local dir=runs/pe/$name/seed$seed kept=$results/$name/seed$seed
+    [[ -f $kept/training.json ]] && return 0
     mkdir -p "$dir"
     # shellcheck disable=SC2086
     python scripts/train_rooms.py --out "$dir" $flags $recipe --seed "$seed" --steps "$steps" \
@@ -57,6 +67,10 @@ run_one() {
         || { echo "$name seed $seed: training failed, see $dir/train.log" >&2; return 1; }
     OMP_NUM_THREADS=$threads scripts/eval_rooms.sh "$dir" "$dir/heldout" > /dev/null \
         || { echo "$name seed $seed: evaluation failed" >&2; return 1; }
+    # training.json last: it marks the copy complete.
+    mkdir -p "$kept/heldout/pred"
+    cp "$dir"/heldout/pred/*.txt "$kept/heldout/pred/"
+    cp "$dir/training.json" "$kept/"
     echo "$name seed $seed: done"
 }
 
@@ -76,4 +90,4 @@ for (( lane = 0; lane < lanes; lane++ )); do
     ) &
 done
 wait
-python scripts/pe_table.py runs/pe
+python scripts/pe_table.py "$results"

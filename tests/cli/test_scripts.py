@@ -1,6 +1,7 @@
 """Scripts a user runs from the README fail the way commands do: one `error:` line on stderr, exit code 1."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,15 @@ def test_pe_table_gives_mean_and_sd_over_seeds(tmp_path: Path):
                                        "--read-weight 10 --read-from-step 500 --mix-prompts --all-share 0.2`")
     assert cells["vs none"] == "+0.0 ± 0.0"
     assert (cells["train min"], cells["final loss"]) == ("1.5", "1.500")
+
+
+def test_compare_pe_rows_naming_no_row_is_one_line_and_exit_1():
+    """One misspelt name in ROWS stops the comparison, rather than silently leaving that row out."""
+    result = subprocess.run(["bash", str(REPO / "scripts" / "compare_pe.sh"), "10", "0"], capture_output=True,
+                            text=True, env={"PATH": os.environ["PATH"], "ROWS": "none bogus_row"})
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: ROWS names 'bogus_row', which is no row of this script (rows: none ")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_curve_table_reads_curve_and_training_minutes(tmp_path: Path):
