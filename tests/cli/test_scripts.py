@@ -109,3 +109,18 @@ def test_eval_turned_rooms_scores_both_legs_of_one_room(tmp_path: Path):
     upright, turned = (float(rows[leg][-2]) for leg in ("upright", "turned"))  # median extent error, metres
     assert turned < 0.5 and abs(turned - upright) < 0.1
     assert {path.name for path in (tmp_path / "turned").glob("*.txt")} == {"room_000.txt"}
+
+
+def test_readme_pe_table_is_what_pe_table_prints_from_the_committed_results(tmp_path: Path):
+    """The README's PE comparison table is regenerated, not typed: pe_table.py over the committed run results
+    (scripts/results/pe: each run's training.json and predictions) and baselines, scored against the 50 held-out
+    rooms made here by the README's command, prints it line for line."""
+    heldout = tmp_path / "heldout"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_scenes.py"), "--out", str(heldout), "--split",
+                    "heldout", "--start", "0", "--count", "50"], check=True, capture_output=True)
+    results = REPO / "scripts" / "results"
+    table = subprocess.run([sys.executable, str(REPO / "scripts" / "pe_table.py"), str(results / "pe"),
+                            "--baselines", str(results / "baselines"), "--gt", str(heldout)],
+                           capture_output=True, text=True, check=True).stdout
+    assert table.count("\n") >= 2 + 1 + 4  # header, rule, at least one run, the four baselines
+    assert table in (REPO / "README.md").read_text(encoding="utf-8")
