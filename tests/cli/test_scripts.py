@@ -1,4 +1,5 @@
-"""Scripts a user runs from the README fail the way commands do: one `error:` line on stderr, exit code 1."""
+"""Scripts a user runs from the README: they fail the way commands do (one `error:` line on stderr, exit code 1),
+and the README's tables are what they print from the committed results."""
 
 import json
 import os
@@ -6,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "scripts" / "results"  # committed predictions behind the README's tables
 
 
 def test_pe_table_with_no_runs_is_one_line_and_exit_1(tmp_path: Path):
@@ -111,16 +115,34 @@ def test_eval_turned_rooms_scores_both_legs_of_one_room(tmp_path: Path):
     assert {path.name for path in (tmp_path / "turned").glob("*.txt")} == {"room_000.txt"}
 
 
-def test_readme_pe_table_is_what_pe_table_prints_from_the_committed_results(tmp_path: Path):
-    """The README's PE comparison table is regenerated, not typed: pe_table.py over the committed run results
-    (scripts/results/pe: each run's training.json and predictions) and baselines, scored against the 50 held-out
-    rooms made here by the README's command, prints it line for line."""
-    heldout = tmp_path / "heldout"
+@pytest.fixture(scope="module")
+def heldout_rooms(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 50 held-out rooms, made from their seeds by the README's command."""
+    heldout = tmp_path_factory.mktemp("heldout")
     subprocess.run([sys.executable, str(REPO / "scripts" / "make_scenes.py"), "--out", str(heldout), "--split",
                     "heldout", "--start", "0", "--count", "50"], check=True, capture_output=True)
-    results = REPO / "scripts" / "results"
-    table = subprocess.run([sys.executable, str(REPO / "scripts" / "pe_table.py"), str(results / "pe"),
-                            "--baselines", str(results / "baselines"), "--gt", str(heldout)],
+    return heldout
+
+
+def test_readme_pe_table_is_what_pe_table_prints_from_the_committed_results(heldout_rooms: Path):
+    """The README's PE comparison table is regenerated, not typed: pe_table.py over the committed run results
+    (scripts/results/pe: each run's training.json and predictions) and baselines, scored against the held-out
+    rooms, prints it line for line."""
+    table = subprocess.run([sys.executable, str(REPO / "scripts" / "pe_table.py"), str(RESULTS / "pe"),
+                            "--baselines", str(RESULTS / "baselines"), "--gt", str(heldout_rooms)],
                            capture_output=True, text=True, check=True).stdout
     assert table.count("\n") >= 2 + 1 + 4  # header, rule, at least one run, the four baselines
     assert table in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_model_card_row_of_the_shipped_model_is_what_its_committed_predictions_score(heldout_rooms: Path):
+    """The model card's row of the shipped model, from its committed greedy predictions on the held-out rooms
+    (scripts/results/shipped: `scripts/eval_rooms.sh spatialvlm-rooms`)."""
+    name = "shipped now: + prompt leg with the box head and box pointer (400 steps, 17 min)"
+    table = subprocess.run([sys.executable, str(REPO / "scripts" / "pe_table.py"), "--row",
+                            f"{name}={RESULTS / 'shipped'}", "--gt", str(heldout_rooms)],
+                           capture_output=True, text=True, check=True).stdout
+    row = table.splitlines()[2]
+    assert row.startswith(f"| {name} | 67.4 | ")  # the exact wall F1@.25 the model card quotes
+    readme = (REPO / "README.md").read_text(encoding="utf-8").replace("**", "")  # the card bolds the best row
+    assert f"\n{row}\n" in readme
