@@ -2,6 +2,7 @@
 
     python scripts/baseline_rooms.py --heldout data/heldout --out out/baselines
     python scripts/baseline_rooms.py --heldout scenes --out out/baselines-scenes
+    python scripts/baseline_rooms.py --results scripts/results/baselines   # also refresh the committed copy
 
 For every `<room>.ply` in --heldout (with its ground truth `<room>.txt`) writes OUT/<baseline>/pred/<room>.txt:
   constant     the mean training room at the scan's min corner (`spatialvlm_cli.evaluation.baselines`): what a
@@ -14,13 +15,16 @@ For every `<room>.ply` in --heldout (with its ground truth `<room>.txt`) writes 
   gt_bins      the ground truth in --num-bins bins relative to the scan's min corner, read back: the best a room
                model can write (bins start at 0, so min-side walls are clipped onto the scan's min corner).
 Then scores each folder as `eval_rooms.sh` scores a model (OUT/<baseline>/scores_exact.json with the geometry,
-OUT/<baseline>/scores.json with SpatialLM's conventions) and prints one markdown row per baseline.
+OUT/<baseline>/scores.json with SpatialLM's conventions) and prints one markdown row per baseline. With --results
+DIR, each DIR/<baseline>/pred is replaced by a copy of OUT/<baseline>/pred (the committed predictions
+`scripts/pe_table.py --baselines` reads, so they outlive the machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -65,6 +69,7 @@ def main() -> None:
     parser.add_argument("--num-bins", type=int, default=1280, help="The model's bins (sets the cleanup voxel).")
     parser.add_argument("--noise", type=float, default=0.05, help="gt_noise: standard deviation, metres.")
     parser.add_argument("--workers", type=int, default=2, help="Processes for the training rooms.")
+    parser.add_argument("--results", type=Path, help="Also copy each baseline's predictions to RESULTS/<name>/pred.")
     args = parser.parse_args()
     rooms = sorted(p for p in args.heldout.glob("*.ply") if p.with_suffix(".txt").is_file())
     if not rooms:
@@ -92,6 +97,12 @@ def main() -> None:
             (args.out / name / file_name).write_text(json.dumps(report.to_json(), indent=1) + "\n")
         figures = row.figures()
         print(f"| {name} | " + " | ".join(format_figure(key, figures[key]) for key, _ in COLUMNS) + " |")
+    if args.results is not None:
+        for name, folder in folders.items():
+            kept = args.results / name / "pred"
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(folder, kept)
+        print(f"predictions copied to {args.results}")
 
 
 if __name__ == "__main__":

@@ -146,3 +146,23 @@ def test_readme_model_card_row_of_the_shipped_model_is_what_its_committed_predic
     assert row.startswith(f"| {name} | 67.4 | ")  # the exact wall F1@.25 the model card quotes
     readme = (REPO / "README.md").read_text(encoding="utf-8").replace("**", "")  # the card bolds the best row
     assert f"\n{row}\n" in readme
+
+
+def test_baseline_rooms_scores_the_baselines_and_refreshes_their_committed_copy(tmp_path: Path):
+    """On the shipped rooms (mean room over 2 training rooms): the empty layout finds no wall, the binned ground
+    truth nearly all; --results replaces each DIR/<baseline>/pred by the fresh predictions (a stale file goes)."""
+    stale = tmp_path / "results" / "empty" / "pred" / "stale.txt"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("wall_0=Wall(0,0,0,1,0,0,2.5,0.1)\n")
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "baseline_rooms.py"), "--heldout",
+                             str(REPO / "scenes"), "--out", str(tmp_path / "out"), "--train-rooms", "2",
+                             "--workers", "1", "--results", str(tmp_path / "results")],
+                            capture_output=True, text=True, check=True, cwd=REPO)
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line}
+    assert float(rows["empty"][0]) == 0.0 and float(rows["gt_bins"][0]) >= 90.0
+    rooms = sorted(p.stem for p in (REPO / "scenes").glob("room_*.txt"))
+    for name in ("constant", "empty", "gt_noise", "gt_bins"):
+        made, kept = tmp_path / "out" / name / "pred", tmp_path / "results" / name / "pred"
+        assert sorted(p.stem for p in kept.iterdir()) == rooms
+        assert all((kept / f"{room}.txt").read_text() == (made / f"{room}.txt").read_text() for room in rooms)
