@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 if TYPE_CHECKING:
-    from spatialvlm_cli.layout import Layout
+    from spatialvlm_cli.layout.files import LayoutFile
 
 # Control characters other than newline and tab: a model (a random-weight preset, say) can emit escape sequences
 # that would move the cursor or clear the screen. The files keep the raw text; the terminal shows U+FFFD instead.
@@ -60,13 +60,14 @@ class TerminalHandler(RichHandler):
         super().emit(record)
 
 
-def read_layout(path: Path, err: Console) -> Layout:
-    """The layout in `path` (`layout.files.read_layout_file`), its skipped lines and an empty layout said on `err`."""
+def read_layout(path: Path, err: Console) -> LayoutFile:
+    """The layout file at `path` (`layout.files.read_layout_file`), its skipped lines and an empty layout said on
+    `err`."""
     from spatialvlm_cli.layout.files import read_layout_file
 
-    layout, issues = read_layout_file(path)
-    for issue in issues:
+    read = read_layout_file(path)
+    for issue in read.issues:
         err.print(f"[yellow]{path}:{issue.line_no}: skipped[/] ({issue.reason})")
-    if not len(layout):
+    if not len(read.layout):
         err.print(f"[yellow]{path} has no entity to draw[/]")
-    return layout
+    return read

@@ -69,7 +69,7 @@ def export_command(
             return False
 
     replaced = check_overwrite([output], [layout], values["overwrite"], ours)
-    entities = read_layout(layout, terminal.err)
+    entities = read_layout(layout, terminal.err).layout
     data = export_layout(entities, fmt, values["name"] or Path(layout).stem)
     write_bytes_atomic(output, data)
     again = ", replacing an earlier export" if replaced else ""

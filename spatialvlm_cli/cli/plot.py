@@ -65,17 +65,17 @@ def plot_command(
         raise InputError(f"--size must be at least 64 pixels, got {size}")
     if output.suffix.lower() != ".png":
         raise OutputError(f"--output '{output}' must be a .png file")
-    pred_layout = read_layout(layout, err)
-    gt_layout = read_layout(gt, err) if gt is not None else None
+    predicted = read_layout(layout, err)
+    gt_layout = read_layout(gt, err).layout if gt is not None else None
     points = colors = None
     if point_cloud is not None:
-        from spatialvlm_cli.io import read_point_cloud
+        from spatialvlm_cli.preprocess import read_scan_under_layout
 
-        cloud = read_point_cloud(point_cloud).subsampled(max_points, seed)
+        cloud = read_scan_under_layout(point_cloud, predicted.record).subsampled(max_points, seed)
         points, colors = cloud.points, cloud.colors
     inputs = [path for path in (layout, gt, point_cloud) if path is not None]
     replaced = check_overwrite([output], inputs, values["overwrite"], _written_by_plot)
-    image = render_floor_plan(pred_layout, gt_layout, points, colors, size_px=size, labels=labels)
+    image = render_floor_plan(predicted.layout, gt_layout, points, colors, size_px=size, labels=labels)
     buffer = io.BytesIO()
     info = PngInfo()
     info.add_text("Software", SOFTWARE)

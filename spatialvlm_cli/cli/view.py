@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from spatialvlm_cli.cli.console import read_layout, terminal
 from spatialvlm_cli.cli.options import ConfigOpt, GroundTruthOpt, LayoutFileOpt, OverwriteOutputOpt
 from spatialvlm_cli.errors import InputError, OutputError
-
-if TYPE_CHECKING:
-    from spatialvlm_cli.preprocess import ScanTransform
 
 
 def view_command(
@@ -47,7 +44,8 @@ def view_command(
       spatialvlm view -l out/room_000.txt --gt scenes/room_000.txt -p scenes/room_000.ply --spawn
     """
     from spatialvlm_cli.config import merge_config
-    from spatialvlm_cli.io import check_output_location, check_overwrite, read_point_cloud, write_bytes_atomic
+    from spatialvlm_cli.io import check_output_location, check_overwrite, write_bytes_atomic
+    from spatialvlm_cli.preprocess import read_scan_under_layout
     from spatialvlm_cli.viewer import recording_bytes, spawn_viewer
 
     values = merge_config(ctx, config)
@@ -58,7 +56,7 @@ def view_command(
         raise OutputError(f"--output '{output}' must be an .rrd file")
     err = terminal.err
     predicted = read_layout(layout, err)
-    truth = read_layout(gt, err) if gt is not None else None
+    truth = read_layout(gt, err).layout if gt is not None else None
     replaced: list[Path] = []
     if not values["spawn"]:
         check_output_location(output)
@@ -66,31 +64,16 @@ def view_command(
         replaced = check_overwrite([output], inputs, values["overwrite"], _written_by_view)
     points = colors = None
     if point_cloud is not None:
-        transform = _scan_transform(layout)
-        cloud = read_point_cloud(point_cloud, scale=transform.scale if transform is not None else 1.0)
-        points = transform.scaled_to_written(cloud.points) if transform is not None else cloud.points
-        colors = cloud.colors
+        cloud = read_scan_under_layout(point_cloud, predicted.record)
+        points, colors = cloud.points, cloud.colors
     settings = {"max_points": values["max_points"], "seed": values["seed"], "name": Path(layout).stem}
     if values["spawn"]:
-        spawn_viewer(points, colors, predicted, truth, **settings)
+        spawn_viewer(points, colors, predicted.layout, truth, **settings)
         err.print("sent the scene to the Rerun viewer")
         return
-    write_bytes_atomic(output, recording_bytes(points, colors, predicted, truth, **settings))
+    write_bytes_atomic(output, recording_bytes(points, colors, predicted.layout, truth, **settings))
     again = ", replacing an earlier recording" if replaced else ""
     err.print(f"wrote {output}{again}; open it with: rerun {output}")
-
-
-def _scan_transform(layout: Path) -> ScanTransform | None:
-    """The scan transform infer recorded in a layout's JSON (None for text, or a JSON without one)."""
-    import json
-
-    from spatialvlm_cli.preprocess import transform_from_json
-
-    if Path(layout).suffix.lower() != ".json":
-        return None
-    data = json.loads(Path(layout).read_text(encoding="utf-8"))  # read_layout has read it already: it is valid
-    record = data.get("scan_transform") if isinstance(data, dict) else None
-    return transform_from_json(record) if isinstance(record, dict) else None
 
 
 def _written_by_view(path: Path) -> bool:

@@ -19,6 +19,7 @@ from spatialvlm_cli.preprocess.scan import (
     extent_warning,
     parse_crop,
     read_scan,
+    read_scan_under_layout,
     transform_from_json,
 )
 
@@ -38,5 +39,6 @@ __all__ = [
     "parse_crop",
     "prepare_point_cloud",
     "read_scan",
+    "read_scan_under_layout",
     "transform_from_json",
 ]

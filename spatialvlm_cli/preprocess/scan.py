@@ -206,6 +206,19 @@ def transform_from_json(record: dict[str, Any]) -> ScanTransform:
         raise InputError(f"the layout's scan_transform is malformed ({error})") from None
 
 
+def read_scan_under_layout(path: Path, record: dict[str, object]) -> PointCloud:
+    """The scan at `path` in the frame of a layout infer wrote from it, so the two lie over each other: the file's
+    points times the recorded scale, levelled (`ScanTransform.scaled_to_written`). record: infer's JSON object
+    (`layout.files.LayoutFile.record`); without a `scan_transform` (text layouts, identity transforms) the file's
+    own frame. points: (N, 3) metres. InputError for an unreadable scan or a malformed transform."""
+    entry = record.get("scan_transform")
+    if not isinstance(entry, dict):
+        return read_point_cloud(path)
+    transform = transform_from_json(entry)
+    cloud = read_point_cloud(path, scale=transform.scale)
+    return PointCloud(transform.scaled_to_written(cloud.points), cloud.colors)
+
+
 def detect_units(points: np.ndarray) -> str | None:
     """The unit a scan is clearly in when that is not metres, else None. points: (N, 3) in file units.
 

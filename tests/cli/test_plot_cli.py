@@ -1,5 +1,7 @@
-"""`plot` and `eval --json` never write over a file they did not write; plot: a key to the shapes, visible points."""
+"""`plot` and `eval --json` never write over a file they did not write; plot: a key to the shapes, visible points,
+the scan in the layout's frame."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,8 +9,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from spatialvlm_cli.cli.app import app
-from spatialvlm_cli.layout import Layout
+from spatialvlm_cli.layout import Layout, floorplan, layout_to_json
 from spatialvlm_cli.layout.floorplan import BACKGROUND, KEY_GREY, POINT_GREY, render_floor_plan
+from spatialvlm_cli.preprocess import ScanTransform
+from spatialvlm_cli.preprocess.align import Alignment, rotation_between
+from spatialvlm_cli.synthetic import make_room, split_seed, write_ply
 
 REPO = Path(__file__).resolve().parents[2]
 LAYOUT = REPO / "scenes" / "room_000.txt"
@@ -65,3 +70,26 @@ def test_eval_json_replaces_its_own_report_but_not_another_file(tmp_path: Path):
     scores.write_text('{"mine": 1}')
     refused = CliRunner().invoke(app, args)
     assert refused.exit_code == 1 and "pass --overwrite" in refused.stderr and scores.read_text() == '{"mine": 1}'
+
+
+def test_plot_draws_the_scan_in_the_frame_infer_wrote_the_layout_in(tmp_path: Path, monkeypatch):
+    """A y-up scan in millimetres under infer's JSON (scan_transform recorded) is drawn upright and in metres, under
+    its layout, as `view` shows it; before, plot drew the file's raw coordinates a thousand times too far out."""
+    room = make_room(split_seed("heldout", 1))
+    to_y_up = rotation_between(np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0]))
+    write_ply(tmp_path / "scan.ply", room.points.astype(np.float64) @ to_y_up.T * 1000.0, room.colours)
+    transform = ScanTransform(scale=0.001, units="mm", alignment=Alignment(
+        to_y_up.T, 0.2, np.array([1.0, 2.0, 0.0]), np.array([0.0, 1.0, 0.0])))
+    (tmp_path / "scan.json").write_text(json.dumps({"layout": layout_to_json(room.layout),
+                                                    "scan_transform": transform.to_json()}))
+    drawn: dict[str, np.ndarray] = {}
+
+    def capture(layout, gt, points, colors, **settings):
+        drawn["points"] = points
+        return Image.new("RGB", (64, 64))
+
+    monkeypatch.setattr(floorplan, "render_floor_plan", capture)
+    result = CliRunner().invoke(app, ["plot", "-l", str(tmp_path / "scan.json"), "-p", str(tmp_path / "scan.ply"),
+                                      "--max_points", "0", "-o", str(tmp_path / "plan.png")])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.sort(drawn["points"], axis=0), np.sort(room.points, axis=0), atol=1e-3)

@@ -14,7 +14,15 @@ from spatialvlm_cli.errors import ConfigError, InputError
 from spatialvlm_cli.io import PointCloud
 from spatialvlm_cli.layout import Bbox, Door, Layout, Wall, Window
 from spatialvlm_cli.layout.solids import layout_solids
-from spatialvlm_cli.preprocess import ScanOptions, ScanTransform, condition_scan, detect_units, parse_crop, read_scan
+from spatialvlm_cli.preprocess import (
+    ScanOptions,
+    ScanTransform,
+    condition_scan,
+    detect_units,
+    parse_crop,
+    read_scan,
+    read_scan_under_layout,
+)
 from spatialvlm_cli.preprocess.align import Alignment, rotation_between, rotation_z
 from spatialvlm_cli.synthetic import make_room, split_seed, write_ply
 
@@ -160,3 +168,21 @@ def test_read_scan_aligns_a_y_up_scan_in_millimetres(tmp_path: Path):
     corners = transform.input_corners(transform.to_written_frame(in_model))
     for solid, item in zip(layout_solids(ROOM.layout), corners["walls"], strict=False):
         np.testing.assert_allclose(item["corners"], solid.corners() @ quarter.T * 1000.0, atol=40.0)
+
+
+def test_the_scan_under_a_layout_is_read_in_the_layouts_levelled_frame(tmp_path: Path):
+    """A y-up scan in millimetres under infer's record comes back upright and in metres, where its layout lies; with
+    no transform recorded the file's frame is kept; a malformed transform is one InputError."""
+    room = make_room(split_seed("heldout", 1))
+    to_y_up = rotation_between(np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0]))
+    scan = room.points.astype(np.float64) @ to_y_up.T * 1000.0
+    write_ply(tmp_path / "scan.ply", scan, room.colours)
+    transform = ScanTransform(scale=0.001, units="mm", alignment=Alignment(
+        to_y_up.T, 0.2, np.array([1.0, 2.0, 0.0]), np.array([0.0, 1.0, 0.0])))
+    levelled = read_scan_under_layout(tmp_path / "scan.ply", {"scan_transform": transform.to_json()})
+    np.testing.assert_allclose(levelled.points, room.points, atol=1e-3)
+    np.testing.assert_allclose(levelled.colors * 255.0, room.colours, atol=0.5)
+    as_written = read_scan_under_layout(tmp_path / "scan.ply", {})
+    np.testing.assert_allclose(as_written.points, scan, atol=1e-2)
+    with pytest.raises(InputError, match="scan_transform is malformed"):
+        read_scan_under_layout(tmp_path / "scan.ply", {"scan_transform": {"scale": 0.001}})
