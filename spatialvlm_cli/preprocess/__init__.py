@@ -20,7 +20,6 @@ from spatialvlm_cli.preprocess.scan import (
     parse_crop,
     read_scan,
     read_scan_under_layout,
-    transform_from_json,
 )
 
 __all__ = [
@@ -40,5 +39,4 @@ __all__ = [
     "prepare_point_cloud",
     "read_scan",
     "read_scan_under_layout",
-    "transform_from_json",
 ]

@@ -189,32 +189,39 @@ class ScanTransform:
             "layout_frame": "levelled" if self.alignment is not None else "input",
         }
 
-
-def transform_from_json(record: dict[str, Any]) -> ScanTransform:
-    """The inverse of `ScanTransform.to_json` (what `view` reads from infer's JSON). InputError when malformed."""
-    try:
-        scale = float(record["scale"])
-        alignment = None
-        if record["aligned"]:
-            alignment = Alignment(gravity=np.array(record["gravity_rotation"], dtype=np.float64).reshape(3, 3),
-                                  yaw=float(record["yaw_rad"]),
-                                  translation=np.array(record["translation_m"], dtype=np.float64).reshape(3),
-                                  up=np.array(record["up_in_input_frame"], dtype=np.float64).reshape(3))
-        crop = tuple(float(v) for v in record["crop"]) if record.get("crop") else None
-        return ScanTransform(scale=scale, units=record.get("units"), crop=crop, alignment=alignment)
-    except (KeyError, TypeError, ValueError) as error:
-        raise InputError(f"the layout's scan_transform is malformed ({error})") from None
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> ScanTransform:
+        """The inverse of `to_json` (infer's JSON, key "scan_transform"). InputError when malformed."""
+        try:
+            scale = float(record["scale"])
+            alignment = None
+            if record["aligned"]:
+                alignment = Alignment(gravity=np.array(record["gravity_rotation"], dtype=np.float64).reshape(3, 3),
+                                      yaw=float(record["yaw_rad"]),
+                                      translation=np.array(record["translation_m"], dtype=np.float64).reshape(3),
+                                      up=np.array(record["up_in_input_frame"], dtype=np.float64).reshape(3))
+            crop = tuple(float(v) for v in record["crop"]) if record.get("crop") else None
+            return cls(scale=scale, units=record.get("units"), crop=crop, alignment=alignment)
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"the layout's scan_transform is malformed ({error})") from None
 
 
 def read_scan_under_layout(path: Path, record: dict[str, object]) -> PointCloud:
     """The scan at `path` in the frame of a layout infer wrote from it, so the two lie over each other: the file's
     points times the recorded scale, levelled (`ScanTransform.scaled_to_written`). record: infer's JSON object
     (`layout.files.LayoutFile.record`); without a `scan_transform` (text layouts, identity transforms) the file's
-    own frame. points: (N, 3) metres. InputError for an unreadable scan or a malformed transform."""
+    own frame, with a warning when that is clearly not metres (the layout is, so the two would not line up).
+    points: (N, 3) metres. InputError for an unreadable scan or a malformed transform."""
     entry = record.get("scan_transform")
     if not isinstance(entry, dict):
-        return read_point_cloud(path)
-    transform = transform_from_json(entry)
+        cloud = read_point_cloud(path)
+        unit = detect_units(cloud.points)
+        if unit is not None:
+            log.warning(f"'{Path(path).name}' looks like it is in {UNIT_NAMES[unit]} while the layout is in metres "
+                        "and records no scan transform, so the two will not line up: give the .json layout infer "
+                        "wrote, which records it")
+        return cloud
+    transform = ScanTransform.from_json(entry)
     cloud = read_point_cloud(path, scale=transform.scale)
     return PointCloud(transform.scaled_to_written(cloud.points), cloud.colors)
 

@@ -170,9 +170,12 @@ def test_read_scan_aligns_a_y_up_scan_in_millimetres(tmp_path: Path):
         np.testing.assert_allclose(item["corners"], solid.corners() @ quarter.T * 1000.0, atol=40.0)
 
 
-def test_the_scan_under_a_layout_is_read_in_the_layouts_levelled_frame(tmp_path: Path):
+def test_the_scan_under_a_layout_is_read_in_the_layouts_levelled_frame(tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture):
     """A y-up scan in millimetres under infer's record comes back upright and in metres, where its layout lies; with
-    no transform recorded the file's frame is kept; a malformed transform is one InputError."""
+    no transform recorded the file's frame is kept, with a warning that millimetres will not line up with a layout in
+    metres; a malformed transform is one InputError."""
+    caplog.set_level(logging.WARNING)
     room = make_room(split_seed("heldout", 1))
     to_y_up = rotation_between(np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0]))
     scan = room.points.astype(np.float64) @ to_y_up.T * 1000.0
@@ -182,7 +185,22 @@ def test_the_scan_under_a_layout_is_read_in_the_layouts_levelled_frame(tmp_path:
     levelled = read_scan_under_layout(tmp_path / "scan.ply", {"scan_transform": transform.to_json()})
     np.testing.assert_allclose(levelled.points, room.points, atol=1e-3)
     np.testing.assert_allclose(levelled.colors * 255.0, room.colours, atol=0.5)
+    assert caplog.text == ""
     as_written = read_scan_under_layout(tmp_path / "scan.ply", {})
     np.testing.assert_allclose(as_written.points, scan, atol=1e-2)
+    assert ("'scan.ply' looks like it is in millimetres while the layout is in metres and records no scan transform"
+            in caplog.text)
     with pytest.raises(InputError, match="scan_transform is malformed"):
         read_scan_under_layout(tmp_path / "scan.ply", {"scan_transform": {"scale": 0.001}})
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_a_transform_read_back_from_infers_json_maps_points_as_the_original(aligned: bool):
+    alignment = Alignment(rotation_z(0.3), 0.2, np.array([1.0, 2.0, 0.5]), np.array([0.0, 0.0, 1.0])) if aligned \
+        else None
+    transform = ScanTransform(scale=0.001, units="mm", crop=(0.0, 0.0, 4.0, 5.0), alignment=alignment)
+    again = ScanTransform.from_json(transform.to_json())
+    assert (again.scale, again.units, again.crop) == (0.001, "mm", (0.0, 0.0, 4.0, 5.0))
+    np.testing.assert_allclose(again.matrix, transform.matrix, atol=1e-8)
+    np.testing.assert_allclose(again.written_to_input(ROOM_POINTS[:100]), transform.written_to_input(ROOM_POINTS[:100]),
+                               atol=1e-5)
