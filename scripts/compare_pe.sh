@@ -91,3 +91,4 @@ for (( lane = 0; lane < lanes; lane++ )); do
 done
 wait
 python scripts/pe_table.py "$results"
+python scripts/pe_table.py "$results" --per-seed

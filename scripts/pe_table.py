@@ -14,6 +14,10 @@ figures are per-class means over scenes (SpatialLM's aggregation). A row of seve
 mean over seeds ± their standard deviation. The best exact wall F1@.25 among several model rows is in bold.
 "vs none": the mean per-room difference of exact wall F1@.25 (averaged over seeds) from the `none` row (same
 rooms, so paired) ± its standard error over rooms.
+
+--per-seed prints, instead, each run row's seeds side by side (exact wall F1@.25 / median extent error in metres,
+a column per seed folder) and their spread (largest minus smallest of each): the figure a difference between rows
+has to beat.
 """
 
 from __future__ import annotations
@@ -65,11 +69,13 @@ def training_flags(settings: dict) -> str:
 
 @dataclass
 class Row:
-    """One table row: the scored prediction folders of its seeds (one for --row and baselines) and their
-    training.json files (empty for --row and baselines)."""
+    """One table row: the scored prediction folders of its seeds (one for --row and baselines), their folder
+    names (seed<k>; empty for --row and baselines) and their training.json files (empty for --row and
+    baselines)."""
 
     name: str
     seeds: list[BenchmarkRow]
+    seed_labels: list[str]
     trainings: list[dict]
     is_model: bool
 
@@ -106,6 +112,26 @@ def seed_runs(runs: Path) -> list[tuple[str, list[Path]]]:
     return sorted(rows.items())
 
 
+def print_per_seed(rows: list[Row]) -> None:
+    """A row per run row: each seed's exact wall F1@.25 / median extent error (metres), a column per seed
+    folder name ("–" where the row lacks that seed), then the spread of both over the row's seeds."""
+    labels = sorted({label for row in rows for label in row.seed_labels}, key=lambda label: (len(label), label))
+    print("| row: exact wall F1@.25 / extent err m (median) | "
+          + " | ".join(label.replace("seed", "seed ") for label in labels) + " | spread |")
+    print("|---" * (len(labels) + 2) + "|")
+    for row in rows:
+        pairs = {label: (figures["wall_f1_25"], figures["extent_m"])
+                 for label, figures in zip(row.seed_labels, row.seed_figures, strict=True)}
+        cells = [f"{format_figure('wall_f1_25', pairs[label][0])} / {format_figure('extent_m', pairs[label][1])}"
+                 if label in pairs else "–" for label in labels]
+        walls = [wall for wall, _ in pairs.values() if wall is not None]
+        extents = [extent for _, extent in pairs.values() if extent is not None]
+        spread = (f"{format_figure('wall_f1_25', max(walls) - min(walls))} / "
+                  f"{format_figure('extent_m', max(extents) - min(extents))}"
+                  if len(walls) > 1 and len(extents) > 1 else "–")
+        print(f"| {row.name} | " + " | ".join(cells) + f" | {spread} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="?", help="Folder of runs (compare_pe.sh), e.g. runs/pe.")
@@ -114,6 +140,8 @@ def main() -> None:
     parser.add_argument("--baselines", type=Path, help="Output folder of scripts/baseline_rooms.py.")
     parser.add_argument("--gt", type=Path, default=REPO / "data" / "heldout", help="Ground-truth folder.")
     parser.add_argument("--cutoff", type=float, default=2.0, help="Geometric errors' cutoff, metres.")
+    parser.add_argument("--per-seed", action="store_true",
+                        help="Print each run row's seeds side by side and their spread instead.")
     args = parser.parse_args()
 
     def score(name: str, pred: Path) -> BenchmarkRow:
@@ -124,14 +152,15 @@ def main() -> None:
         for name, seeds in seed_runs(args.runs):
             trainings = [json.loads((run / "training.json").read_text()) for run in seeds
                          if (run / "training.json").is_file()]
-            rows.append(Row(name, [score(name, run / "heldout" / "pred") for run in seeds], trainings, True))
+            rows.append(Row(name, [score(name, run / "heldout" / "pred") for run in seeds],
+                            [run.name for run in seeds], trainings, True))
     for spec in args.row:
         name, sep, folder = spec.partition("=")
         if not sep or not name:
             parser.error(f"--row takes NAME=DIR, got '{spec}'")
-        rows.append(Row(name, [score(name, Path(folder) / "pred")], [], True))
+        rows.append(Row(name, [score(name, Path(folder) / "pred")], [], [], True))
     if args.baselines is not None:
-        rows += [Row(title, [score(title, args.baselines / key / "pred")], [], False) for key, title in BASELINES
+        rows += [Row(title, [score(title, args.baselines / key / "pred")], [], [], False) for key, title in BASELINES
                  if (args.baselines / key / "pred").is_dir()]
     if not rows:
         where = (f"no RUNS/<row>/seed<k>/heldout/pred folder in '{args.runs}'" if args.runs is not None
@@ -139,6 +168,9 @@ def main() -> None:
         sys.exit(f"error: nothing to tabulate: {where}, no --row, no --baselines with predictions "
                  "(scripts/compare_pe.sh or scripts/eval_rooms.sh write them)")
 
+    if args.per_seed:
+        print_per_seed([row for row in rows if row.seed_labels])
+        return
     by_name = {row.name: row for row in rows}
     baseline = by_name["none"].room_wall_f1() if "none" in by_name else None
     with_training = any(row.trainings for row in rows)

@@ -22,23 +22,30 @@ def test_pe_table_with_no_runs_is_one_line_and_exit_1(tmp_path: Path):
     assert len(lines) == 1 and lines[0].startswith("error: nothing to tabulate") and str(tmp_path) in lines[0]
 
 
+SETTINGS = {"vlm_pe": None, "merge_rule": None, "pe_options": {}, "steps": 300, "dense_weight": 1.0,
+            "wall_offset_weight": 1.0, "read_weight": 10.0, "read_from_step": 500, "mix_prompts": True,
+            "all_share": 0.2}
+
+
+def write_seed_run(runs: Path, row: str, seed: int, truth: bool) -> None:
+    """RUNS/<row>/seed<k>: predictions on the shipped rooms that are the ground truth (truth) or empty, and a
+    training.json of SETTINGS whose run took 60 s x (seed + 1) and ended at loss 1 + seed."""
+    run = runs / row / f"seed{seed}"
+    pred = run / "heldout" / "pred"
+    pred.mkdir(parents=True)
+    for txt in sorted((REPO / "scenes").glob("room_*.txt")):
+        (pred / txt.name).write_text(txt.read_text() if truth else "")
+    report = {"seconds": 60.0 * (seed + 1), "losses": [2.0, 1.0 + seed]}
+    (run / "training.json").write_text(json.dumps({"settings": SETTINGS, "report": report}))
+
+
 def test_pe_table_gives_mean_and_sd_over_seeds(tmp_path: Path):
     """Row `none` with two seeds on the shipped rooms: seed 0 writes the ground truth (wall F1 100), seed 1 nothing
     (0), so the row is 50.0 ± 70.7 (sample standard deviation of 100 and 0); its flags come from training.json."""
-    gt = REPO / "scenes"
-    settings = {"vlm_pe": None, "merge_rule": None, "pe_options": {}, "steps": 300, "dense_weight": 1.0,
-                "wall_offset_weight": 1.0, "read_weight": 10.0, "read_from_step": 500, "mix_prompts": True,
-                "all_share": 0.2}
-    for seed in (0, 1):
-        run = tmp_path / "pe" / "none" / f"seed{seed}"
-        pred = run / "heldout" / "pred"
-        pred.mkdir(parents=True)
-        for txt in sorted(gt.glob("room_*.txt")):
-            (pred / txt.name).write_text(txt.read_text() if seed == 0 else "")
-        report = {"seconds": 60.0 * (seed + 1), "losses": [2.0, 1.0 + seed]}
-        (run / "training.json").write_text(json.dumps({"settings": settings, "report": report}))
+    write_seed_run(tmp_path / "pe", "none", 0, truth=True)
+    write_seed_run(tmp_path / "pe", "none", 1, truth=False)
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "pe_table.py"), str(tmp_path / "pe"),
-                             "--gt", str(gt)], capture_output=True, text=True, check=True)
+                             "--gt", str(REPO / "scenes")], capture_output=True, text=True, check=True)
     header, _, row = result.stdout.splitlines()
     cells = dict(zip([c.strip() for c in header.split("|")[1:-1]], [c.strip() for c in row.split("|")[1:-1]],
                      strict=True))
@@ -49,6 +56,23 @@ def test_pe_table_gives_mean_and_sd_over_seeds(tmp_path: Path):
                                        "--read-weight 10 --read-from-step 500 --mix-prompts --all-share 0.2`")
     assert cells["vs none"] == "+0.0 ± 0.0"
     assert (cells["train min"], cells["final loss"]) == ("1.5", "1.500")
+
+
+def test_pe_table_per_seed_puts_each_seed_in_its_column_with_the_spread(tmp_path: Path):
+    """`none` with seeds 0 (ground truth: 100.0 / 0.00 m) and 1 (nothing: 0.0 / the 2 m cutoff), spread
+    100.0 / 2.00; `other` with seed 1 alone: a dash under seed 0 and no spread; --row and baselines are left out."""
+    write_seed_run(tmp_path / "pe", "none", 0, truth=True)
+    write_seed_run(tmp_path / "pe", "none", 1, truth=False)
+    write_seed_run(tmp_path / "pe", "other", 1, truth=True)
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "pe_table.py"), str(tmp_path / "pe"),
+                             "--per-seed", "--row", f"extra={tmp_path / 'pe' / 'other' / 'seed1' / 'heldout'}",
+                             "--gt", str(REPO / "scenes")], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == [
+        "| row: exact wall F1@.25 / extent err m (median) | seed 0 | seed 1 | spread |",
+        "|---|---|---|---|",
+        "| none | 100.0 / 0.00 | 0.0 / 2.00 | 100.0 / 2.00 |",
+        "| other | – | 100.0 / 0.00 | – |",
+    ]
 
 
 def test_compare_pe_rows_naming_no_row_is_one_line_and_exit_1():
@@ -132,6 +156,15 @@ def test_readme_pe_table_is_what_pe_table_prints_from_the_committed_results(held
                             "--baselines", str(RESULTS / "baselines"), "--gt", str(heldout_rooms)],
                            capture_output=True, text=True, check=True).stdout
     assert table.count("\n") >= 2 + 1 + 4  # header, rule, at least one run, the four baselines
+    assert table in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_per_seed_table_is_what_pe_table_prints_from_the_committed_results(heldout_rooms: Path):
+    """The README's per-seed figures of the comparison, which its reading quotes, are regenerated too."""
+    table = subprocess.run([sys.executable, str(REPO / "scripts" / "pe_table.py"), str(RESULTS / "pe"),
+                            "--per-seed", "--gt", str(heldout_rooms)], capture_output=True, text=True,
+                           check=True).stdout
+    assert table.count("\n") >= 2 + 1  # header, rule, at least one run
     assert table in (REPO / "README.md").read_text(encoding="utf-8")
 
 
