@@ -13,7 +13,7 @@ first, SpatialLM's wall F1@.25 as a second column, then the median over rooms of
 figures are per-class means over scenes (SpatialLM's aggregation). A row of several seeds gives each figure as the
 mean over seeds ± their standard deviation. The best exact wall F1@.25 among several model rows is in bold.
 "vs none": the mean per-room difference of exact wall F1@.25 (averaged over seeds) from the `none` row (same
-rooms, so paired) ± its standard error over rooms.
+rooms, so paired) ± its standard error over rooms; --versus ROW takes another row as the reference.
 
 --per-seed prints, instead, each run row's seeds side by side (exact wall F1@.25 / median extent error in metres,
 a column per seed folder) and their spread (largest minus smallest of each): the figure a difference between rows
@@ -140,6 +140,8 @@ def main() -> None:
     parser.add_argument("--baselines", type=Path, help="Output folder of scripts/baseline_rooms.py.")
     parser.add_argument("--gt", type=Path, default=REPO / "data" / "heldout", help="Ground-truth folder.")
     parser.add_argument("--cutoff", type=float, default=2.0, help="Geometric errors' cutoff, metres.")
+    parser.add_argument("--versus", default="none", metavar="ROW",
+                        help="Row the paired difference is taken from (default: none, when there is one).")
     parser.add_argument("--per-seed", action="store_true",
                         help="Print each run row's seeds side by side and their spread instead.")
     args = parser.parse_args()
@@ -172,14 +174,17 @@ def main() -> None:
         print_per_seed([row for row in rows if row.seed_labels])
         return
     by_name = {row.name: row for row in rows}
-    baseline = by_name["none"].room_wall_f1() if "none" in by_name else None
+    if args.versus != "none" and args.versus not in by_name:
+        sys.exit(f"error: --versus names '{args.versus}', which is no row of this table "
+                 f"(rows: {', '.join(by_name)})")
+    baseline = by_name[args.versus].room_wall_f1() if args.versus in by_name else None
     with_training = any(row.trainings for row in rows)
     with_seeds = any(len(row.seeds) > 1 for row in rows)
     model_f1 = [row.figure("wall_f1_25")[0] or 0.0 for row in rows if row.is_model]
     best = max(model_f1) if len(model_f1) > 1 else None  # bold only picks among several models
 
     headers = ["row"] + (["seeds"] if with_seeds else []) + (["training flags"] if with_training else [])
-    headers += [title for _, title in COLUMNS[:2]] + (["vs none"] if baseline is not None else [])
+    headers += [title for _, title in COLUMNS[:2]] + ([f"vs {args.versus}"] if baseline is not None else [])
     headers += [title for _, title in COLUMNS[2:]] + (["train min", "final loss"] if with_training else [])
     print("| " + " | ".join(headers) + " |")
     print("|---" * len(headers) + "|")

@@ -75,6 +75,23 @@ def test_pe_table_per_seed_puts_each_seed_in_its_column_with_the_spread(tmp_path
     ]
 
 
+def test_pe_table_versus_takes_the_paired_difference_from_the_named_row(tmp_path: Path):
+    """--versus other: `none` (the ground truth, wall F1 100 in every room) is +100.0 over `other` (nothing, 0), the
+    same in every room, so its standard error is 0; a name that is no row is one error line and exit 1."""
+    write_seed_run(tmp_path / "pe", "none", 0, truth=True)
+    write_seed_run(tmp_path / "pe", "other", 0, truth=False)
+    command = [sys.executable, str(REPO / "scripts" / "pe_table.py"), str(tmp_path / "pe"), "--gt",
+               str(REPO / "scenes"), "--versus"]
+    header, _, none_row, other_row = subprocess.run([*command, "other"], capture_output=True, text=True,
+                                                    check=True).stdout.splitlines()
+    column = [c.strip() for c in header.split("|")].index("vs other")
+    assert none_row.split("|")[column].strip() == "+100.0 ± 0.0"
+    assert other_row.split("|")[column].strip() == "+0.0 ± 0.0"
+    result = subprocess.run([*command, "bogus"], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == "error: --versus names 'bogus', which is no row of this table (rows: none, other)\n"
+
+
 def test_compare_pe_rows_naming_no_row_is_one_line_and_exit_1():
     """One misspelt name in ROWS stops the comparison, rather than silently leaving that row out."""
     result = subprocess.run(["bash", str(REPO / "scripts" / "compare_pe.sh"), "10", "0"], capture_output=True,
