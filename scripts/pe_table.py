@@ -171,7 +171,11 @@ def main() -> None:
                  "(scripts/compare_pe.sh or scripts/eval_rooms.sh write them)")
 
     if args.per_seed:
-        print_per_seed([row for row in rows if row.seed_labels])
+        run_rows = [row for row in rows if row.seed_labels]
+        if not run_rows:
+            sys.exit("error: --per-seed tabulates the seed runs of RUNS (RUNS/<row>/seed<k>/heldout/pred), "
+                     "and there are none; --row and --baselines have no seeds")
+        print_per_seed(run_rows)
         return
     by_name = {row.name: row for row in rows}
     if args.versus != "none" and args.versus not in by_name:

@@ -60,7 +60,8 @@ def test_pe_table_gives_mean_and_sd_over_seeds(tmp_path: Path):
 
 def test_pe_table_per_seed_puts_each_seed_in_its_column_with_the_spread(tmp_path: Path):
     """`none` with seeds 0 (ground truth: 100.0 / 0.00 m) and 1 (nothing: 0.0 / the 2 m cutoff), spread
-    100.0 / 2.00; `other` with seed 1 alone: a dash under seed 0 and no spread; --row and baselines are left out."""
+    100.0 / 2.00; `other` with seed 1 alone: a dash under seed 0 and no spread; --row and baselines are left out,
+    and with no seed runs at all --per-seed is one error line."""
     write_seed_run(tmp_path / "pe", "none", 0, truth=True)
     write_seed_run(tmp_path / "pe", "none", 1, truth=False)
     write_seed_run(tmp_path / "pe", "other", 1, truth=True)
@@ -73,6 +74,12 @@ def test_pe_table_per_seed_puts_each_seed_in_its_column_with_the_spread(tmp_path
         "| none | 100.0 / 0.00 | 0.0 / 2.00 | 100.0 / 2.00 |",
         "| other | – | 100.0 / 0.00 | – |",
     ]
+    only_row = subprocess.run([sys.executable, str(REPO / "scripts" / "pe_table.py"), "--per-seed", "--row",
+                               f"extra={tmp_path / 'pe' / 'other' / 'seed1' / 'heldout'}", "--gt",
+                               str(REPO / "scenes")], capture_output=True, text=True)
+    assert only_row.returncode == 1 and only_row.stdout == ""
+    assert only_row.stderr.startswith("error: --per-seed tabulates the seed runs of RUNS")
+    assert len(only_row.stderr.splitlines()) == 1
 
 
 def test_pe_table_versus_takes_the_paired_difference_from_the_named_row(tmp_path: Path):
