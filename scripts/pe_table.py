@@ -13,7 +13,10 @@ first, SpatialLM's wall F1@.25 as a second column, then the median over rooms of
 figures are per-class means over scenes (SpatialLM's aggregation). A row of several seeds gives each figure as the
 mean over seeds ± their standard deviation. The best exact wall F1@.25 among several model rows is in bold.
 "vs none": the mean per-room difference of exact wall F1@.25 (averaged over seeds) from the `none` row (same
-rooms, so paired) ± its standard error over rooms; --versus ROW takes another row as the reference.
+rooms, so paired) ± its standard error over rooms; --versus ROW takes another row as the reference. That error
+holds the seeds fixed; "± with seeds" adds training randomness: sqrt(SE_rooms² + sd_row²/n_row + sd_ref²/n_ref),
+sd and n over each row's seeds of its mean exact wall F1 (0 for a baseline, which is deterministic; "–" where a
+model row has one seed, whose spread is unknown): a difference of twice that survives other rooms and other seeds.
 
 --per-seed prints, instead, each run row's seeds side by side (exact wall F1@.25 / median extent error in metres,
 a column per seed folder) and their spread (largest minus smallest of each): the figure a difference between rows
@@ -39,11 +42,13 @@ BASELINES = (("constant", "baseline: constant room"), ("empty", "baseline: empty
              ("gt_noise", "reference: ground truth + noise"), ("gt_bins", "reference: ground truth in bins"))
 
 
-def paired_difference(rooms: dict[str, float], baseline: dict[str, float] | None) -> str:
-    if baseline is None or rooms.keys() != baseline.keys() or len(rooms) < 2:
-        return "–"
-    diffs = [rooms[name] - baseline[name] for name in rooms]
-    return f"{statistics.mean(diffs):+.1f} ± {statistics.stdev(diffs) / math.sqrt(len(diffs)):.1f}"
+def paired_difference(rooms: dict[str, float], reference: dict[str, float]) -> tuple[float, float] | None:
+    """Mean per-room difference of exact wall F1 (x100) from the reference and its standard error over rooms;
+    None unless both scored the same rooms, at least two."""
+    if rooms.keys() != reference.keys() or len(rooms) < 2:
+        return None
+    diffs = [rooms[name] - reference[name] for name in rooms]
+    return statistics.mean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
 
 
 def training_flags(settings: dict) -> str:
@@ -97,10 +102,34 @@ class Row:
         rooms = set.intersection(*(set(rooms) for rooms in per_seed))
         return {room: statistics.fmean(rooms_f1[room] for rooms_f1 in per_seed) for room in sorted(rooms)}
 
+    def seed_variance_of_mean(self) -> float | None:
+        """Squared standard error that training randomness puts on the row's mean exact wall F1 (x100): the
+        variance over seeds of each seed's mean over rooms, over the seed count; 0 for a baseline (deterministic),
+        None for a model row of one seed."""
+        if not self.is_model:
+            return 0.0
+        if len(self.seeds) < 2:
+            return None
+        return statistics.variance(statistics.fmean(seed.room_wall_f1().values()) for seed in self.seeds) / len(
+            self.seeds)
+
     def cell(self, key: str) -> str:
         mean, sd = self.figure(key)
         text = format_figure(key, mean)
         return text if sd is None else f"{text} ± {format_figure(key, sd)}"
+
+
+def difference_cells(row: Row, reference: Row) -> list[str]:
+    """The "vs REFERENCE" cell (paired mean difference ± standard error over rooms) and the "± with seeds" cell
+    (that error with both rows' seed variance added; the reference against itself has none)."""
+    paired = paired_difference(row.room_wall_f1(), reference.room_wall_f1())
+    if paired is None:
+        return ["–", "–"]
+    mean, rooms_se = paired
+    seed_terms = [0.0] if row is reference else [row.seed_variance_of_mean(), reference.seed_variance_of_mean()]
+    known = [term for term in seed_terms if term is not None]
+    with_seeds = f"{math.sqrt(rooms_se**2 + sum(known)):.1f}" if len(known) == len(seed_terms) else "–"
+    return [f"{mean:+.1f} ± {rooms_se:.1f}", with_seeds]
 
 
 def seed_runs(runs: Path) -> list[tuple[str, list[Path]]]:
@@ -181,14 +210,15 @@ def main() -> None:
     if args.versus != "none" and args.versus not in by_name:
         sys.exit(f"error: --versus names '{args.versus}', which is no row of this table "
                  f"(rows: {', '.join(by_name)})")
-    baseline = by_name[args.versus].room_wall_f1() if args.versus in by_name else None
+    reference = by_name.get(args.versus)
     with_training = any(row.trainings for row in rows)
     with_seeds = any(len(row.seeds) > 1 for row in rows)
     model_f1 = [row.figure("wall_f1_25")[0] or 0.0 for row in rows if row.is_model]
     best = max(model_f1) if len(model_f1) > 1 else None  # bold only picks among several models
 
     headers = ["row"] + (["seeds"] if with_seeds else []) + (["training flags"] if with_training else [])
-    headers += [title for _, title in COLUMNS[:2]] + ([f"vs {args.versus}"] if baseline is not None else [])
+    headers += [title for _, title in COLUMNS[:2]]
+    headers += [f"vs {args.versus}", "± with seeds"] if reference is not None else []
     headers += [title for _, title in COLUMNS[2:]] + (["train min", "final loss"] if with_training else [])
     print("| " + " | ".join(headers) + " |")
     print("|---" * len(headers) + "|")
@@ -200,8 +230,8 @@ def main() -> None:
         if with_training:
             line.append(f"`{training_flags(row.trainings[0]['settings'])}`" if row.trainings else "–")
         line += [cells[key] for key, _ in COLUMNS[:2]]
-        if baseline is not None:
-            line.append(paired_difference(row.room_wall_f1(), baseline))
+        if reference is not None:
+            line += difference_cells(row, reference)
         line += [cells[key] for key, _ in COLUMNS[2:]]
         if with_training:
             line += ([f"{statistics.fmean(t['report']['seconds'] for t in row.trainings) / 60:.1f}",

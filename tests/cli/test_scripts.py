@@ -54,7 +54,7 @@ def test_pe_table_gives_mean_and_sd_over_seeds(tmp_path: Path):
     assert cells["extent err m (median)"] == "1.00 ± 1.41"  # 0 m for the truth, the 2 m cutoff for nothing
     assert cells["training flags"] == ("`--VLM_PE None --steps 300 --dense-weight 1 --wall-offset-weight 1 "
                                        "--read-weight 10 --read-from-step 500 --mix-prompts --all-share 0.2`")
-    assert cells["vs none"] == "+0.0 ± 0.0"
+    assert cells["vs none"] == "+0.0 ± 0.0" and cells["± with seeds"] == "0.0"
     assert (cells["train min"], cells["final loss"]) == ("1.5", "1.500")
 
 
@@ -97,6 +97,27 @@ def test_pe_table_versus_takes_the_paired_difference_from_the_named_row(tmp_path
     result = subprocess.run([*command, "bogus"], capture_output=True, text=True)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == "error: --versus names 'bogus', which is no row of this table (rows: none, other)\n"
+
+
+def test_pe_table_with_seeds_adds_each_rows_seed_variance_to_the_paired_error(tmp_path: Path):
+    """`none`: seed 0 the ground truth (wall F1 100 in every room), seed 1 nothing (0), so 50 in every room and a
+    seed variance of the mean of (100 - 50)² x 2 / 1 / 2 seeds = 2500; `other`: two seeds of the truth, 100 in every
+    room, no seed variance. Paired over rooms `other` is +50.0 ± 0.0, and with seeds ± sqrt(0 + 0 + 2500) = 50.0;
+    a --row of one seed has an unknown seed variance: a dash."""
+    write_seed_run(tmp_path / "pe", "none", 0, truth=True)
+    write_seed_run(tmp_path / "pe", "none", 1, truth=False)
+    write_seed_run(tmp_path / "pe", "other", 0, truth=True)
+    write_seed_run(tmp_path / "pe", "other", 1, truth=True)
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "pe_table.py"), str(tmp_path / "pe"), "--row",
+                             f"single={tmp_path / 'pe' / 'other' / 'seed0' / 'heldout'}", "--gt",
+                             str(REPO / "scenes")], capture_output=True, text=True, check=True)
+    header, _, *rows = result.stdout.splitlines()
+    titles = [c.strip() for c in header.split("|")]
+    cells = {row.split("|")[1].strip(): [c.strip() for c in row.split("|")] for row in rows}
+    paired, with_seeds = titles.index("vs none"), titles.index("± with seeds")
+    assert (cells["none"][paired], cells["none"][with_seeds]) == ("+0.0 ± 0.0", "0.0")
+    assert (cells["other"][paired], cells["other"][with_seeds]) == ("+50.0 ± 0.0", "50.0")
+    assert (cells["single"][paired], cells["single"][with_seeds]) == ("+50.0 ± 0.0", "–")
 
 
 def test_compare_pe_rows_naming_no_row_is_one_line_and_exit_1():
