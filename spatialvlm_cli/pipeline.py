@@ -27,12 +27,17 @@ from spatialvlm_cli.preprocess import PreparedCloud, Scan, ScanOptions, ScanTran
 from spatialvlm_cli.runs import OK, ManifestPart, RunKey, read_manifest
 
 if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import Tensor
+
     from spatialvlm_cli.model.loaded import LoadedModel
+    from spatialvlm_cli.model.modeling import SpatialLMModel
 
 log = logging.getLogger(__name__)
 
 # A context manager around a scene's generation, given the model (see `infer_scene`).
-ModelWatch = Callable[[Any], contextlib.AbstractContextManager]
+ModelWatch = Callable[["SpatialLMModel"], contextlib.AbstractContextManager]
 
 # --quantize: none, or the CPU fast path (`spatialvlm_cli.model.quantize.QUANTIZERS`; checked here before torch loads).
 QUANTIZE_MODES = ("none", "int8")
@@ -184,7 +189,7 @@ def _prepare_scene(loaded: LoadedModel, path: Path, settings: SceneSettings, sca
 
 
 def _model_inputs(loaded: LoadedModel, scenes: list[_PreparedScene],
-                  settings: SceneSettings) -> tuple[dict[str, Any], list[int]]:
+                  settings: SceneSettings) -> tuple[dict[str, Tensor | list[Tensor]], list[int]]:
     """The processor's inputs for B scenes on the model's device (input_ids and attention_mask (B, L), left-padded;
     point_clouds: B (V_i, 9) rows), and each row's number of point tokens M_i."""
     import torch  # here, not at the top: `infer` imports this module to plan its run before torch loads
@@ -281,7 +286,7 @@ def infer_batch(
     return [outcomes[index] for index in range(len(paths))]
 
 
-def decode_layout(text: str, num_bins: int, min_extent: Any,
+def decode_layout(text: str, num_bins: int, min_extent: np.ndarray | tuple[float, float, float],
                   source: str = "model output") -> tuple[Layout, list[ParseIssue]]:
     """Model text (integer bins, relative to the cloud's min corner) -> layout in metres in the file's frame.
 
@@ -319,10 +324,8 @@ def _extra_values(line: str) -> str | None:
     return f"{label.capitalize()} takes {taken} values, got {given}" if given > taken else None
 
 
-def _to_device(value: Any, device: Any) -> Any:
-    if isinstance(value, list):
-        return [_to_device(item, device) for item in value]
-    return value.to(device) if hasattr(value, "to") else value
+def _to_device(value: Tensor | list[Tensor], device: torch.device) -> Tensor | list[Tensor]:
+    return [item.to(device) for item in value] if isinstance(value, list) else value.to(device)
 
 
 def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 from transformers import Qwen2Model
@@ -38,6 +38,9 @@ from transformers.cache_utils import Cache
 from transformers.cache_utils import DynamicLayer as DynamicLayer  # re-exported for generation.kv_cache (item 6)
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+if TYPE_CHECKING:
+    from transformers.utils import ModelOutput
 
 CACHE_NAMES = ("cache", "past_key_values")
 CACHE_ARGUMENT: str = next(name for name in CACHE_NAMES if name in inspect.signature(Qwen2Model.forward).parameters)
@@ -51,13 +54,14 @@ def pop_cache(kwargs: dict[str, Any]) -> Cache | None:
     return present[0] if present else None
 
 
-def output_cache(output: Any) -> Cache | None:
+def output_cache(output: ModelOutput) -> Cache | None:
     """The KV cache a model output carries (field `cache` or `past_key_values`, as this transformers names it)."""
     return output.get(CACHE_ARGUMENT)
 
 
-def causal_lm_output(loss: Tensor | None, logits: Tensor, cache: Cache | None, hidden_states: Any,
-                     attentions: Any) -> CausalLMOutputWithPast:
+def causal_lm_output(loss: Tensor | None, logits: Tensor, cache: Cache | None,
+                     hidden_states: tuple[Tensor, ...] | None,
+                     attentions: tuple[Tensor, ...] | None) -> CausalLMOutputWithPast:
     """A CausalLMOutputWithPast with the cache under this transformers' field name (no deprecation warning)."""
     return CausalLMOutputWithPast(loss=loss, logits=logits, hidden_states=hidden_states, attentions=attentions,
                                   **{CACHE_ARGUMENT: cache})

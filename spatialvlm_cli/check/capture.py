@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.model.attention import AttentionCall, observe_attention, point_attention_layers
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class AttentionRecorder:
@@ -20,7 +23,8 @@ class AttentionRecorder:
     call of the chosen layers (None: all). model: a SpatialLM{Qwen,Llama}ForCausalLM. Tensors are detached
     references, not copies: `on_capture` judges them right away."""
 
-    def __init__(self, model: Any, on_capture: Callable[[AttentionCall], None], layers: Iterable[int] | None = None):
+    def __init__(self, model: nn.Module, on_capture: Callable[[AttentionCall], None],
+                 layers: Iterable[int] | None = None) -> None:
         count = len(point_attention_layers(model))
         if count == 0:
             raise ConfigError(f"'{type(model).__name__}' has no point-aware attention layers to check")

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from spatialvlm_cli.pe import PositionEncoding, QKTable, RotaryPositionEncoding
+
+if TYPE_CHECKING:
+    from spatialvlm_cli.model.modeling import SpatialLMModel
 
 SAMPLE_ROWS = 8  # point rows and text rows compared against the pure-Python reference per layer (it is slow)
 
 
 @dataclass
 class CheckContext:
-    """model: SpatialLM{Qwen,Llama}ForCausalLM; mode: label of the PE tried ("3D_RoPE/3D_only");
+    """model: the SpatialLM-style model checked; mode: label of the PE tried ("3D_RoPE/3D_only");
     input_ids: (B, S) ids of the prefill (None when unknown); expected_point_counts: encoder tokens per sequence,
     counted independently of the point mask (None when unknown)."""
 
-    model: Any
+    model: SpatialLMModel
     mode: str
     input_ids: Tensor | None = None
     expected_point_counts: list[int] | None = None
@@ -47,7 +50,7 @@ class CheckContext:
         return self.rope_parameters.get("rope_type", "default") == "default"
 
     @property
-    def stock_rotary(self) -> Any:
+    def stock_rotary(self) -> nn.Module:
         """The model's own 1-D rotary module."""
         return self.model.model.rotary_emb
 

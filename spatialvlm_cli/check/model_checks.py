@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -17,6 +17,11 @@ from spatialvlm_cli.model.attention import AttentionCall
 from spatialvlm_cli.pe.positions import sequential_position_ids
 from spatialvlm_cli.pe.reference import reference_normalize, reference_sinusoid
 from spatialvlm_cli.transformers_seam import CACHE_ARGUMENT, output_cache
+
+if TYPE_CHECKING:
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    from spatialvlm_cli.model.modeling import SpatialLMModel
 
 
 def extend_attention_mask(attention_mask: Tensor) -> Tensor:
@@ -47,7 +52,8 @@ class DecodeRecord:
     captures: list[AttentionCall] = field(default_factory=list)
 
 
-def run_decode(model: Any, inputs: dict[str, Any], prefill: Any, steps: int) -> DecodeRecord:
+def run_decode(model: SpatialLMModel, inputs: dict[str, Tensor | list[Tensor]], prefill: CausalLMOutputWithPast,
+               steps: int) -> DecodeRecord:
     """Greedy cached decode steps after `prefill` (the prefill's output); plain forwards, as generate() makes them."""
     cache = output_cache(prefill)
     mask = inputs["attention_mask"]
@@ -74,7 +80,7 @@ class ModelRun:
     big tensors dropped); record the cached decode steps after it, with their attention calls."""
 
     context: CheckContext
-    inputs: dict[str, Any]
+    inputs: dict[str, Tensor | list[Tensor]]
     embeds: Tensor | None
     prefill: list[AttentionCall]
     record: DecodeRecord

@@ -7,10 +7,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from spatialvlm_cli.check.capture import AttentionRecorder
 from spatialvlm_cli.check.checkpoints import check_layer
@@ -23,8 +23,13 @@ from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.model.attention import AttentionCall
 from spatialvlm_cli.model.loaded import LoadedModel
 from spatialvlm_cli.pe import PESpec
-from spatialvlm_cli.pe.spec import KEEP
+from spatialvlm_cli.pe.spec import KEEP, Keep
 from spatialvlm_cli.preprocess import prepare_point_cloud
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from spatialvlm_cli.model.modeling import SpatialLMModel
 
 VerbosePrinter = Callable[[AttentionCall, list[CheckResult]], None]
 
@@ -33,12 +38,12 @@ ALL_VARIANTS: tuple[tuple[str, str | None], ...] = tuple(
     (spec.name, None if spec.is_stock else spec.merge_rule) for spec in PESpec.every_variant())
 
 
-def mode_label(model: Any) -> str:
+def mode_label(model: SpatialLMModel) -> str:
     """"None", or "<variant>/<merge rule>" of the PE `model` runs."""
     return model.config.pe_spec.label
 
 
-def run_checks(loaded: LoadedModel, inputs: dict[str, Any], layers: Sequence[int] | None = None,
+def run_checks(loaded: LoadedModel, inputs: dict[str, Tensor | list[Tensor]], layers: Sequence[int] | None = None,
                verbose_printer: VerbosePrinter | None = None, decode_steps: int = 1) -> list[CheckResult]:
     """Check one loaded model (`spatialvlm_cli.model.load_spatiallm(...)`) on processor inputs.
 
@@ -65,7 +70,7 @@ def run_checks(loaded: LoadedModel, inputs: dict[str, Any], layers: Sequence[int
 
     embeds: dict[str, Tensor] = {}
 
-    def keep_embeds(module: Any, args: tuple, kwargs: dict) -> None:
+    def keep_embeds(module: nn.Module, args: tuple, kwargs: dict) -> None:
         if "prefill" not in embeds and kwargs.get("inputs_embeds") is not None:
             embeds["prefill"] = kwargs["inputs_embeds"].detach()
 
@@ -87,7 +92,8 @@ def _light(capture: AttentionCall) -> AttentionCall:
                         capture.positions, capture.past_length, None)
 
 
-def check_variants(spec: str, cloud: PointCloud, variants: Sequence[tuple[str | None, str | None]] | None = None,
+def check_variants(spec: str, cloud: PointCloud,
+                   variants: Sequence[tuple[str | Keep | None, str | Keep | None]] | None = None,
                    layers: Sequence[int] | None = None, device: str = "cpu", dtype: str = "auto",
                    pe_options: dict[str, Any] | None = None, verbose_printer: VerbosePrinter | None = None,
                    decode_steps: int = 1, on_mode: Callable[[str], None] | None = None) -> list[CheckResult]:
@@ -110,7 +116,8 @@ def check_variants(spec: str, cloud: PointCloud, variants: Sequence[tuple[str | 
 
 
 @contextlib.contextmanager
-def verbose_prefill(model: Any, console: Any, layers: Sequence[int] | None = None) -> Iterator[list[CheckResult]]:
+def verbose_prefill(model: SpatialLMModel, console: Console,
+                    layers: Sequence[int] | None = None) -> Iterator[list[CheckResult]]:
     """Print the nine checkpoints of every layer during the prefills run inside the block (any thread, e.g.
     generate() in `stream_generate`'s worker) with their verdicts, to the rich `console`. Yields the list the
     results are collected in. Wrap it only when asked for: outside the block the model carries no hook."""
@@ -119,7 +126,7 @@ def verbose_prefill(model: Any, console: Any, layers: Sequence[int] | None = Non
     ids: dict[int, Tensor] = {}
     lock = threading.Lock()
 
-    def keep_ids(module: Any, args: tuple, kwargs: dict) -> None:
+    def keep_ids(module: nn.Module, args: tuple, kwargs: dict) -> None:
         input_ids = kwargs.get("input_ids", args[0] if args else None)
         if kwargs.get("point_clouds") is not None and input_ids is not None:
             ids[threading.get_ident()] = input_ids

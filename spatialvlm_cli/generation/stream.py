@@ -10,11 +10,15 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from spatialvlm_cli.generation.settings import GenerationSettings
+
+if TYPE_CHECKING:
+    from torch import Tensor
+    from transformers import GenerationMixin, PreTrainedTokenizerBase, TextIteratorStreamer
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class RepeatGuard:
     stop request (Ctrl-C).
     """
 
-    def __init__(self, tokenizer: Any, prompt_length: int, max_repeats: int) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompt_length: int, max_repeats: int) -> None:
         self.tokenizer = tokenizer
         self.prompt_length = prompt_length
         self.max_repeats = max_repeats
@@ -52,7 +56,8 @@ class RepeatGuard:
         """The first row's repeated line (a one-sequence run), None when the guard did not stop it."""
         return self.repeated_lines[0] if self.repeated_lines else None
 
-    def __call__(self, input_ids: Any, scores: Any = None, **kwargs: Any) -> Any:
+    def __call__(self, input_ids: Tensor, scores: Tensor | None = None, **kwargs: object) -> Tensor:
+        """input_ids (B, L): the sequences so far, prompt included; returns (B,) bool: the rows that are done."""
         import torch  # see stream_generate
 
         batch = input_ids.shape[0]
@@ -100,9 +105,9 @@ class GenerationResult:
 
 
 def stream_generate(
-    model: Any,
-    tokenizer: Any,
-    inputs: dict[str, Any],
+    model: GenerationMixin,
+    tokenizer: PreTrainedTokenizerBase,
+    inputs: Mapping[str, Tensor | list[Tensor]],
     settings: GenerationSettings,
     on_text: Callable[[str], None] | None = None,
 ) -> GenerationResult:
@@ -124,7 +129,8 @@ def stream_generate(
     return result
 
 
-def generate_batch(model: Any, tokenizer: Any, inputs: dict[str, Any],
+def generate_batch(model: GenerationMixin, tokenizer: PreTrainedTokenizerBase,
+                   inputs: Mapping[str, Tensor | list[Tensor]],
                    settings: GenerationSettings) -> list[GenerationResult]:
     """Run `model.generate(**inputs)` for a left-padded batch of B sequences, without streaming: one result per row.
 
@@ -137,8 +143,9 @@ def generate_batch(model: Any, tokenizer: Any, inputs: dict[str, Any],
     return _generate(model, tokenizer, inputs, settings, None, None)
 
 
-def _generate(model: Any, tokenizer: Any, inputs: dict[str, Any], settings: GenerationSettings,
-              streamer: Any, on_text: Callable[[str], None] | None) -> list[GenerationResult]:
+def _generate(model: GenerationMixin, tokenizer: PreTrainedTokenizerBase, inputs: Mapping[str, Tensor | list[Tensor]],
+              settings: GenerationSettings, streamer: TextIteratorStreamer | None,
+              on_text: Callable[[str], None] | None) -> list[GenerationResult]:
     """`model.generate` in a worker thread (seeded, repeat guard per row, Ctrl-C stops it at its next step), the
     streamer's pieces handed to `on_text` as they come; one result per row of inputs["input_ids"]."""
     # Here, not at the top: see stream_generate.
@@ -158,7 +165,7 @@ def _generate(model: Any, tokenizer: Any, inputs: dict[str, Any], settings: Gene
     if streamer is not None:
         kwargs["streamer"] = streamer
 
-    outcome: dict[str, Any] = {}
+    outcome: dict[str, Tensor | BaseException] = {}
     finished = threading.Event()
 
     def work() -> None:
@@ -199,8 +206,8 @@ def _generate(model: Any, tokenizer: Any, inputs: dict[str, Any], settings: Gene
                         stop_ids, settings.max_new_tokens) for row in range(outcome["sequences"].shape[0])]
 
 
-def _row_result(tokenizer: Any, new_ids: Any, guard: RepeatGuard, row: int, prompt_length: int, eos_ids: set[int],
-                stop_ids: set[int], max_new_tokens: int) -> GenerationResult:
+def _row_result(tokenizer: PreTrainedTokenizerBase, new_ids: Tensor, guard: RepeatGuard, row: int, prompt_length: int,
+                eos_ids: set[int], stop_ids: set[int], max_new_tokens: int) -> GenerationResult:
     """One row's result: its new tokens (1-D) up to where the row stopped, what stopped it, and whether it ran into
     max_new_tokens. eos_ids: the ids generate ends a row at (the generation config's): the row keeps its first one
     and drops the padding after it. stop_ids: those and the tokenizer's eos (a text that ends in one is whole)."""

@@ -11,11 +11,11 @@ from transformers import PreTrainedTokenizerBase
 
 from spatialvlm_cli.loaded import Loaded
 from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
-from spatialvlm_cli.model.modeling import SpatialLMLlamaForCausalLM, SpatialLMQwenForCausalLM
+from spatialvlm_cli.model.modeling import SpatialLMModel
 from spatialvlm_cli.model.processing import SpatialLMProcessor
 
 
-class LoadedModel(Loaded[SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM, SpatialLMProcessor]):
+class LoadedModel(Loaded[SpatialLMModel, SpatialLMProcessor]):
     """A SpatialLM-style model (see `Loaded`): model in eval mode on its device (encoder float32); processor:
     point clouds -> input_ids, attention_mask, point_clouds."""
 
@@ -40,7 +40,6 @@ def apply_pe_overrides(config: SpatialLMQwenConfig | SpatialLMLlamaConfig, vlm_p
     return spec != stored
 
 
-def finalise_model(model: SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM,
-                   device: torch.device) -> SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM:
+def finalise_model(model: SpatialLMModel, device: torch.device) -> SpatialLMModel:
     """Move to the device (dtypes as they are: the encoder is already float32) and into eval mode."""
     return model.to(device=device).eval()

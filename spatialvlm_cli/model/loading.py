@@ -27,7 +27,7 @@ from spatialvlm_cli.model.presets import build_preset, preset_config, read_prese
 from spatialvlm_cli.model.processing import SpatialLMProcessor
 from spatialvlm_cli.model.quantize import check_quantize, quantize_model
 from spatialvlm_cli.model.tokenizer import load_bundled_tokenizer
-from spatialvlm_cli.pe.spec import KEEP
+from spatialvlm_cli.pe.spec import KEEP, Keep
 from spatialvlm_cli.presets import POINT_CLOUD, shipped_presets
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,8 @@ def load_spatiallm(
     *,
     device: str = "auto",
     dtype: str = "auto",
-    vlm_pe: str | None = KEEP,
-    merge_rule: str | None = KEEP,
+    vlm_pe: str | Keep | None = KEEP,
+    merge_rule: str | Keep | None = KEEP,
     pe_options: dict[str, Any] | None = None,
     attn_implementation: str | None = None,
     quantize: str = "none",

@@ -15,7 +15,7 @@ them the positional encoding's tables as `point_rotary`; everything else runs th
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +35,10 @@ from spatialvlm_cli.model.points import (
     split_point_clouds,
 )
 from spatialvlm_cli.pe import PointPositions
+
+if TYPE_CHECKING:
+    from transformers import Cache
+    from transformers.utils import ModelOutput
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +110,7 @@ class PointCloudLMMixin:
         return features, encoded.grid_coord, counts
 
     def _point_positions(
-        self, mask: Tensor, point_clouds: Any, inputs_embeds: Tensor, position_ids: Tensor
+        self, mask: Tensor, point_clouds: Tensor | list[Tensor], inputs_embeds: Tensor, position_ids: Tensor
     ) -> tuple[Tensor, PointPositions]:
         """Scatter the projected point features over the point-pad embeddings (mask: (B, S) bool, the point
         tokens) and describe every token's position for the PE: 1-D `position_ids` (B, S), the point mask and each
@@ -141,8 +145,8 @@ class PointCloudLMMixin:
         use_cache: bool | None = None,
         logits_to_keep: int | Tensor = 0,
         point_clouds: Tensor | list[Tensor] | None = None,
-        cache: Any = None,
-        past_key_values: Any = None,
+        cache: Cache | None = None,
+        past_key_values: Cache | None = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
         """Decoder forward; at the prefill the encoder's tokens replace the `<|point_pad|>` ids.
@@ -193,7 +197,8 @@ class PointCloudLMMixin:
                                                   outputs.hidden_states, outputs.attentions)
 
     def prepare_inputs_for_generation(
-        self, input_ids: Tensor, inputs_embeds: Tensor | None = None, point_clouds: Any = None, **kwargs: Any
+        self, input_ids: Tensor, inputs_embeds: Tensor | None = None,
+        point_clouds: Tensor | list[Tensor] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         """generate()'s per-step inputs plus the point clouds; `forward` uses them only when the step's ids hold
         the point block (the prefill), so decode steps hit the cache."""
@@ -201,7 +206,8 @@ class PointCloudLMMixin:
         model_inputs["point_clouds"] = point_clouds
         return model_inputs
 
-    def generate(self, *args: Any, point_clouds: Tensor | list[Tensor] | None = None, **kwargs: Any) -> Any:
+    def generate(self, *args: Any, point_clouds: Tensor | list[Tensor] | None = None,
+                 **kwargs: Any) -> Tensor | ModelOutput:
         """transformers' generate with point clouds; a list of clouds becomes one NaN-padded (B, N, 9) tensor, which
         generate repeats with the rows for beam search and num_return_sequences. Unless the caller chose a cache (or
         none), the KV cache is a `growing_cache()`: no reallocation of the whole cache at every token."""
@@ -241,3 +247,7 @@ class SpatialLMLlamaForCausalLM(PointCloudLMMixin, LlamaForCausalLM):
         super().__init__(config)
         self._init_point_modules(config)
         self.post_init()
+
+
+SpatialLMModel = SpatialLMQwenForCausalLM | SpatialLMLlamaForCausalLM
+"""Either SpatialLM-style model: what `load_spatiallm` builds."""

@@ -9,7 +9,7 @@ Batches are left-padded, as generation needs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -19,6 +19,11 @@ from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.model.points import split_point_clouds
 from spatialvlm_cli.model.prompt import POINT_END_TOKEN, POINT_PAD_TOKEN, POINT_START_TOKEN, conversation
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from spatialvlm_cli.model.config import SpatialLMLlamaConfig, SpatialLMQwenConfig
+
 
 class SpatialLMProcessor:
     """Turns point clouds into model inputs for one SpatialLM-style model.
@@ -27,7 +32,7 @@ class SpatialLMProcessor:
     config: the model config (model_type, point_backbone, point_config, point token ids).
     """
 
-    def __init__(self, tokenizer: Any, config: Any) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, config: SpatialLMQwenConfig | SpatialLMLlamaConfig) -> None:
         if tokenizer.chat_template is None:
             raise ConfigError("the tokenizer has no chat template; SpatialLM prompts need one")
         self.tokenizer = tokenizer
@@ -70,7 +75,7 @@ class SpatialLMProcessor:
         point_clouds: Tensor | list[Tensor],
         detect_type: str = "all",
         categories: Sequence[str] = (),
-    ) -> dict[str, Any]:
+    ) -> dict[str, Tensor | list[Tensor]]:
         """Model inputs for a batch of clouds, all asked the same question.
 
         point_clouds: list of B (N_i, 9) float32 rows or a (B, N, 9) tensor padded with NaN rows.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -22,6 +22,10 @@ from transformers.processing_utils import ProcessorMixin
 from spatialvlm_cli.errors import InputError, ModelLoadError
 from spatialvlm_cli.panorama.families import PanoramaFamily
 
+if TYPE_CHECKING:
+    from torch import Tensor
+    from transformers import BaseImageProcessor, PretrainedConfig, PreTrainedTokenizerBase
+
 
 @dataclass
 class PanoramaProcessor:
@@ -29,13 +33,14 @@ class PanoramaProcessor:
     Jinja template. image_seq_length: tokens per image patch (InternVL, Gemma3; unused for Qwen-VL)."""
 
     family: PanoramaFamily
-    tokenizer: Any
-    image_processor: Any
+    tokenizer: PreTrainedTokenizerBase
+    image_processor: BaseImageProcessor
     chat_template: str
     image_seq_length: int | None = None
 
     @classmethod
-    def from_pretrained(cls, location: str, family: PanoramaFamily, model_config: Any) -> PanoramaProcessor:
+    def from_pretrained(cls, location: str, family: PanoramaFamily,
+                        model_config: PretrainedConfig) -> PanoramaProcessor:
         """Load the tokenizer, image processor, chat template and processor settings saved with a checkpoint."""
         tokenizer = AutoTokenizer.from_pretrained(location)
         image_processor = AutoImageProcessor.from_pretrained(location)
@@ -85,7 +90,7 @@ class PanoramaProcessor:
             )
         return text
 
-    def __call__(self, images: list[np.ndarray], prompt: str, image_pixels: int | None = None) -> dict[str, Any]:
+    def __call__(self, images: list[np.ndarray], prompt: str, image_pixels: int | None = None) -> dict[str, Tensor]:
         """images: (h, w, 3) uint8 RGB arrays in prompt order. image_pixels: the area (pixels) every image is resized
         to where the family takes one (Qwen-VL), None: the processor's settings. Returns the model inputs for one
         sequence as torch tensors: input_ids (1, L) int64, attention_mask (1, L), pixel_values and the family's
@@ -102,7 +107,7 @@ class PanoramaProcessor:
             return_token_type_ids=False,
             return_tensors="pt",
         )
-        inputs: dict[str, Any] = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        inputs: dict[str, Tensor] = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
         inputs.update(vision)
         inputs.update(self.family.extra_inputs((inputs["input_ids"] == self.image_token_id).long()))
         return inputs

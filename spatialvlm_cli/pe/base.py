@@ -14,7 +14,7 @@ the decoder's stock (cos, sin) otherwise (decode steps, text-only forwards).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +23,9 @@ from spatialvlm_cli.errors import ConfigError, InputError
 from spatialvlm_cli.pe.apply import QKTable
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.positions import PointPositions
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class LMShape:
     head_dim: int
 
     @classmethod
-    def from_config(cls, config: Any) -> LMShape:
+    def from_config(cls, config: PretrainedConfig) -> LMShape:
         heads = config.num_attention_heads
         kv_heads = getattr(config, "num_key_value_heads", None) or heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
@@ -56,7 +59,7 @@ class PositionEncoding(nn.Module):
     name: ClassVar[str]
     Options: ClassVar[type[PEOptions]] = PEOptions
 
-    def __init__(self, merge_rule: str, lm_config: Any, options: PEOptions) -> None:
+    def __init__(self, merge_rule: str, lm_config: PretrainedConfig, options: PEOptions) -> None:
         super().__init__()
         self.merge_rule = merge_rule
         self.options = options

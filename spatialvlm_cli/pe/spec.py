@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from spatialvlm_cli.errors import ConfigError, UnknownPEVariant
 from spatialvlm_cli.flags import is_stock_spelling
@@ -22,17 +23,25 @@ from spatialvlm_cli.pe.allocation import MERGE_RULES
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.registry import DEFAULT_MERGE_RULE, NO_PE, PE_REGISTRY
 
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
+
+    from spatialvlm_cli.pe.base import PositionEncoding
+
 FORK_FIELDS = {"VLM_PE": "vlm_pe", "PCD_PE_Merge_Rule": "pcd_pe_merge_rule"}  # the fork's config keys
 
 
-class _Keep:
-    """Sentinel: keep what the checkpoint stores (distinct from None, which means stock RoPE for a variant)."""
+class Keep(Enum):
+    """Sentinel type of KEEP: keep what the checkpoint stores (distinct from None, which means stock RoPE for a
+    variant)."""
+
+    KEEP = "KEEP"
 
     def __repr__(self) -> str:
         return "KEEP"
 
 
-KEEP: Any = _Keep()
+KEEP = Keep.KEEP
 
 
 def variant_name(name: str | None) -> str:
@@ -79,7 +88,7 @@ class PESpec:
         return cls(canonical, merge_rule_name(merge_rule), typed)
 
     @classmethod
-    def from_config(cls, config: Any) -> PESpec:
+    def from_config(cls, config: PretrainedConfig) -> PESpec:
         """The spec a model config stores in vlm_pe / pcd_pe_merge_rule / pe. A SpatialLM config without them runs
         stock RoPE, as SpatialLM does. (Configs move the fork's VLM_PE / PCD_PE_Merge_Rule into these.)"""
         return cls.parse(getattr(config, "vlm_pe", None), getattr(config, "pcd_pe_merge_rule", None),
@@ -91,7 +100,7 @@ class PESpec:
             return {"vlm_pe": None, "pcd_pe_merge_rule": None, "pe": {}}
         return {"vlm_pe": self.name, "pcd_pe_merge_rule": self.merge_rule, "pe": self.options.to_dict()}
 
-    def overridden(self, name: Any = KEEP, merge_rule: Any = KEEP,
+    def overridden(self, name: str | Keep | None = KEEP, merge_rule: str | Keep | None = KEEP,
                    options: Mapping[str, Any] | None = None) -> PESpec:
         """This spec with load-time overrides: `name` KEEP keeps the variant (another variant starts from its
         default options); `merge_rule` KEEP or None keeps the rule; `options` are merged over the kept ones."""
@@ -109,7 +118,7 @@ class PESpec:
         """"None", or "<variant>/<merge rule>"."""
         return NO_PE if self.is_stock else f"{self.name}/{self.merge_rule}"
 
-    def build(self, lm_config: Any) -> Any:
+    def build(self, lm_config: PretrainedConfig) -> PositionEncoding:
         """The PositionEncoding module for a language model with config `lm_config` (Qwen2Config / LlamaConfig)."""
         return PE_REGISTRY[self.name](self.merge_rule, lm_config, self.options)
 
@@ -120,8 +129,8 @@ class PESpec:
         return (cls.parse(NO_PE), *others)
 
 
-def build_position_encoding(name: str | None, merge_rule: str | None, lm_config: Any,
-                            options: Mapping[str, Any] | PEOptions | None = None) -> Any:
+def build_position_encoding(name: str | None, merge_rule: str | None, lm_config: PretrainedConfig,
+                            options: Mapping[str, Any] | PEOptions | None = None) -> PositionEncoding:
     """The variant `name` for a language model with config `lm_config`: `PESpec.parse(...).build(lm_config)`."""
     return PESpec.parse(name, merge_rule, options).build(lm_config)
 

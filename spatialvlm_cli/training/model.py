@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from spatialvlm_cli.model.loading import KEEP, LoadedModel, load_spatiallm
+from spatialvlm_cli.pe.spec import Keep
 
 
 def load_for_training(
     spec: str,
-    vlm_pe: str | None = KEEP,
-    merge_rule: str | None = KEEP,
+    vlm_pe: str | Keep | None = KEEP,
+    merge_rule: str | Keep | None = KEEP,
     pe_options: dict[str, Any] | None = None,
     device: str = "cpu",
     attention_weights: bool = False,

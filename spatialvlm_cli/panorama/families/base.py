@@ -10,7 +10,7 @@ and the special tokens of its tiny preset's tokenizer. The tiny preset's sizes a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -21,6 +21,11 @@ from spatialvlm_cli.panorama.positions import (
     batch_positions_1d,
     batch_positions_mrope,
 )
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from torch import Tensor
+    from transformers import BaseImageProcessor, PretrainedConfig, PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -56,26 +61,27 @@ class PanoramaFamily:
 
     # -- processing ------------------------------------------------------------------------------------------------
 
-    def image_seq_length(self, settings: dict[str, Any], model_config: Any) -> int | None:
+    def image_seq_length(self, settings: dict[str, Any], model_config: PretrainedConfig) -> int | None:
         """Tokens per image patch from the processor settings or model config (None: computed per image)."""
         return None
 
-    def placeholder(self, tokenizer: Any) -> str:
+    def placeholder(self, tokenizer: PreTrainedTokenizerBase) -> str:
         """The text the chat template writes for one image. Implemented by each family."""
         raise NotImplementedError
 
-    def image_token_id(self, tokenizer: Any) -> int:
+    def image_token_id(self, tokenizer: PreTrainedTokenizerBase) -> int:
         """The id of the tokens that receive image features."""
         return int(tokenizer.convert_tokens_to_ids(self.placeholder(tokenizer)))
 
-    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any], image_seq_length: int | None,
-                      image_pixels: int | None = None) -> tuple[dict[str, Any], list[str]]:
+    def expand_images(self, image_processor: BaseImageProcessor, tokenizer: PreTrainedTokenizerBase,
+                      images: list[Image.Image], image_seq_length: int | None,
+                      image_pixels: int | None = None) -> tuple[dict[str, Tensor], list[str]]:
         """Run the image processor on PIL `images`; returns its tensors (the model's vision inputs) and, per image,
         the text that replaces its placeholder. image_pixels: the area every image is resized to (only where
         `takes_image_pixels`); None: the processor's own settings. Implemented by each family."""
         raise NotImplementedError
 
-    def extra_inputs(self, is_image: Any) -> dict[str, Any]:
+    def extra_inputs(self, is_image: Tensor) -> dict[str, Tensor]:
         """Inputs derived from the (1, L) int64 image-token mask (token type ids); none by default."""
         return {}
 
@@ -88,13 +94,13 @@ class PanoramaFamily:
         bases."""
         raise NotImplementedError
 
-    def rotary_rows(self, position_ids: Any) -> Any:
+    def rotary_rows(self, position_ids: Tensor) -> Tensor:
         """The rows of the model's `position_ids` the rotary embedding reads: all of (B, L); t, h, w of (4, B, L)."""
         return position_ids[1:] if self.text_row else position_ids
 
     # -- tiny preset -----------------------------------------------------------------------------------------------
 
-    def tiny_processor_settings(self, model_config: Any) -> dict[str, Any]:
+    def tiny_processor_settings(self, model_config: PretrainedConfig) -> dict[str, Any]:
         """Processor settings saved beside the image processor's (e.g. image_seq_length)."""
         return {}
 

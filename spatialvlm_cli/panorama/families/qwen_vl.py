@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from spatialvlm_cli.panorama.families.base import MRoPEFamily, TinyTokens
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from torch import Tensor
+    from transformers import BaseImageProcessor, PreTrainedTokenizerBase
 
 QWEN_VL_TOKENS = TinyTokens(
     tokens=("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
@@ -22,11 +27,12 @@ class QwenVL(MRoPEFamily):
     tiny_tokens = QWEN_VL_TOKENS
     takes_image_pixels = True
 
-    def placeholder(self, tokenizer: Any) -> str:
+    def placeholder(self, tokenizer: PreTrainedTokenizerBase) -> str:
         return getattr(tokenizer, "image_token", None) or "<|image_pad|>"
 
-    def expand_images(self, image_processor: Any, tokenizer: Any, images: list[Any], image_seq_length: int | None,
-                      image_pixels: int | None = None) -> tuple[dict[str, Any], list[str]]:
+    def expand_images(self, image_processor: BaseImageProcessor, tokenizer: PreTrainedTokenizerBase,
+                      images: list[Image.Image], image_seq_length: int | None,
+                      image_pixels: int | None = None) -> tuple[dict[str, Tensor], list[str]]:
         # image_pixels locks the processor's pixel range (min_pixels = max_pixels), as panollava does for Qwen.
         size = None if image_pixels is None else {"shortest_edge": image_pixels, "longest_edge": image_pixels}
         vision = image_processor(images, return_tensors="pt", **({} if size is None else {"size": size}))
@@ -34,7 +40,7 @@ class QwenVL(MRoPEFamily):
         placeholder = self.placeholder(tokenizer)
         return dict(vision), [placeholder * (int(grid.prod()) // merge) for grid in vision["image_grid_thw"]]
 
-    def extra_inputs(self, is_image: Any) -> dict[str, Any]:
+    def extra_inputs(self, is_image: Tensor) -> dict[str, Tensor]:
         return {"mm_token_type_ids": is_image}
 
 
