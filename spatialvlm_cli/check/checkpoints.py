@@ -13,8 +13,6 @@ reference is the 1-D rotation, and the invariants of the 3-D rotation do not app
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
@@ -325,7 +323,8 @@ def qk_invariant_to_common_translation(f: LayerFacts) -> Measurement | None:
     q, k = c.q[:, :, rows].float(), c.k[:, :, rows].float()
     scores = []
     for coords in (units, units + shift):
-        tables: Any = pe.tables_from_units(stock_cos, stock_sin, mask, coords, scaling)
+        tables: tuple[Tensor, Tensor] | LayerwiseTables = pe.tables_from_units(stock_cos, stock_sin, mask, coords,
+                                                                              scaling)
         cos, sin = tables.for_layer(c.layer) if isinstance(tables, LayerwiseTables) else tables
         q_rot, k_rot = apply_rotary(q, k, cos, sin)
         k_rot = k_rot.repeat_interleave(f.heads // f.kv_heads, dim=1)

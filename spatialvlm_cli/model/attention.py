@@ -16,9 +16,9 @@ when unset and never affects another model instance.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from torch import Tensor, nn
 from transformers.models.llama import modeling_llama
@@ -27,6 +27,9 @@ from transformers.models.qwen2 import modeling_qwen2
 from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.pe import PointPositions, PointRotary, QKTable, apply_rotary
+
+if TYPE_CHECKING:
+    from spatialvlm_cli.pe import PositionEncoding
 
 
 @dataclass
@@ -71,7 +74,7 @@ class PointRotaryAttention(nn.Module):
     as the decoder builds it; point_rotary the tables of a prefill with point tokens (None otherwise).
     Returns (B, S, C) and the attention weights (eager only), as the stock forward does."""
 
-    eager_attention: ClassVar[Any]
+    eager_attention: ClassVar[Callable[..., tuple[Tensor, Tensor | None]]]
     observer: AttentionObserver | None = None
 
     def forward(self, hidden_states: Tensor, position_embeddings: tuple[Tensor, Tensor],
@@ -160,7 +163,7 @@ def observe_attention(model: nn.Module, observer: AttentionObserver) -> Iterator
             layer.observer = None
 
 
-def point_rotary_for(decoder: nn.Module, position_encoding: Any, inputs_embeds: Tensor,
+def point_rotary_for(decoder: nn.Module, position_encoding: PositionEncoding, inputs_embeds: Tensor,
                      positions: PointPositions) -> PointRotary:
     """The tables of a prefill with point tokens: the variant's, built on the decoder's stock RoPE at
     `positions.position_ids`. inputs_embeds (B, S, C) gives dtype and device."""

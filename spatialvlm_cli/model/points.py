@@ -6,13 +6,16 @@ rgb (3, in [-1, 1])], SpatialLM's `point_clouds` format (see `spatialvlm_cli.pre
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from spatialvlm_cli.errors import InputError
 from spatialvlm_cli.pe.positions import sequential_position_ids
+
+if TYPE_CHECKING:
+    from spatialvlm_cli.model.config import PointCloudFields
 
 POINT_ROW_CHANNELS = 9
 
@@ -45,7 +48,7 @@ def split_point_clouds(point_clouds: Tensor | list[Tensor] | tuple[Tensor, ...])
     return clouds
 
 
-def point_token_mask(input_ids: Tensor, config: Any) -> Tensor:
+def point_token_mask(input_ids: Tensor, config: PointCloudFields) -> Tensor:
     """(B, S) bool: the `<|point_pad|>` ids lying between each row's first `<|point_start|>` and the `<|point_end|>`
     after it. Pad ids elsewhere (e.g. sampled by a random model) are ordinary text."""
     started = (input_ids == config.point_start_token_id).cumsum(dim=1) > 0
@@ -54,7 +57,7 @@ def point_token_mask(input_ids: Tensor, config: Any) -> Tensor:
 
 
 def default_position_ids(
-    attention_mask: Tensor | None, past_length: int, batch: int, length: int, device: Any
+    attention_mask: Tensor | None, past_length: int, batch: int, length: int, device: torch.device
 ) -> Tensor:
     """(B, S) int64 1-D positions as generate() makes them: `cumsum(mask) - 1` (pads 0), else `arange + past`."""
     if attention_mask is not None and attention_mask.dim() == 2:

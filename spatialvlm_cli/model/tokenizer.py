@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.resources import as_file, files
-from typing import Any
 
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.model.prompt import POINT_END_TOKEN, POINT_PAD_TOKEN, POINT_START_TOKEN
@@ -61,7 +60,7 @@ def chat_template(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def apply_chat_format(tokenizer: Any, name: str) -> Any:
+def apply_chat_format(tokenizer: PreTrainedTokenizerBase, name: str) -> PreTrainedTokenizerBase:
     """Give `tokenizer` the chat template and special tokens of format `name`; returns the same tokenizer."""
     tokenizer.chat_template = chat_template(name)
     fmt = CHAT_FORMATS[name]
@@ -71,7 +70,7 @@ def apply_chat_format(tokenizer: Any, name: str) -> Any:
     return tokenizer
 
 
-def load_bundled_tokenizer(chat_format: str) -> Any:
+def load_bundled_tokenizer(chat_format: str) -> PreTrainedTokenizerBase:
     """The package's small byte-level BPE tokenizer (~1.9k tokens) set up for `chat_format` ('qwen' | 'llama')."""
     with as_file(files("spatialvlm_cli").joinpath("assets/tokenizer")) as directory:
         tokenizer = AutoTokenizer.from_pretrained(str(directory))

@@ -27,7 +27,7 @@ model under `<attribute>.layers.<l>.freqs_3d_kv` etc. Tables for all layers are 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +37,9 @@ from spatialvlm_cli.errors import ConfigError
 from spatialvlm_cli.pe.base import LayerwiseTables, LearnedParameters
 from spatialvlm_cli.pe.registry import register
 from spatialvlm_cli.pe.rope3d import RoPE3D, RoPE3DOptions
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class MixedRoPE3D(RoPE3D):
     Options = MixedRoPE3DOptions
     options: MixedRoPE3DOptions
 
-    def __init__(self, merge_rule: str, lm_config: Any, options: MixedRoPE3DOptions) -> None:
+    def __init__(self, merge_rule: str, lm_config: PretrainedConfig, options: MixedRoPE3DOptions) -> None:
         super().__init__(merge_rule, lm_config, options)
         shape = self.lm_shape
         q_heads = shape.num_heads if options.param_layout == "seed-compatible" else None

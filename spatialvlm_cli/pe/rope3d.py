@@ -14,7 +14,7 @@ One (B, S, D) table shared by all heads, built once per forward from the stock t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
@@ -25,6 +25,9 @@ from spatialvlm_cli.pe.base import RotaryPositionEncoding
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.positions import PointPositions, normalize_coords
 from spatialvlm_cli.pe.registry import register
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class RoPE3D(RotaryPositionEncoding):
     Options = RoPE3DOptions
     options: RoPE3DOptions
 
-    def __init__(self, merge_rule: str, lm_config: Any, options: RoPE3DOptions) -> None:
+    def __init__(self, merge_rule: str, lm_config: PretrainedConfig, options: RoPE3DOptions) -> None:
         super().__init__(merge_rule, lm_config, options)
         self.allocation: PairAllocation = allocate_pairs(self.lm_shape.head_dim // 2, merge_rule, options.layout,
                                                          options.axis_pairs, options.pairs_1d)

@@ -13,7 +13,7 @@ axes, theta_1d for t). Only point tokens change; attention and RoPE are untouche
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
@@ -24,6 +24,9 @@ from spatialvlm_cli.pe.base import PositionEncoding
 from spatialvlm_cli.pe.options import PEOptions
 from spatialvlm_cli.pe.positions import PointPositions, normalize_coords
 from spatialvlm_cli.pe.registry import register
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class Sinusoidal3D(PositionEncoding):
     Options = Sinusoidal3DOptions
     options: Sinusoidal3DOptions
 
-    def __init__(self, merge_rule: str, lm_config: Any, options: Sinusoidal3DOptions) -> None:
+    def __init__(self, merge_rule: str, lm_config: PretrainedConfig, options: Sinusoidal3DOptions) -> None:
         super().__init__(merge_rule, lm_config, options)
         if self.lm_shape.hidden_size % 2:
             raise ConfigError(f"hidden_size {self.lm_shape.hidden_size} is odd: sin/cos channel pairs need it even")

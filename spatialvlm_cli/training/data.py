@@ -8,12 +8,13 @@ bins relative to the cleaned cloud's min corner (`decode_layout`'s inverse), the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.preprocess import prepare_point_cloud
 from spatialvlm_cli.synthetic import FURNITURE, SyntheticRoom, make_room, split_seed
 from spatialvlm_cli.training.loss import IGNORE_INDEX
+
+if TYPE_CHECKING:
+    from spatialvlm_cli.model.processing import SpatialLMProcessor
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ class LayoutExample:
 class ExampleBuilder:
     """Turns rooms into examples for one model (its processor decides the point-token count)."""
 
-    def __init__(self, processor: Any) -> None:
+    def __init__(self, processor: SpatialLMProcessor) -> None:
         self.processor = processor
         self.num_bins = int(processor.config.point_config["num_bins"])
         self.eos_id = int(processor.tokenizer.eos_token_id)
@@ -87,7 +91,7 @@ def _build_one(model: str, split: str, index: int) -> LayoutExample:
 
 
 def build_examples(model: str, split: str, start: int, count: int, workers: int = 2,
-                   on_done: Any = None) -> list[LayoutExample]:
+                   on_done: Callable[[], None] | None = None) -> list[LayoutExample]:
     """Examples for rooms start..start+count-1 of `split` ('train' | 'heldout'), in index order.
 
     model: anything `--model` takes (its config decides num_bins and the encoder's token count). workers: processes.
@@ -162,7 +166,7 @@ def sample_request(generator: torch.Generator, present: list[str], all_share: fl
 class PromptMix:
     """Collates batches where every example may carry its own request (prompt and filtered answer)."""
 
-    def __init__(self, processor: Any) -> None:
+    def __init__(self, processor: SpatialLMProcessor) -> None:
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.eos_id = int(processor.tokenizer.eos_token_id)

@@ -33,7 +33,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -47,6 +47,9 @@ from spatialvlm_cli.model import load_spatiallm
 from spatialvlm_cli.training.data import LayoutExample, PromptMix, answer_token_starts, build_examples
 from spatialvlm_cli.training.dense import token_cell_size_m
 from spatialvlm_cli.training.loss import NumberVocabulary, layout_loss
+
+if TYPE_CHECKING:
+    from spatialvlm_cli.model.modeling import SpatialLMModel
 
 
 def probe_mae(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -154,7 +157,7 @@ def position_probe_errors(token_states: list[np.ndarray], centres: np.ndarray, b
             "box_y": [round(v, 3) for v in box]}
 
 
-def prompt_use(model: Any, mix: PromptMix, examples: list[LayoutExample]) -> dict[str, list[float]]:
+def prompt_use(model: SpatialLMModel, mix: PromptMix, examples: list[LayoutExample]) -> dict[str, list[float]]:
     """The prompt-use measurement (module docstring) over `examples` (each answering 'all'): {"arch_end": [p under
     `-d arch`, p under `all`], "category": [p under `-c CLASS`, p under `all`]}, probabilities averaged over the
     rooms that have boxes (arch_end) and over every box of the answer to `-c CLASS`, CLASS the room's first box's."""

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 IGNORE_INDEX = -100
 
@@ -26,7 +29,7 @@ class NumberVocabulary:
     value_of_id: Tensor
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: Any, num_bins: int, vocab_size: int) -> NumberVocabulary:
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase, num_bins: int, vocab_size: int) -> NumberVocabulary:
         """Raises ValueError unless every integer below num_bins is a single token (true of the bundled BPE)."""
         vocab = tokenizer.get_vocab()
         missing = [value for value in range(num_bins) if str(value) not in vocab]

@@ -19,7 +19,7 @@ forward hooks on the decoder (`transformers_seam`) and are not part of the saved
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -45,13 +45,16 @@ from spatialvlm_cli.training.dense import (
 )
 from spatialvlm_cli.training.loss import IGNORE_INDEX, NumberVocabulary, layout_loss
 
+if TYPE_CHECKING:
+    from spatialvlm_cli.training.trainer import TrainSettings
+
 
 class Objective:
     """The loss terms of a step for `loaded`'s model (see the module docstring). settings: a `TrainSettings`
     (sigma_bins and the recipe's weights); numbers: the bins' token ids, None where bins are not single tokens;
     cache_labels: keep each example's dense labels after first use (not when examples are augmented each step)."""
 
-    def __init__(self, settings: Any, loaded: LoadedModel, mix: PromptMix, numbers: NumberVocabulary | None,
+    def __init__(self, settings: TrainSettings, loaded: LoadedModel, mix: PromptMix, numbers: NumberVocabulary | None,
                  cache_labels: bool = True) -> None:
         self.settings = settings
         self.model = loaded.model

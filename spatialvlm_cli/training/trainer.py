@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from spatialvlm_cli import transformers_seam
 from spatialvlm_cli.distributed import Ranks
@@ -331,7 +331,7 @@ def train(
     return report
 
 
-def _precision(precision: str, device: torch.device) -> tuple[AbstractContextManager, Any]:
+def _precision(precision: str, device: torch.device) -> tuple[AbstractContextManager, torch.amp.GradScaler | None]:
     """The autocast context and gradient scaler (None unless fp16) of a precision on `device`. fp32: plain;
     tf32: fp32 with TensorFloat-32 matmuls (CUDA); bf16: bfloat16 autocast; fp16: float16 autocast with loss scaling
     (CUDA). Weights and optimizer state stay float32. ValueError where the device lacks the precision."""
@@ -368,8 +368,9 @@ def _requests(settings: TrainSettings, step: int, batch: list[LayoutExample], mi
     return requests
 
 
-def _save_checkpoint(path: Path, model: Any, optimizer: Any, settings: TrainSettings, step: int, seconds: float,
-                     losses: list[float], heads: dict[str, Any] | None = None) -> None:
+def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, settings: TrainSettings,
+                     step: int, seconds: float, losses: list[float],
+                     heads: dict[str, Any] | None = None) -> None:
     state = {
         "model": model.state_dict(),
         **{name: head.state_dict() for name, head in (heads or {}).items()},
