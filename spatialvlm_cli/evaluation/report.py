@@ -11,7 +11,7 @@ classes that were scored in at least one scene.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -20,7 +20,8 @@ from spatialvlm_cli.layout import ParseIssue
 if TYPE_CHECKING:
     from spatialvlm_cli.evaluation.room_geometry import GeometryReport
 
-SCENE_STATUSES = ("scored", "no_prediction", "no_ground_truth")
+# A scene is scored when both layouts exist; otherwise it says which one is missing.
+SceneStatus = Literal["scored", "no_prediction", "no_ground_truth"]
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,11 @@ _MATCH_FIELDS = ("scene", "class_index", "threshold_index", "pred_index", "gt_in
 
 @dataclass
 class SceneInfo:
-    """A scored scene: its status (see SCENE_STATUSES), the lines its files had to skip, and how many layout pairs
+    """A scored scene: its status, the lines its files had to skip, and how many layout pairs
     had a degenerate plane (scored 0)."""
 
     name: str
-    status: str
+    status: SceneStatus
     pred_issues: list[ParseIssue] = field(default_factory=list)
     gt_issues: list[ParseIssue] = field(default_factory=list)
     degenerate_pairs: int = 0
@@ -162,7 +163,7 @@ class EvalReport:
         values = [v for v in values if v is not None]
         return float(np.mean(values)) if values else None
 
-    def scenes_with(self, status: str) -> list[str]:
+    def scenes_with(self, status: SceneStatus) -> list[str]:
         return [scene.name for scene in self.scenes if scene.status == status]
 
     def to_json(self) -> dict[str, Any]:
