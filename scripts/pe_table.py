@@ -110,8 +110,8 @@ class Row:
             return 0.0
         if len(self.seeds) < 2:
             return None
-        return statistics.variance(statistics.fmean(seed.room_wall_f1().values()) for seed in self.seeds) / len(
-            self.seeds)
+        seed_means = [statistics.fmean(seed.room_wall_f1().values()) for seed in self.seeds]
+        return statistics.variance(seed_means) / len(seed_means)
 
     def cell(self, key: str) -> str:
         mean, sd = self.figure(key)
