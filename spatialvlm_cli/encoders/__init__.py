@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from torch import Tensor, nn
 
@@ -20,27 +20,45 @@ from .scenescript import SceneScriptEncoder, scenescript_output_grid
 from .sonata import SonataEncoder, sonata_output_grid
 
 
-@dataclass(frozen=True)
-class EncoderKind:
-    """One `point_backbone`: its typed config (parsed from a checkpoint's `point_config`), its module, and the rule
-    that predicts its output tokens' cells without weights."""
+class PointEncoderConfig(Protocol):
+    """What the registry needs of an encoder's typed config: the input grid's size in cells per axis."""
 
-    config: type[SonataConfig] | type[SceneScriptConfig]
-    module: Callable[[Any], nn.Module]
-    output_grid: Callable[[Any, VoxelBatch], VoxelBatch]
+    num_bins: int
+
+
+ConfigT = TypeVar("ConfigT", bound=PointEncoderConfig)
+
+
+@dataclass(frozen=True)
+class EncoderKind(Generic[ConfigT]):
+    """One `point_backbone`: the parser of a checkpoint's `point_config` into its typed config, its module, and the
+    rule that predicts its output tokens' cells without weights."""
+
+    parse_config: Callable[[Mapping[str, Any]], ConfigT]
+    module: Callable[[ConfigT], nn.Module]
+    output_grid: Callable[[ConfigT, VoxelBatch], VoxelBatch]
+
+    def build(self, point_config: Mapping[str, Any]) -> nn.Module:
+        """The encoder module configured by a checkpoint's `point_config`; ConfigError for a bad config."""
+        return self.module(self.parse_config(point_config))
+
+    def output_cells(self, point_config: Mapping[str, Any], grid_coord: Tensor, offset: Tensor) -> VoxelBatch:
+        """The voxels the module's forward would return for these input cells (see `output_grid_coords`)."""
+        config = self.parse_config(point_config)
+        return self.output_grid(config, check_voxels(grid_coord, offset, config.num_bins))
 
 
 # `point_backbone` name -> encoder. Adding an encoder: its module and config here, and one line.
-ENCODERS: dict[str, EncoderKind] = {
-    "sonata": EncoderKind(SonataConfig, SonataEncoder, sonata_output_grid),
-    "scenescript": EncoderKind(SceneScriptConfig, SceneScriptEncoder, scenescript_output_grid),
+ENCODERS: dict[str, EncoderKind[SonataConfig] | EncoderKind[SceneScriptConfig]] = {
+    "sonata": EncoderKind(SonataConfig.from_point_config, SonataEncoder, sonata_output_grid),
+    "scenescript": EncoderKind(SceneScriptConfig.from_point_config, SceneScriptEncoder, scenescript_output_grid),
 }
 BACKBONES = tuple(sorted(ENCODERS))
 
 __all__ = ["BACKBONES", "ENCODERS", "EncodedPoints", "EncoderKind", "build_point_encoder", "output_grid_coords"]
 
 
-def _encoder(backbone: str) -> EncoderKind:
+def _encoder(backbone: str) -> EncoderKind[SonataConfig] | EncoderKind[SceneScriptConfig]:
     if backbone not in ENCODERS:
         raise ConfigError(f"unknown point backbone '{backbone}'; expected one of {list(BACKBONES)}.")
     return ENCODERS[backbone]
@@ -50,8 +68,7 @@ def build_point_encoder(backbone: str, point_config: Mapping[str, Any]) -> nn.Mo
     """The encoder named by a checkpoint's ``point_backbone`` ("sonata" or "scenescript"), configured by its
     ``point_config``. The module has ``out_channels`` and forward(grid_coord, feat, offset) -> EncodedPoints.
     Raises ConfigError for an unknown backbone or a bad config."""
-    kind = _encoder(backbone)
-    return kind.module(kind.config.from_point_config(point_config))
+    return _encoder(backbone).build(point_config)
 
 
 def output_grid_coords(
@@ -61,7 +78,5 @@ def output_grid_coords(
     return for these input cells, in the same order; needs no weights and runs in milliseconds.
 
     grid_coord: (N, 3) integer input-grid cells; offset: (B,) int64 cumulative point counts."""
-    kind = _encoder(backbone)
-    config = kind.config.from_point_config(point_config)
-    voxels = kind.output_grid(config, check_voxels(grid_coord, offset, config.num_bins))
+    voxels = _encoder(backbone).output_cells(point_config, grid_coord, offset)
     return voxels.grid_coord, voxels.offset
