@@ -12,7 +12,8 @@ from spatialvlm_cli.training.data import (
 )
 from spatialvlm_cli.training.loss import NumberVocabulary, init_number_embeddings, layout_loss
 from spatialvlm_cli.training.model import load_for_training
-from spatialvlm_cli.training.trainer import TrainReport, TrainSettings, batch_indices, train
+from spatialvlm_cli.training.settings import TrainSettings
+from spatialvlm_cli.training.trainer import TrainReport, batch_indices, train
 
 __all__ = [
     "ExampleBuilder",

@@ -30,7 +30,8 @@ from spatialvlm_cli.training.dense import DENSE_CLASSES
 from spatialvlm_cli.training.diagnose import heldout_examples
 from spatialvlm_cli.training.model import load_for_training
 from spatialvlm_cli.training.objective import Objective
-from spatialvlm_cli.training.trainer import CHECKPOINT_FILE, TrainSettings
+from spatialvlm_cli.training.settings import TrainSettings
+from spatialvlm_cli.training.trainer import CHECKPOINT_FILE
 
 BOX_CLASSES = DENSE_CLASSES[3:]
 

@@ -46,7 +46,7 @@ from spatialvlm_cli.training.dense import (
 from spatialvlm_cli.training.loss import IGNORE_INDEX, NumberVocabulary, layout_loss
 
 if TYPE_CHECKING:
-    from spatialvlm_cli.training.trainer import TrainSettings
+    from spatialvlm_cli.training.settings import TrainSettings
 
 
 class Objective:

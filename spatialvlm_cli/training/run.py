@@ -26,7 +26,8 @@ from spatialvlm_cli.model.loading import load_processor
 from spatialvlm_cli.pe.spec import KEEP
 from spatialvlm_cli.training.data import LayoutExample, build_examples, load_examples, save_examples
 from spatialvlm_cli.training.scans import Scan, build_scan_examples, find_scans
-from spatialvlm_cli.training.trainer import REPORT_FILE, TrainReport, TrainSettings, train
+from spatialvlm_cli.training.settings import TrainSettings
+from spatialvlm_cli.training.trainer import REPORT_FILE, TrainReport, train
 
 EXAMPLES_FILE = "examples.pt"  # the example cache of a run trained on scans, in its run folder
 LEG_FOLDER = "leg-{}"  # an earlier leg of a run with further legs, inside the run folder

@@ -30,7 +30,7 @@ from spatialvlm_cli.training.dense import (
 )
 from spatialvlm_cli.training.model import load_for_training
 from spatialvlm_cli.training.objective import Objective
-from spatialvlm_cli.training.trainer import TrainSettings
+from spatialvlm_cli.training.settings import TrainSettings
 
 ARCHITECTURE = "tiny-qwen"
 
