@@ -48,8 +48,11 @@ class EncoderKind(Generic[ConfigT]):
         return self.output_grid(config, check_voxels(grid_coord, offset, config.num_bins))
 
 
-# `point_backbone` name -> encoder. Adding an encoder: its module and config here, and one line.
-ENCODERS: dict[str, EncoderKind[SonataConfig] | EncoderKind[SceneScriptConfig]] = {
+# Adding an encoder: its module and config here, its kind in this union, and one line in ENCODERS.
+RegisteredEncoder = EncoderKind[SonataConfig] | EncoderKind[SceneScriptConfig]
+
+# `point_backbone` name -> encoder.
+ENCODERS: dict[str, RegisteredEncoder] = {
     "sonata": EncoderKind(SonataConfig.from_point_config, SonataEncoder, sonata_output_grid),
     "scenescript": EncoderKind(SceneScriptConfig.from_point_config, SceneScriptEncoder, scenescript_output_grid),
 }
@@ -58,7 +61,7 @@ BACKBONES = tuple(sorted(ENCODERS))
 __all__ = ["BACKBONES", "ENCODERS", "EncodedPoints", "EncoderKind", "build_point_encoder", "output_grid_coords"]
 
 
-def _encoder(backbone: str) -> EncoderKind[SonataConfig] | EncoderKind[SceneScriptConfig]:
+def _encoder(backbone: str) -> RegisteredEncoder:
     if backbone not in ENCODERS:
         raise ConfigError(f"unknown point backbone '{backbone}'; expected one of {list(BACKBONES)}.")
     return ENCODERS[backbone]
